@@ -1,0 +1,39 @@
+# One command per chore. `make help` lists them.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: help install run test lint bench clean
+
+help: ## list the targets
+	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+
+$(BIN)/authz: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[dev]"
+	@touch $@
+
+install: $(BIN)/authz ## create .venv and install authz with its development extras
+
+run: install ## set up a SQLite database with demo data and serve on http://$(HOST):$(PORT)
+	$(BIN)/authz db upgrade
+	$(BIN)/authz demo
+	$(BIN)/authz serve --host $(HOST) --port $(PORT)
+
+test: install ## run the test suite (needs the machine's PostgreSQL and Redis) and the policy tables
+	$(BIN)/pytest
+	$(BIN)/authz policy test
+
+lint: install ## ruff and mypy (strict on authz/)
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+bench: install ## build a world of 1 000 000 grants, serve it, measure; writes load/RESULTS.md
+	$(BIN)/python load/bench.py
+
+clean: ## remove the virtualenv, the local database and the outbox
+	rm -rf $(VENV) authz.db authz.db-wal authz.db-shm outbox

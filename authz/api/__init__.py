@@ -1,0 +1,1 @@
+"""The HTTP edge: parse and validate input, call the core, shape the answer."""

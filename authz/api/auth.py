@@ -1,0 +1,66 @@
+"""Who is asking: a service client by API key, or a logged-in account by session cookie; and may they?"""
+
+from __future__ import annotations
+
+import hashlib
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+
+from authz.errors import Forbidden, Unauthorized
+from authz.policy import OPERATOR_SCOPE, permitted
+from authz.state import State
+from authz.store import sessions
+from authz.store.sessions import Actor
+
+SESSION_COOKIE = "authz_session"
+
+
+def state(request: Request) -> State:
+    st: State = request.app.state.authz
+    return st
+
+
+def service_client(request: Request) -> str:
+    """The name of the service client whose API key the request carries (401 otherwise). No SQL: keys are in memory."""
+    header = request.headers.get("authorization", "")
+    scheme, _, key = header.partition(" ")
+    if scheme.lower() != "bearer" or not key:
+        raise Unauthorized("unauthorized", "Send a service API key as 'Authorization: Bearer <key>'.")
+    name = state(request).decider.keys.get(hashlib.sha256(key.strip().encode()).hexdigest())
+    if name is None:
+        raise Unauthorized("unauthorized", "The API key is not valid.")
+    return name
+
+
+async def current_actor(request: Request) -> Actor:
+    token = request.cookies.get(SESSION_COOKIE)
+    if not token:
+        raise Unauthorized("not_logged_in", "Log in first.")
+    st = state(request)
+
+    def _resolve() -> Actor | None:
+        with st.db.tx(actor="session") as t:
+            return sessions.resolve(t.s, token, t.now, st.settings.session_idle_seconds,
+                                    st.settings.session_absolute_seconds)
+
+    actor = await run_in_threadpool(_resolve)
+    if actor is None:
+        raise Unauthorized("not_logged_in", "The session has ended; log in again.")
+    return actor
+
+
+def check_permission(actor: Actor, action: str, scope: str) -> None:
+    """Enforced through the Casbin model (r2/p2/m2 of policy.conf) with the actor's own role lines."""
+    if not permitted(actor.lines(), actor.email, scope, action):
+        raise Forbidden("forbidden", "You may not do that for this organisation.")
+
+
+async def require(request: Request, action: str, scope: str) -> Actor:
+    actor = await current_actor(request)
+    check_permission(actor, action, scope)
+    return actor
+
+
+async def require_operator(request: Request, action: str) -> Actor:
+    return await require(request, action, OPERATOR_SCOPE)

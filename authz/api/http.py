@@ -1,0 +1,158 @@
+"""Shared pieces of the HTTP edge: JSON in and out, input validation, the error shape."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+
+from authz.errors import AuthzError, Invalid
+
+KVK_RE = re.compile(r"\d{8}")
+CODE_RE = re.compile(r"[a-z0-9][a-z0-9-]{1,62}")
+MAX_EMAIL = 254
+
+
+class JSONResponse(Response):
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
+
+
+def error_response(exc: AuthzError) -> JSONResponse:
+    return JSONResponse({"error": {"code": exc.code, "message": exc.message}}, status_code=exc.status)
+
+
+class BadRequestBody(AuthzError):
+    status = 400
+
+
+class TooLarge(AuthzError):
+    status = 413
+
+
+class UnsupportedMedia(AuthzError):
+    status = 415
+
+
+async def read_json(request: Request, max_bytes: int = 1_000_000) -> dict[str, Any]:
+    """The request's JSON object; 415 unless the body is declared JSON, 413 when too large, 400 when not JSON."""
+    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if ctype != "application/json":
+        raise UnsupportedMedia("unsupported_media_type", "Send the body as Content-Type: application/json.")
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > max_bytes:
+        raise TooLarge("body_too_large", f"The body may be at most {max_bytes} bytes.")
+    chunks = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > max_bytes:
+            raise TooLarge("body_too_large", f"The body may be at most {max_bytes} bytes.")
+        chunks.append(chunk)
+    try:
+        data = orjson.loads(b"".join(chunks))
+    except orjson.JSONDecodeError:
+        raise BadRequestBody("invalid_json", "The body is not valid JSON.") from None
+    if not isinstance(data, dict):
+        raise Invalid("invalid_body", "The body must be a JSON object.")
+    return data
+
+
+# -- field parsers: each takes the raw value and the field name, returns a trusted value or raises Invalid --------
+
+def email(value: Any, name: str) -> str:
+    if not isinstance(value, str) or not value.strip() or len(value) > MAX_EMAIL or "@" not in value:
+        raise Invalid("invalid_email", f"'{name}' must be an e-mail address.")
+    return value.strip().lower()
+
+
+def kvk(value: Any, name: str) -> str:
+    if not isinstance(value, str) or not KVK_RE.fullmatch(value):
+        raise Invalid("invalid_kvk", f"'{name}' must be a KvK number of exactly 8 digits.")
+    return value
+
+
+def code(value: Any, name: str) -> str:
+    if not isinstance(value, str) or not CODE_RE.fullmatch(value):
+        raise Invalid("invalid_product_code",
+                      f"'{name}' must be a product code: lowercase letters, digits and '-', 2 to 63 characters.")
+    return value
+
+
+def codes(value: Any, name: str) -> list[str]:
+    if not isinstance(value, list):
+        raise Invalid("invalid_field", f"'{name}' must be a list of product codes.")
+    out = [code(v, name) for v in value]
+    if len(set(out)) != len(out):
+        raise Invalid("duplicate_product", f"'{name}' names a product more than once.")
+    return out
+
+
+def text(max_len: int = 200, min_len: int = 1) -> Callable[[Any, str], str]:
+    def parse(value: Any, name: str) -> str:
+        if not isinstance(value, str) or not min_len <= len(value.strip()) <= max_len:
+            raise Invalid("invalid_field", f"'{name}' must be text of {min_len} to {max_len} characters.")
+        return value.strip()
+
+    return parse
+
+
+def password(value: Any, name: str) -> str:
+    if not isinstance(value, str) or not 12 <= len(value) <= 256:
+        raise Invalid("weak_password", f"'{name}' must be a password of 12 to 256 characters.")
+    return value
+
+
+def integer(minimum: int = 0) -> Callable[[Any, str], int]:
+    def parse(value: Any, name: str) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            raise Invalid("invalid_field", f"'{name}' must be a whole number of at least {minimum}.")
+        return value
+
+    return parse
+
+
+def iso_day(value: Any, name: str) -> date:
+    try:
+        if not isinstance(value, str) or len(value) != 10:
+            raise ValueError
+        return date.fromisoformat(value)
+    except ValueError:
+        raise Invalid("invalid_date", f"'{name}' must be an ISO date (YYYY-MM-DD).") from None
+
+
+def domains(value: Any, name: str) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(v, str) and "." in v and len(v) <= 253 for v in value):
+        raise Invalid("invalid_field", f"'{name}' must be a list of e-mail domains such as 'example.nl'.")
+    return sorted({v.strip().lower() for v in value})
+
+
+@dataclass(frozen=True)
+class Field:
+    parse: Callable[[Any, str], Any]
+    required: bool = True
+    nullable: bool = False
+
+
+def fields(body: Mapping[str, Any], spec: Mapping[str, Field]) -> dict[str, Any]:
+    """Validate ``body`` against ``spec``: unknown fields, missing fields and wrong values are refused (422)."""
+    unknown = sorted(set(body) - set(spec))
+    if unknown:
+        raise Invalid("unknown_field", f"Unknown field(s): {', '.join(unknown)}.")
+    out: dict[str, Any] = {}
+    for name, f in spec.items():
+        if name not in body:
+            if f.required:
+                raise Invalid("missing_field", f"The field '{name}' is required.")
+            continue
+        value = body[name]
+        out[name] = None if value is None and f.nullable else f.parse(value, name)
+    return out

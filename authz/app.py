@@ -1,0 +1,141 @@
+"""The app factory: ``uvicorn --factory authz.app:create_app``. Nothing is built at import time."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
+
+from sqlalchemy.exc import OperationalError
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from authz.api import decisions
+from authz.api.auth import state
+from authz.api.http import JSONResponse, error_response
+from authz.clock import Clock
+from authz.config import Settings
+from authz.decider import Decider
+from authz.errors import AuthzError, Unavailable
+from authz.metrics import Metrics
+from authz.state import State
+from authz.store.db import Database
+from authz.sync import Sync
+
+log = logging.getLogger(__name__)
+
+# Routes of the other API modules register here (see extra_routes()).
+RouteSource = Callable[[], Sequence[BaseRoute]]
+
+
+async def healthz(request: Request) -> JSONResponse:
+    return JSONResponse({"status": "ok"})
+
+
+async def readyz(request: Request) -> JSONResponse:
+    st = state(request)
+    age = time.monotonic() - st.sync.confirmed_at
+    ready = st.decider.revision >= 0 and st.sync.last_error is None
+    body = {"ready": ready, "revision": st.decider.revision, "confirmed_seconds_ago": round(age, 3),
+            "error": st.sync.last_error}
+    return JSONResponse(body, status_code=200 if ready else 503)
+
+
+async def metrics(request: Request) -> Response:
+    st = state(request)
+    gauges = {"authz_revision_applied": float(st.decider.revision),
+              "authz_revision_confirmed_seconds_ago": round(time.monotonic() - st.sync.confirmed_at, 3)}
+    gauges.update({f"authz_index_{k}": float(v) for k, v in st.decider.stats().items()})
+    return PlainTextResponse(st.metrics.render(gauges), media_type="text/plain; version=0.0.4")
+
+
+async def _authz_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, AuthzError)
+    return error_response(exc)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    codes = {404: "not_found", 405: "method_not_allowed"}
+    code = codes.get(exc.status_code, "http_error")
+    message = {404: "No such resource.", 405: "That method is not allowed here."}.get(exc.status_code, str(exc.detail))
+    resp = JSONResponse({"error": {"code": code, "message": message}}, status_code=exc.status_code)
+    if exc.headers:
+        resp.headers.update(exc.headers)
+    return resp
+
+
+async def _db_down(request: Request, exc: Exception) -> Response:
+    log.error("database error: %s", exc)
+    return error_response(Unavailable("database_unavailable", "The database cannot be reached; try again."))
+
+
+async def _server_error(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return JSONResponse({"error": {"code": "internal_error", "message": "Something went wrong on our side."}},
+                        status_code=500)
+
+
+def all_routes() -> list[BaseRoute]:
+    from authz.api import openapi
+
+    openapi.describe("get", "/healthz", "The process is up.")
+    openapi.describe("get", "/readyz", "The instance has a confirmed, current revision (503 otherwise).")
+    openapi.describe("get", "/metrics", "Prometheus metrics of this instance.")
+
+    routes: list[BaseRoute] = [
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/readyz", readyz, methods=["GET"]),
+        Route("/metrics", metrics, methods=["GET"]),
+        *decisions.routes,
+    ]
+    for module in _optional_modules():
+        routes.extend(module)
+    routes.append(Route("/openapi.json", openapi.endpoint, methods=["GET"]))
+    return routes
+
+
+def _optional_modules() -> list[Sequence[BaseRoute]]:
+    import importlib
+
+    found: list[Sequence[BaseRoute]] = []
+    for name in ("authz.api.explain", "authz.api.accounts", "authz.api.operator", "authz.api.admin",
+                 "admin_ui.routes"):
+        with contextlib.suppress(ModuleNotFoundError):
+            found.append(importlib.import_module(name).routes)
+    return found
+
+
+def create_app(settings: Settings | None = None, clock: Clock | None = None) -> Starlette:
+    settings = settings or Settings.from_env()
+    clock = clock or Clock()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        db = Database(settings.database_url, clock)
+        metrics_ = Metrics()
+        decider = Decider(clock)
+        sync = Sync(db, decider, metrics_, settings.poll_interval)
+        st = State(settings=settings, clock=clock, db=db, decider=decider, sync=sync, metrics=metrics_)
+        app.state.authz = st
+        await sync.start()
+        try:
+            yield
+        finally:
+            await sync.stop()
+            db.dispose()
+
+    return Starlette(
+        routes=all_routes(),
+        lifespan=lifespan,
+        exception_handlers={
+            AuthzError: _authz_error,
+            HTTPException: _http_error,
+            OperationalError: _db_down,
+            Exception: _server_error,
+        },
+    )

@@ -1,0 +1,146 @@
+"""The ``authz`` command: a thin layer over the same factory and services as the HTTP API."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+from authz.config import Settings
+
+
+def _settings() -> Settings:
+    return Settings.from_env()
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    if args.workers > 1:
+        # Every worker process is an instance of its own (SPEC §5): each loads and syncs its own decider.
+        uvicorn.run("authz.app:create_app", factory=True, host=args.host, port=args.port, workers=args.workers,
+                    log_level="info", access_log=False)
+    else:
+        from authz.app import create_app
+
+        uvicorn.run(create_app(_settings()), host=args.host, port=args.port, log_level="info", access_log=False)
+    return 0
+
+
+def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    from authz.store.migrate import upgrade
+
+    settings = _settings()
+    upgrade(settings.database_url)
+    print(f"database at the newest schema: {_safe_url(settings.database_url)}")
+    return 0
+
+
+def _safe_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def cmd_service_key_create(args: argparse.Namespace) -> int:
+    from authz.store import keys
+    from authz.store.db import Database
+
+    db = Database(_settings().database_url)
+    with db.tx(actor="cli:service-key") as t:
+        key = keys.create(t, args.name)
+    print(f"service client '{args.name}' created; the key is shown once, keep it safe:", file=sys.stderr)
+    print(key)
+    return 0
+
+
+def cmd_operator_create(args: argparse.Namespace) -> int:
+    from authz.service.accounts import create_operator
+    from authz.store.db import Database
+
+    if not args.password_stdin:
+        print("give the password on standard input with --password-stdin", file=sys.stderr)
+        return 2
+    password = sys.stdin.readline().rstrip("\r\n")
+    db = Database(_settings().database_url)
+    create_operator(db, args.email, password)
+    print(f"operator {args.email.lower()} created")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from authz.demo import load_demo, load_synthetic
+    from authz.store.db import Database
+
+    db = Database(_settings().database_url)
+    if args.grants:
+        load_synthetic(db, args.grants, seed=args.seed)
+    else:
+        load_demo(db, _settings())
+    return 0
+
+
+def cmd_policy(args: argparse.Namespace) -> int:
+    from authz import policy_tools
+
+    handler = getattr(policy_tools, f"cmd_{args.policy_command}")
+    result: int = handler(args, _settings())
+    return result
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="authz", description="Access rights to data products (Mijn Gegevensdiensten).")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the HTTP service")
+    serve.add_argument("--host", default=os.environ.get("AUTHZ_HOST", "127.0.0.1"))
+    serve.add_argument("--port", type=int, default=int(os.environ.get("AUTHZ_PORT", "8000")))
+    serve.add_argument("--workers", type=int, default=1, help="worker processes; each is an instance")
+    serve.set_defaults(func=cmd_serve)
+
+    db = sub.add_parser("db", help="database schema").add_subparsers(dest="db_command", required=True)
+    db.add_parser("upgrade", help="migrate the database to the newest schema").set_defaults(func=cmd_db_upgrade)
+
+    demo = sub.add_parser("demo", help="load demo organisations, products, contracts, a mandate and accounts")
+    demo.add_argument("--grants", type=int, default=0, help="instead: add synthetic data up to N grants")
+    demo.add_argument("--seed", type=int, default=1)
+    demo.set_defaults(func=cmd_demo)
+
+    op = sub.add_parser("operator", help="operator accounts").add_subparsers(dest="op_command", required=True)
+    create = op.add_parser("create", help="create an operator account")
+    create.add_argument("email")
+    create.add_argument("--password-stdin", action="store_true")
+    create.set_defaults(func=cmd_operator_create)
+
+    sk = sub.add_parser("service-key", help="API keys of service clients").add_subparsers(
+        dest="sk_command", required=True)
+    skc = sk.add_parser("create", help="create a key; prints it once, as the last line")
+    skc.add_argument("name")
+    skc.set_defaults(func=cmd_service_key_create)
+
+    pol = sub.add_parser("policy", help="the policy as files").add_subparsers(dest="policy_command", required=True)
+    pt = pol.add_parser("test", help="run the YAML decision tables against policy.conf")
+    pt.add_argument("dirs", nargs="*")
+    pt.set_defaults(func=cmd_policy)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    logging.basicConfig(level=os.environ.get("AUTHZ_LOG_LEVEL", "INFO"),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    args = parser().parse_args(argv)
+    from authz.errors import AuthzError
+
+    try:
+        code: int = args.func(args)
+    except AuthzError as exc:
+        print(f"authz: {exc.message} ({exc.code})", file=sys.stderr)
+        return 1
+    return code
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

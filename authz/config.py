@@ -1,0 +1,60 @@
+"""Settings, read once from the environment (or passed in by tests)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+DEFAULT_FREE_MAIL = (
+    "gmail.com", "googlemail.com", "hotmail.com", "hotmail.nl", "outlook.com", "outlook.nl", "live.nl", "live.com",
+    "yahoo.com", "yahoo.nl", "icloud.com", "me.com", "ziggo.nl", "kpnmail.nl", "planet.nl", "home.nl", "xs4all.nl",
+    "gmx.com", "gmx.net", "proton.me", "protonmail.com", "aol.com", "msn.com",
+)
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = "sqlite:///./authz.db"
+    redis_url: str | None = None
+    smtp_url: str | None = None
+    base_url: str = "http://127.0.0.1:8000"
+    secret_key: str = field(default_factory=lambda: secrets.token_urlsafe(32))
+    outbox_dir: Path = Path("./outbox")
+    free_mail_domains: tuple[str, ...] = DEFAULT_FREE_MAIL
+    # How often an instance compares its applied revision with SQL, in seconds (the safety net of §5).
+    poll_interval: float = 1.0
+    # How long /v1/check with min_revision may wait for this instance to catch up.
+    min_revision_wait: float = 2.0
+    # How often the outbox sender looks for mail to deliver, in seconds.
+    mail_interval: float = 1.0
+    session_idle_seconds: int = 30 * 60
+    session_absolute_seconds: int = 12 * 60 * 60
+    redis_prefix: str = "authz:"
+    max_body_bytes: int = 1_000_000
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
+        env = dict(os.environ if env is None else env)
+        secret = env.get("AUTHZ_SECRET_KEY")
+        if not secret:
+            log.warning("AUTHZ_SECRET_KEY is not set: a key was generated for this start; sessions and links "
+                        "made now will not survive a restart or work on another instance")
+            secret = secrets.token_urlsafe(32)
+        free = env.get("AUTHZ_FREE_MAIL_DOMAINS")
+        return cls(
+            database_url=env.get("AUTHZ_DATABASE_URL") or cls.database_url,
+            redis_url=env.get("AUTHZ_REDIS_URL") or None,
+            smtp_url=env.get("AUTHZ_SMTP_URL") or None,
+            base_url=(env.get("AUTHZ_BASE_URL") or cls.base_url).rstrip("/"),
+            secret_key=secret,
+            outbox_dir=Path(env.get("AUTHZ_OUTBOX_DIR") or "./outbox"),
+            free_mail_domains=tuple(d.strip().lower() for d in free.split(",") if d.strip())
+            if free is not None
+            else DEFAULT_FREE_MAIL,
+            redis_prefix=env.get("AUTHZ_REDIS_PREFIX") or cls.redis_prefix,
+        )

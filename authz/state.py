@@ -1,0 +1,22 @@
+"""The long-lived parts of one running instance, built by the app factory and kept in the lifespan state."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from authz.clock import Clock
+from authz.config import Settings
+from authz.decider import Decider
+from authz.metrics import Metrics
+from authz.store.db import Database
+from authz.sync import Sync
+
+
+@dataclass
+class State:
+    settings: Settings
+    clock: Clock
+    db: Database
+    decider: Decider
+    sync: Sync
+    metrics: Metrics

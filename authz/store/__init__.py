@@ -1,0 +1,1 @@
+"""Everything that talks SQL. Nothing outside this package builds a query."""

@@ -1,0 +1,82 @@
+"""Server-side sessions and the actor behind them."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.orm import Session as SqlSession
+
+from authz.store.schema import Account, Role
+from authz.store.schema import Session as SessionRow
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Actor:
+    """A logged-in account, as the permission checks see it."""
+
+    id: int
+    email: str
+    org: str | None
+    status: str
+    roles: frozenset[str]
+    session_hash: str = ""
+
+    def lines(self) -> list[tuple[str, ...]]:
+        """This account's role lines in the Casbin model (see policy.role_line)."""
+        from authz.policy import role_line
+
+        out = [role_line(self.email, "active", self.org)] if self.status == "active" else []
+        out += [role_line(self.email, r, self.org) for r in sorted(self.roles)]
+        return out
+
+
+def roles_of(s: SqlSession, account_id: int) -> frozenset[str]:
+    return frozenset(s.scalars(select(Role.role).where(Role.account_id == account_id)))
+
+
+def actor_of(s: SqlSession, account: Account, session_hash: str = "") -> Actor:
+    return Actor(account.id, account.email, account.org, account.status, roles_of(s, account.id), session_hash)
+
+
+def create(s: SqlSession, account_id: int, now: datetime) -> str:
+    """A new session for the account; returns the cookie value (only its hash is stored)."""
+    token = secrets.token_urlsafe(32)
+    s.add(SessionRow(hash=token_hash(token), account_id=account_id, created_at=now, last_seen=now))
+    return token
+
+
+def resolve(s: SqlSession, token: str, now: datetime, idle: int, absolute: int) -> Actor | None:
+    """The actor of a session cookie, or None when unknown, expired or the account is no longer active."""
+    h = token_hash(token)
+    row = s.get(SessionRow, h)
+    if row is None:
+        return None
+    if now - row.last_seen > timedelta(seconds=idle) or now - row.created_at > timedelta(seconds=absolute):
+        s.execute(delete(SessionRow).where(SessionRow.hash == h))
+        return None
+    account = s.get(Account, row.account_id)
+    if account is None or account.status != "active":
+        return None
+    if now - row.last_seen > timedelta(seconds=60):  # a write per minute, not per request
+        s.execute(update(SessionRow).where(SessionRow.hash == h).values(last_seen=now))
+    return actor_of(s, account, h)
+
+
+def end(s: SqlSession, token_or_hash: str, *, is_hash: bool = False) -> None:
+    h = token_or_hash if is_hash else token_hash(token_or_hash)
+    s.execute(delete(SessionRow).where(SessionRow.hash == h))
+
+
+def end_all(s: SqlSession, account_id: int, keep: str | None = None) -> None:
+    q = delete(SessionRow).where(SessionRow.account_id == account_id)
+    if keep is not None:
+        q = q.where(SessionRow.hash != keep)
+    s.execute(q)
