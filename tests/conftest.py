@@ -145,3 +145,14 @@ def sync(client: TestClient) -> int:
     st: Any = client.app.state.authz  # type: ignore[attr-defined]
     revision: int = client.portal.call(st.sync.catch_up)  # type: ignore[union-attr]
     return revision
+
+
+def login(client: TestClient, email: str) -> TestClient:
+    """Give ``client`` a session of the account ``email`` (made in the store, as a login would)."""
+    from authz.store import accounts, sessions
+
+    st: Any = client.app.state.authz  # type: ignore[attr-defined]
+    with st.db.tx(actor="test") as t:
+        token = sessions.create(t.s, accounts.get(t, email).id, t.now)
+    client.cookies.set("authz_session", token)
+    return client

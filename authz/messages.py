@@ -1,0 +1,28 @@
+"""E-mail texts (Dutch), from Jinja2 templates in authz/mail_templates.
+
+A message NAME has three files: ``NAME.subject.txt`` (one line), ``NAME.txt`` (plain text) and ``NAME.html`` (which
+extends ``_layout.html``). Views compute, templates display: pass every value in; never a password.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+TEMPLATES = Path(__file__).resolve().parent / "mail_templates"
+
+
+@cache
+def _env() -> Environment:
+    return Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]),
+                       undefined=StrictUndefined, keep_trailing_newline=True)
+
+
+def render(name: str, **ctx: Any) -> tuple[str, str, str]:
+    """(subject, plain text, html) of message ``name``."""
+    env = _env()
+    subject = env.get_template(f"{name}.subject.txt").render(**ctx).strip()
+    return subject, env.get_template(f"{name}.txt").render(**ctx), env.get_template(f"{name}.html").render(**ctx)
