@@ -29,7 +29,7 @@ def read_snapshot(db: Database) -> Snapshot:
         if db.engine.dialect.name == "postgresql":
             conn.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY"))
         revision = int(conn.execute(select(Revision.value).where(Revision.id == 1)).scalar_one())
-        orgs = dict(conn.execute(select(Organisation.kvk, Organisation.name)))
+        orgs = dict(conn.execute(select(Organisation.kvk, Organisation.name)).all())
         products = {code for (code,) in conn.execute(select(Product.code))}
         rows = conn.execute(select(Account.id, Account.email, Account.org, Account.status)).all()
         accounts = [(e, o, s) for _, e, o, s in rows]
@@ -44,7 +44,7 @@ def read_snapshot(db: Database) -> Snapshot:
                        Mandate.products))
         ]
         keys = dict(conn.execute(
-            select(ServiceKey.key_hash, ServiceKey.name).where(ServiceKey.revoked_at.is_(None))))
+            select(ServiceKey.key_hash, ServiceKey.name).where(ServiceKey.revoked_at.is_(None))).all())
         snap = Snapshot(revision=revision, orgs=orgs, products=products, accounts=accounts, contracts=contracts,
                         mandates=mandates, keys=keys)
         # Consumed while the transaction is still open, so every row belongs to the same revision.
