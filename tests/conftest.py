@@ -33,10 +33,10 @@ def _pg_url(name: str) -> str:
 
 
 @pytest.fixture(scope="session")
-def pg_template() -> Iterator[str]:
-    """A migrated PostgreSQL database, copied for each test (CREATE DATABASE ... TEMPLATE)."""
+def pg_database() -> Iterator[str]:
+    """A throwaway PostgreSQL database for this run, migrated once; tests empty it before use."""
     admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    name = f"authz_tpl_{uuid.uuid4().hex[:10]}"
+    name = f"authz_test_{uuid.uuid4().hex[:10]}"
     with admin.connect() as c:
         c.execute(sa.text(f'CREATE DATABASE "{name}"'))
     upgrade(_pg_url(name))
@@ -44,6 +44,19 @@ def pg_template() -> Iterator[str]:
     with admin.connect() as c:
         c.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     admin.dispose()
+
+
+def _empty_pg(url: str) -> None:
+    """Empty every table (as a fresh migration leaves it). The audit trail's append-only triggers are bypassed
+    for this one session only (session_replication_role needs the superuser the tests run as)."""
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    with engine.begin() as c:
+        tables = [t for (t,) in c.execute(sa.text(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'alembic_version'"))]
+        c.execute(sa.text("SET LOCAL session_replication_role = replica"))
+        c.execute(sa.text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+        c.execute(sa.text("INSERT INTO revision (id, value) VALUES (1, 0)"))
+    engine.dispose()
 
 
 @pytest.fixture(scope="session")
@@ -54,17 +67,9 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _fresh_pg(request: pytest.FixtureRequest) -> Iterator[str]:
-    template = request.getfixturevalue("pg_template")
-    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    name = f"authz_t_{uuid.uuid4().hex[:12]}"
-    with admin.connect() as c:
-        c.execute(sa.text(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
-    try:
-        yield _pg_url(name)
-    finally:
-        with admin.connect() as c:
-            c.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    url = _pg_url(request.getfixturevalue("pg_database"))
+    _empty_pg(url)
+    yield url
 
 
 def _fresh_sqlite(request: pytest.FixtureRequest, tmp_path: Path) -> str:
