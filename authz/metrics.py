@@ -9,7 +9,6 @@ from dataclasses import dataclass, field
 @dataclass
 class Metrics:
     checks: Counter[str] = field(default_factory=Counter)  # by reason
-    requests: Counter[tuple[str, int]] = field(default_factory=Counter)  # (route, status)
     applied_changes: int = 0
     reloads: int = 0
     sync_errors: int = 0
@@ -22,10 +21,6 @@ class Metrics:
             "# TYPE authz_checks_total counter",
         ]
         out += [f'authz_checks_total{{reason="{r}"}} {n}' for r, n in sorted(self.checks.items())]
-        out += ["# HELP authz_http_requests_total HTTP requests, by route and status.",
-                "# TYPE authz_http_requests_total counter"]
-        out += [f'authz_http_requests_total{{route="{r}",status="{s}"}} {n}'
-                for (r, s), n in sorted(self.requests.items())]
         counters: tuple[tuple[str, int, str], ...] = (
             ("authz_applied_changes_total", self.applied_changes, "Revisions applied in place."),
             ("authz_reloads_total", self.reloads, "Full reloads of the decider from SQL."),
