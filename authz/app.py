@@ -17,6 +17,7 @@ from starlette.routing import BaseRoute, Route
 from authz.api import decisions
 from authz.api.auth import state
 from authz.api.http import JSONResponse, error_response
+from authz.bus import make_bus
 from authz.clock import Clock
 from authz.config import Settings
 from authz.decider import Decider
@@ -39,9 +40,10 @@ async def healthz(request: Request) -> JSONResponse:
 async def readyz(request: Request) -> JSONResponse:
     st = state(request)
     age = time.monotonic() - st.sync.confirmed_at
-    ready = st.decider.revision >= 0 and st.sync.last_error is None
-    body = {"ready": ready, "revision": st.decider.revision, "confirmed_seconds_ago": round(age, 3),
-            "error": st.sync.last_error}
+    ready = st.decider.revision >= 0 and st.sync.current()
+    body = {"ready": ready, "revision": st.decider.revision, "known_revision": st.sync.known_revision,
+            "confirmed_seconds_ago": round(age, 3), "announcements": st.sync.bus.name,
+            "announcements_live": st.sync.bus.live(st.settings.freshness_bound), "error": st.sync.last_error}
     return JSONResponse(body, status_code=200 if ready else 503)
 
 
@@ -119,7 +121,8 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         db = Database(settings.database_url, clock)
         metrics_ = Metrics()
         decider = Decider(clock)
-        sync = Sync(db, decider, metrics_, settings.poll_interval)
+        bus = make_bus(settings.redis_url, settings.redis_prefix)
+        sync = Sync(db, decider, metrics_, settings.poll_interval, bus, settings.freshness_bound)
         st = State(settings=settings, clock=clock, db=db, decider=decider, sync=sync, metrics=metrics_)
         app.state.authz = st
         await sync.start()

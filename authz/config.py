@@ -28,6 +28,9 @@ class Settings:
     free_mail_domains: tuple[str, ...] = DEFAULT_FREE_MAIL
     # How often an instance compares its applied revision with SQL, in seconds (the safety net of §5).
     poll_interval: float = 1.0
+    # How long an instance may answer from a revision that neither a live announcement channel nor SQL has
+    # confirmed as the newest; past it, decisions answer 503 "stale" (SPEC §5).
+    freshness_bound: float = 5.0
     # How long /v1/check with min_revision may wait for this instance to catch up.
     min_revision_wait: float = 2.0
     # How often the outbox sender looks for mail to deliver, in seconds.
@@ -57,4 +60,5 @@ class Settings:
             if free is not None
             else DEFAULT_FREE_MAIL,
             redis_prefix=env.get("AUTHZ_REDIS_PREFIX") or cls.redis_prefix,
+            freshness_bound=float(env.get("AUTHZ_FRESHNESS_BOUND") or cls.freshness_bound),
         )

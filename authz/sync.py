@@ -14,7 +14,9 @@ import time
 
 from starlette.concurrency import run_in_threadpool
 
+from authz.bus import NullBus, RedisBus
 from authz.decider import Decider
+from authz.errors import Unavailable
 from authz.metrics import Metrics
 from authz.store.db import Database
 from authz.store.snapshot import read_snapshot
@@ -23,12 +25,17 @@ log = logging.getLogger(__name__)
 
 
 class Sync:
-    def __init__(self, db: Database, decider: Decider, metrics: Metrics, poll_interval: float = 1.0) -> None:
+    def __init__(self, db: Database, decider: Decider, metrics: Metrics, poll_interval: float = 1.0,
+                 bus: NullBus | RedisBus | None = None, freshness_bound: float = 5.0) -> None:
         self.db = db
         self.decider = decider
         self.metrics = metrics
         self.poll_interval = poll_interval
+        self.bus = bus or NullBus()
+        # How long this instance may answer from a revision it cannot confirm is current (SPEC §5).
+        self.freshness_bound = freshness_bound
         self.confirmed_at = 0.0  # monotonic time of the last check that SQL had nothing newer
+        self.known_revision = 0  # the newest revision this instance has heard of, applied or not
         self.last_error: str | None = None
         self._lock = asyncio.Lock()
         self._advanced = asyncio.Condition()
@@ -37,8 +44,46 @@ class Sync:
     async def start(self) -> None:
         await self.reload()
         self._task = asyncio.create_task(self._poll(), name="authz-sync-poll")
+        await self.bus.start(self._heard)
+
+    def current(self) -> bool:
+        """Whether this instance can vouch that its applied revision is the newest: nothing newer is known, and
+        either the announcement channel is live or SQL confirmed it within the freshness bound."""
+        if self.known_revision > self.decider.revision:
+            return False
+        return self.bus.live(self.freshness_bound) or time.monotonic() - self.confirmed_at <= self.freshness_bound
+
+    async def ensure_current(self, timeout: float = 1.0) -> None:
+        """Catch up (bounded) when this instance cannot vouch for its revision; 503 ``stale`` if that fails."""
+        if self.current():
+            return
+        try:
+            await asyncio.wait_for(self.catch_up(), timeout)
+        except Exception as exc:  # any failure to confirm means: do not answer from unconfirmed data
+            log.warning("could not confirm the revision: %s", exc)
+        if not self.current():
+            raise Unavailable("stale", "This instance cannot confirm that its access data is current; "
+                                       "no decision is given. Try again or ask another instance.")
+
+    async def committed(self, revision: int) -> None:
+        """After this instance committed ``revision``: apply it here, then announce it to the others."""
+        self.known_revision = max(self.known_revision, revision)
+        await self.catch_up()
+        await self.bus.announce(revision)
+
+    async def _heard(self, revision: int) -> None:
+        """An announcement (0: the channel was (re)joined, so whatever it missed must be read from SQL)."""
+        self.known_revision = max(self.known_revision, revision)
+        if revision == 0 or revision > self.decider.revision:
+            try:
+                await self.catch_up()
+            except Exception as exc:
+                self.last_error = f"{type(exc).__name__}: {exc}"
+                self.metrics.sync_errors += 1
+                log.warning("catching up after an announcement failed: %s", self.last_error)
 
     async def stop(self) -> None:
+        await self.bus.stop()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -49,6 +94,7 @@ class Sync:
             started = time.perf_counter()
             snap = await run_in_threadpool(read_snapshot, self.db)
             self.decider.load(snap)
+            self.known_revision = max(self.known_revision, snap.revision)
             self.confirmed_at = time.monotonic()
             self.metrics.reloads += 1
             log.info("loaded revision %s in %.2f s: %s", snap.revision, time.perf_counter() - started,
@@ -60,8 +106,10 @@ class Sync:
         needs_reload = False
         async with self._lock:
             while True:
+                checked_at = time.monotonic()
                 changes = await run_in_threadpool(self.db.changes_since, self.decider.revision)
                 if not changes:
+                    self.confirmed_at = checked_at
                     break
                 for revision, events in changes:
                     if revision != self.decider.revision + 1 or not self.decider.apply(revision, events):
@@ -70,12 +118,11 @@ class Sync:
                     self.metrics.applied_changes += 1
                 if needs_reload:
                     break
-            if not needs_reload:
-                self.confirmed_at = time.monotonic()
         if needs_reload:
             await self.reload()
         else:
             await self._notify()
+        self.known_revision = max(self.known_revision, self.decider.revision)
         return self.decider.revision
 
     async def wait_for(self, revision: int, timeout: float) -> bool:
@@ -85,7 +132,7 @@ class Sync:
         deadline = time.monotonic() + timeout
         try:
             await asyncio.wait_for(self.catch_up(), timeout)
-        except (TimeoutError, OSError, RuntimeError) as exc:
+        except Exception as exc:  # a database fault: keep waiting until the deadline, then answer stale
             log.warning("catching up to revision %s failed: %s", revision, exc)
         while self.decider.revision < revision:
             left = deadline - time.monotonic()
@@ -95,7 +142,7 @@ class Sync:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._advanced.wait(), min(left, 0.05))
             if self.decider.revision < revision:
-                with contextlib.suppress(TimeoutError, OSError, RuntimeError):
+                with contextlib.suppress(Exception):
                     await asyncio.wait_for(self.catch_up(), max(deadline - time.monotonic(), 0.001))
         return True
 

@@ -47,7 +47,9 @@ def _answer(d: Decision) -> dict[str, Any]:
     return {"allowed": d.allowed, "reason": d.reason.value, "afnemers": list(d.afnemers)}
 
 
-async def _catch_up(st: State, min_revision: Any) -> None:
+async def _vouch(st: State, min_revision: Any) -> None:
+    """Never answer from data this instance cannot vouch for (SPEC §5), and honour ``min_revision``."""
+    await st.sync.ensure_current()
     if min_revision is None:
         return
     wanted = integer(0)(min_revision, "min_revision")
@@ -60,7 +62,7 @@ async def check(request: Request) -> JSONResponse:
     service_client(request)
     st = state(request)
     body = await read_json(request, st.settings.max_body_bytes)
-    await _catch_up(st, body.get("min_revision"))
+    await _vouch(st, body.get("min_revision"))
     d = _decide(st, body)
     return JSONResponse({**_answer(d), "revision": d.revision})
 
@@ -75,7 +77,7 @@ async def check_batch(request: Request) -> JSONResponse:
         raise Invalid("invalid_field", "'checks' must be a list of checks.")
     if len(checks) > MAX_BATCH:
         raise Invalid("batch_too_large", f"A batch holds at most {MAX_BATCH} checks.")
-    await _catch_up(st, f.get("min_revision"))
+    await _vouch(st, f.get("min_revision"))
     revision = st.decider.revision
     results = [_answer(_decide(st, c)) for c in checks]  # no await between: one revision for all
     return JSONResponse({"results": results, "revision": revision})
@@ -85,6 +87,7 @@ async def user_products(request: Request) -> JSONResponse:
     service_client(request)
     st = state(request)
     user = email(request.path_params["email"], "email")
+    await _vouch(st, None)
     rows = st.decider.products_of(user)
     return JSONResponse({"products": [{"product": p, "afnemer": a} for p, a in rows],
                          "revision": st.decider.revision})
@@ -117,6 +120,7 @@ async def product_users(request: Request) -> JSONResponse:
             raise Invalid("invalid_limit", "'limit' must be a whole number from 1 to 1000.")
         limit = int(q["limit"])
     after = _cursor_decode(q["cursor"]) if "cursor" in q else None
+    await _vouch(st, None)
     users: list[dict[str, str]] = []
     next_cursor = None
     for user, a in st.decider.users_of(product, afnemer, after):
@@ -170,7 +174,9 @@ def literal(expected: str) -> Any:
 async def evaluation(request: Request) -> JSONResponse:
     service_client(request)
     st = state(request)
-    return JSONResponse(_authzen_check(st, await read_json(request, st.settings.max_body_bytes)))
+    body = await read_json(request, st.settings.max_body_bytes)
+    await _vouch(st, None)
+    return JSONResponse(_authzen_check(st, body))
 
 
 async def evaluations(request: Request) -> JSONResponse:
@@ -181,6 +187,7 @@ async def evaluations(request: Request) -> JSONResponse:
     f = fields(body, {"subject": Field(dict_of("subject"), False), "resource": Field(dict_of("resource"), False),
                       "action": Field(dict_of("action"), False), "context": Field(dict_of("context"), False),
                       "evaluations": Field(lambda v, n: v, False), "options": Field(dict_of("options"), False)})
+    await _vouch(st, None)
     items = f.get("evaluations")
     defaults = {k: f[k] for k in ("subject", "resource", "action") if k in f}
     if items is None:

@@ -1,0 +1,133 @@
+"""Announcing committed revisions to the other instances. Only this module (and :mod:`authz.cache`) talks Redis.
+
+An announcement carries only a revision number: the events themselves are read from the SQL change log, so a
+lost announcement can delay a change but never corrupt one. A subscriber that (re)connects catches up from SQL at
+once, and an announcement of revision N makes an instance read every revision it has not applied up to N.
+
+:class:`NullBus` is the bus of a lone instance (no Redis): announcing does nothing and the SQL poll of
+:mod:`authz.sync` is the only way to learn of other writers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import redis.asyncio as redis
+from redis.exceptions import RedisError
+
+log = logging.getLogger(__name__)
+
+OnRevision = Callable[[int], Awaitable[None]]
+
+
+class NullBus:
+    """No Redis: nothing to announce to, nothing to hear."""
+
+    name = "none"
+
+    def __init__(self) -> None:
+        self.errors = 0
+
+    async def start(self, on_revision: OnRevision) -> None:
+        return None
+
+    async def announce(self, revision: int) -> None:
+        return None
+
+    def live(self, within: float) -> bool:
+        """Whether announcements are known to arrive (a lone instance hears none: never)."""
+        return False
+
+    async def stop(self) -> None:
+        return None
+
+
+class RedisBus:
+    """Revisions over Redis pub/sub, with a health check and reconnection with back-off."""
+
+    name = "redis"
+
+    def __init__(self, url: str, prefix: str = "authz:", health_interval: float = 1.0) -> None:
+        self.channel = f"{prefix}revisions"
+        self._client: Any = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2,
+                                                 health_check_interval=0)
+        self._health_interval = health_interval
+        self._task: asyncio.Task[None] | None = None
+        self._on_revision: OnRevision | None = None
+        self.alive_at = 0.0  # monotonic time the subscription was last known to work
+        self.errors = 0
+        self.announced = 0
+        self.received = 0
+
+    async def start(self, on_revision: OnRevision) -> None:
+        self._on_revision = on_revision
+        self._task = asyncio.create_task(self._listen(), name="authz-bus")
+
+    def live(self, within: float) -> bool:
+        return time.monotonic() - self.alive_at <= within
+
+    async def announce(self, revision: int) -> None:
+        """Publish; an error is logged and counted, never raised: the SQL poll still carries the change."""
+        try:
+            await self._client.publish(self.channel, str(revision))
+            self.announced += 1
+        except (RedisError, OSError) as exc:
+            self.errors += 1
+            log.warning("announcing revision %s on Redis failed: %s", revision, exc)
+
+    async def _listen(self) -> None:
+        delay = 0.1
+        while True:
+            pubsub = self._client.pubsub(ignore_subscribe_messages=False)
+            try:
+                await pubsub.subscribe(self.channel)
+                await self._run(pubsub)
+            except asyncio.CancelledError:
+                raise
+            except (RedisError, OSError, ValueError) as exc:
+                self.errors += 1
+                self.alive_at = 0.0
+                log.warning("Redis subscription lost (%s); retrying in %.1f s", exc, delay)
+            finally:
+                with contextlib.suppress(RedisError, OSError, RuntimeError):
+                    await pubsub.aclose()
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 2.0)
+
+    async def _run(self, pubsub: Any) -> None:
+        assert self._on_revision is not None
+        last_ping = 0.0
+        while True:
+            msg = await pubsub.get_message(timeout=self._health_interval / 2)
+            now = time.monotonic()
+            if msg is not None:
+                if msg["type"] == "subscribe":
+                    self.alive_at = now
+                    # Whatever was announced while we were not listening is in SQL: catch up now.
+                    await self._on_revision(0)
+                elif msg["type"] == "message":
+                    self.alive_at = now
+                    self.received += 1
+                    await self._on_revision(int(msg["data"]))
+                elif msg["type"] == "pong":
+                    self.alive_at = now
+            if now - last_ping >= self._health_interval:
+                await pubsub.ping()
+                last_ping = now
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        with contextlib.suppress(RedisError, OSError, RuntimeError):
+            await self._client.aclose()
+
+
+def make_bus(redis_url: str | None, prefix: str) -> NullBus | RedisBus:
+    return RedisBus(redis_url, prefix) if redis_url else NullBus()
