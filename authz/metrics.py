@@ -30,6 +30,6 @@ class Metrics:
         )
         for name, value, help_text in counters:
             out += [f"# HELP {name} {help_text}", f"# TYPE {name} counter", f"{name} {value}"]
-        for name, value in sorted(gauges.items()):
-            out += [f"# TYPE {name} gauge", f"{name} {value}"]
+        for gauge, reading in sorted(gauges.items()):
+            out += [f"# TYPE {gauge} gauge", f"{gauge} {reading}"]
         return "\n".join(out) + "\n"

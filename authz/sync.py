@@ -11,6 +11,8 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from starlette.concurrency import run_in_threadpool
 
@@ -22,6 +24,7 @@ from authz.store.db import Database
 from authz.store.snapshot import read_snapshot
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class Sync:
@@ -40,6 +43,7 @@ class Sync:
         self._lock = asyncio.Lock()
         self._advanced = asyncio.Condition()
         self._task: asyncio.Task[None] | None = None
+        self._in_flight: set[asyncio.Future[Any]] = set()
 
     async def start(self) -> None:
         await self.reload()
@@ -88,11 +92,21 @@ class Sync:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        # A cancelled task does not stop the thread it waited on: let SQL reads in flight finish, so that no
+        # connection is still checked out when the database is disposed.
+        if self._in_flight:
+            await asyncio.wait(set(self._in_flight), timeout=10)
+
+    async def _in_thread(self, fn: Callable[..., T], *args: Any) -> T:
+        future = asyncio.ensure_future(run_in_threadpool(fn, *args))
+        self._in_flight.add(future)
+        future.add_done_callback(self._in_flight.discard)
+        return await asyncio.shield(future)
 
     async def reload(self) -> None:
         async with self._lock:
             started = time.perf_counter()
-            snap = await run_in_threadpool(read_snapshot, self.db)
+            snap = await self._in_thread(read_snapshot, self.db)
             self.decider.load(snap)
             self.known_revision = max(self.known_revision, snap.revision)
             self.confirmed_at = time.monotonic()
@@ -107,7 +121,7 @@ class Sync:
         async with self._lock:
             while True:
                 checked_at = time.monotonic()
-                changes = await run_in_threadpool(self.db.changes_since, self.decider.revision)
+                changes = await self._in_thread(self.db.changes_since, self.decider.revision)
                 if not changes:
                     self.confirmed_at = checked_at
                     break
@@ -152,7 +166,9 @@ class Sync:
 
     async def _poll(self) -> None:
         while True:
-            await asyncio.sleep(self.poll_interval)
+            # With announcements configured but not arriving, SQL is the only news: ask it more often.
+            degraded = self.bus.name != "none" and not self.bus.live(2 * self.poll_interval)
+            await asyncio.sleep(min(self.poll_interval, 0.25) if degraded else self.poll_interval)
             try:
                 await self.catch_up()
                 self.last_error = None
