@@ -22,6 +22,7 @@ from authz.clock import Clock
 from authz.config import Settings
 from authz.decider import Decider
 from authz.errors import AuthzError, Unavailable
+from authz.mail import Mailer
 from authz.metrics import Metrics
 from authz.state import State
 from authz.store.db import Database
@@ -123,12 +124,16 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         decider = Decider(clock)
         bus = make_bus(settings.redis_url, settings.redis_prefix)
         sync = Sync(db, decider, metrics_, settings.poll_interval, bus, settings.freshness_bound)
-        st = State(settings=settings, clock=clock, db=db, decider=decider, sync=sync, metrics=metrics_)
+        mailer = Mailer(db, settings)
+        st = State(settings=settings, clock=clock, db=db, decider=decider, sync=sync, metrics=metrics_,
+                   mailer=mailer)
         app.state.authz = st
         await sync.start()
+        await mailer.start()
         try:
             yield
         finally:
+            await mailer.stop()
             await sync.stop()
             db.dispose()
 

@@ -65,7 +65,10 @@ def cmd_operator_create(args: argparse.Namespace) -> int:
         return 2
     password = sys.stdin.readline().rstrip("\r\n")
     db = Database(_settings().database_url)
-    create_operator(db, args.email, password)
+    try:
+        create_operator(db, args.email, password)
+    finally:
+        db.dispose()
     print(f"operator {args.email.lower()} created")
     return 0
 

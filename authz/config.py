@@ -33,8 +33,10 @@ class Settings:
     freshness_bound: float = 5.0
     # How long /v1/check with min_revision may wait for this instance to catch up.
     min_revision_wait: float = 2.0
-    # How often the outbox sender looks for mail to deliver, in seconds.
+    # How often the outbox sender looks for mail to deliver, in seconds (0: no background sender; see authz.mail).
     mail_interval: float = 1.0
+    # The sender of every e-mail (the From header and the SMTP envelope).
+    mail_from: str = "noreply@gegevensdiensten.nl"
     session_idle_seconds: int = 30 * 60
     session_absolute_seconds: int = 12 * 60 * 60
     redis_prefix: str = "authz:"
@@ -60,5 +62,6 @@ class Settings:
             if free is not None
             else DEFAULT_FREE_MAIL,
             redis_prefix=env.get("AUTHZ_REDIS_PREFIX") or cls.redis_prefix,
+            mail_from=env.get("AUTHZ_MAIL_FROM") or cls.mail_from,
             freshness_bound=float(env.get("AUTHZ_FRESHNESS_BOUND") or cls.freshness_bound),
         )

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from authz.clock import Clock
 from authz.config import Settings
 from authz.decider import Decider
+from authz.mail import Mailer
 from authz.metrics import Metrics
 from authz.store.db import Database
 from authz.sync import Sync
@@ -20,3 +21,4 @@ class State:
     decider: Decider
     sync: Sync
     metrics: Metrics
+    mailer: Mailer | None = None  # the outbox sender (authz.mail); None where no app runs

@@ -1,0 +1,236 @@
+"""Sessions and the way into the portal: log-in, registration (R5, R6), decisions on requests, activation (R8).
+
+``authz/api/accounts.py → authz/service/accounts.py → authz/store/{requests,accounts,tokens,sessions}.py → SQL``;
+e-mails go through the outbox (``authz/mail.py``).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from authz.api.auth import SESSION_COOKIE, current_actor, require, require_operator, state
+from authz.api.http import Field, JSONResponse, UnsupportedMedia, email, fields, kvk, password, read_json, text
+from authz.api.openapi import describe, obj
+from authz.errors import Invalid, NotFound
+from authz.service import accounts as service
+from authz.state import State
+from authz.store.sessions import Actor
+
+log = logging.getLogger(__name__)
+
+TOKEN_RE = re.compile(r"[A-Za-z0-9_-]{16,128}")
+
+
+def _secret(value: Any, name: str) -> str:
+    """A password as typed at log-in: any text (not stripped); strength rules apply when one is chosen."""
+    if not isinstance(value, str) or not 1 <= len(value) <= 256:
+        raise Invalid("invalid_field", f"'{name}' must be text of 1 to 256 characters.")
+    return value
+
+
+REGISTRATION = {
+    "email": Field(email),
+    "password": Field(password),
+    "kvk": Field(kvk),
+    "organisation_name": Field(text(200), required=False, nullable=True),
+    "name": Field(text(200, 0), required=False, nullable=True),
+}
+LOGIN = {"email": Field(email), "password": Field(_secret)}
+REJECTION = {"reason": Field(text(1000), required=False, nullable=True)}
+
+
+async def _optional_body(request: Request, spec: dict[str, Field]) -> dict[str, Any]:
+    """A POST whose body may be left out; a body that is sent must be JSON (415 otherwise) with known fields."""
+    if "content-type" not in request.headers:
+        async for chunk in request.stream():  # not read whole: an undeclared body is refused at its first byte
+            if chunk:
+                raise UnsupportedMedia("unsupported_media_type", "Send the body as Content-Type: application/json.")
+        return {}
+    return fields(await read_json(request, state(request).settings.max_body_bytes), spec)
+
+
+async def _committed(st: State) -> None:
+    """After a write: this instance applies it before answering (R11) and the e-mail sender starts at once."""
+    if st.mailer is not None:
+        st.mailer.kick()
+    try:
+        await st.sync.catch_up()
+    except Exception as exc:  # the change is committed; the periodic poll applies it when SQL answers again
+        log.warning("catching up after a write failed: %s", exc)
+
+
+def _request_id(request: Request) -> int:
+    raw = request.path_params["id"]
+    if not raw.isdigit() or len(raw) > 18:
+        raise NotFound("unknown_request", "No such account request.")
+    return int(raw)
+
+
+def _actor_view(st: State, actor: Actor) -> dict[str, Any]:
+    return {"email": actor.email, "org": actor.org,
+            "org_name": st.decider.orgs.get(actor.org) if actor.org is not None else None,
+            "roles": sorted(actor.roles), "status": actor.status}
+
+
+# -- sessions ---------------------------------------------------------------------------------------------------
+
+async def login(request: Request) -> JSONResponse:
+    st = state(request)
+    f = fields(await read_json(request, st.settings.max_body_bytes), LOGIN)
+    token, actor = await run_in_threadpool(service.login, st.db, f["email"], f["password"],
+                                           request.cookies.get(SESSION_COOKIE))
+    resp = JSONResponse(_actor_view(st, actor))
+    resp.set_cookie(SESSION_COOKIE, token, max_age=st.settings.session_absolute_seconds, path="/",
+                    secure=st.settings.base_url.startswith("https://"), httponly=True, samesite="lax")
+    return resp
+
+
+async def whoami(request: Request) -> JSONResponse:
+    st = state(request)
+    return JSONResponse(_actor_view(st, await current_actor(request)))
+
+
+async def logout(request: Request) -> Response:
+    st = state(request)
+    actor = await current_actor(request)
+    await run_in_threadpool(service.logout, st.db, actor)
+    resp = Response(status_code=204)
+    resp.delete_cookie(SESSION_COOKIE, path="/", secure=st.settings.base_url.startswith("https://"),
+                       httponly=True, samesite="lax")
+    return resp
+
+
+# -- registration and activation --------------------------------------------------------------------------------
+
+async def register(request: Request) -> JSONResponse:
+    st = state(request)
+    f = fields(await read_json(request, st.settings.max_body_bytes), REGISTRATION)
+    reg = service.Registration(email=f["email"], password=f["password"], kvk=f["kvk"],
+                               organisation_name=f.get("organisation_name"), name=f.get("name") or "")
+    status = await run_in_threadpool(service.register, st.db, st.settings, reg)
+    await _committed(st)
+    return JSONResponse({"status": status}, status_code=202)
+
+
+async def activate(request: Request) -> JSONResponse:
+    st = state(request)
+    token = request.path_params["token"]
+    await _optional_body(request, {})
+    if not TOKEN_RE.fullmatch(token):
+        raise NotFound("invalid_token", "This link is not valid.")
+    address = await run_in_threadpool(service.activate, st.db, token)
+    await _committed(st)
+    return JSONResponse({"email": address, "status": "active"})
+
+
+# -- the operator's requests (R5) -------------------------------------------------------------------------------
+
+async def operator_list(request: Request) -> JSONResponse:
+    await require_operator(request, "operator.requests")
+    st = state(request)
+    return JSONResponse({"requests": await run_in_threadpool(service.operator_requests, st.db)})
+
+
+async def _operator_decide(request: Request, approve: bool) -> JSONResponse:
+    actor = await require_operator(request, "operator.requests")
+    st = state(request)
+    request_id = _request_id(request)
+    f = await _optional_body(request, REJECTION if not approve else {})
+    view = await run_in_threadpool(service.operator_decide, st.db, st.settings, actor.email, request_id, approve,
+                                   f.get("reason"))
+    await _committed(st)
+    return JSONResponse(view)
+
+
+async def operator_approve(request: Request) -> JSONResponse:
+    return await _operator_decide(request, True)
+
+
+async def operator_reject(request: Request) -> JSONResponse:
+    return await _operator_decide(request, False)
+
+
+# -- a beheerder's requests (R6, R7) ----------------------------------------------------------------------------
+
+async def org_list(request: Request) -> JSONResponse:
+    org = request.path_params["kvk"]
+    await require(request, "requests.list", org)
+    st = state(request)
+    return JSONResponse({"requests": await run_in_threadpool(service.org_requests, st.db, kvk(org, "kvk"))})
+
+
+async def _org_decide(request: Request, approve: bool) -> JSONResponse:
+    org = request.path_params["kvk"]
+    actor = await require(request, "requests.decide", org)
+    st = state(request)
+    request_id = _request_id(request)
+    f = await _optional_body(request, REJECTION if not approve else {})
+    view = await run_in_threadpool(service.org_decide, st.db, st.settings, actor.email, kvk(org, "kvk"), request_id,
+                                   approve, f.get("reason"))
+    await _committed(st)
+    return JSONResponse(view)
+
+
+async def org_approve(request: Request) -> JSONResponse:
+    return await _org_decide(request, True)
+
+
+async def org_reject(request: Request) -> JSONResponse:
+    return await _org_decide(request, False)
+
+
+routes = [
+    Route("/v1/session", login, methods=["POST"]),
+    Route("/v1/session", whoami, methods=["GET"]),
+    Route("/v1/session", logout, methods=["DELETE"]),
+    Route("/v1/registrations", register, methods=["POST"]),
+    Route("/v1/activations/{token}", activate, methods=["POST"]),
+    Route("/v1/operator/requests", operator_list, methods=["GET"]),
+    Route("/v1/operator/requests/{id}/approve", operator_approve, methods=["POST"]),
+    Route("/v1/operator/requests/{id}/reject", operator_reject, methods=["POST"]),
+    Route("/v1/orgs/{kvk}/requests", org_list, methods=["GET"]),
+    Route("/v1/orgs/{kvk}/requests/{id}/approve", org_approve, methods=["POST"]),
+    Route("/v1/orgs/{kvk}/requests/{id}/reject", org_reject, methods=["POST"]),
+]
+
+_S = {"type": "string"}
+_NS = {"type": ["string", "null"]}
+_ACTOR = obj(["email", "org", "org_name", "roles", "status"], email=_S, org=_NS, org_name=_NS,
+             roles={"type": "array", "items": _S}, status=_S)
+_REASON = obj([], reason={"type": ["string", "null"], "maxLength": 1000})
+_OP_REQUEST = obj(["id", "email", "kvk", "organisation_name", "status"], id={"type": "integer"}, email=_S, kvk=_S,
+                  organisation_name=_NS, status=_S, created_at=_S, organisation_status=_NS)
+_ORG_REQUEST = obj(["id", "email", "status", "created_at"], id={"type": "integer"}, email=_S, status=_S,
+                   created_at=_S, name=_S, kind={"enum": ["registration", "invitation"]})
+describe("post", "/v1/session", "Log in: sets the HttpOnly session cookie; 401 on bad credentials or an inactive "
+         "account (one answer for all).", request=obj(["email", "password"], email=_S, password=_S),
+         response=_ACTOR)
+describe("get", "/v1/session", "The logged-in account: e-mail, organisation, roles.", auth="session",
+         response=_ACTOR)
+describe("delete", "/v1/session", "Log out: ends the session (401 when not logged in).", auth="session", status=204)
+describe("post", "/v1/registrations", "Request an account with a business e-mail (R5, R6, R10); the first account "
+         "of an organisation goes to the operator, later ones to its beheerders.", status=202,
+         request=obj(["email", "password", "kvk"], email=_S, password={"type": "string", "minLength": 12},
+                     kvk={"type": "string", "pattern": "^[0-9]{8}$"}, organisation_name=_NS, name=_NS),
+         response=obj(["status"], status={"enum": ["pending_operator", "pending_beheerder"]}))
+describe("post", "/v1/activations/{token}", "Activate an approved account with the link from its e-mail (R8): "
+         "single use, valid 21 days.", response=obj(["email", "status"], email=_S, status={"const": "active"}))
+describe("get", "/v1/operator/requests", "Open requests for the operator: first accounts, unknown organisations.",
+         auth="session", response=obj(["requests"], requests={"type": "array", "items": _OP_REQUEST}))
+describe("post", "/v1/operator/requests/{id}/approve", "Approve: verifies a pending organisation; the account "
+         "becomes its beheerder and gets an activation e-mail.", auth="session", response=_OP_REQUEST)
+describe("post", "/v1/operator/requests/{id}/reject", "Reject; the applicant gets an e-mail (with the optional "
+         "reason).", auth="session", request=_REASON, response=_OP_REQUEST)
+describe("get", "/v1/orgs/{kvk}/requests", "Open account requests of the organisation (beheerder).",
+         auth="session", response=obj(["requests"], requests={"type": "array", "items": _ORG_REQUEST}))
+describe("post", "/v1/orgs/{kvk}/requests/{id}/approve", "Approve: the account is made and gets an activation "
+         "e-mail.", auth="session", response=_ORG_REQUEST)
+describe("post", "/v1/orgs/{kvk}/requests/{id}/reject", "Reject; the applicant gets an e-mail (with the optional "
+         "reason).", auth="session", request=_REASON, response=_ORG_REQUEST)

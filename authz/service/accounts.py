@@ -1,0 +1,208 @@
+"""The way into the portal: registration (R5, R6), decisions on requests, activation (R8), log-in, operators.
+
+Each beheerder or operator action is one transaction: the change, its audit records, its change events and its
+e-mails commit together. Password hashing and checking (argon2, deliberately slow) happen outside transactions.
+
+Routing of a registration: a request goes to a beheerder of its organisation when that organisation is verified
+and has an active beheerder (R6); otherwise to the operator (R5: an unknown or pending organisation, or one with no
+active beheerder yet). Whoever the operator approves therefore becomes a beheerder: the organisation has none that
+can act, and R4 wants one.
+
+A rejected request leaves a pending organisation in place, still pending: the operator sees it again with the next
+registration for that KvK number, and no audit record ever has to point at a deleted organisation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from authz import messages, passwords
+from authz.clock import AMSTERDAM
+from authz.config import Settings
+from authz.errors import Conflict, Invalid, NotFound, Unauthorized
+from authz.service.emails import business_email, check_org_domain, normalise
+from authz.store import accounts, catalogue, requests, sessions, tokens
+from authz.store.db import Database, Tx
+from authz.store.schema import AccountRequest, Organisation
+from authz.store.sessions import Actor
+
+ACTIVATION_TTL = timedelta(days=21)  # R8: "binnen drie weken"
+MIN_PASSWORD, MAX_PASSWORD = 12, 256
+# One answer for every failed log-in, so that it tells nobody which accounts exist or are active.
+BAD_LOGIN = Unauthorized("invalid_credentials", "The e-mail address or password is wrong, or the account is not "
+                                                "active.")
+_MONTHS = ("januari", "februari", "maart", "april", "mei", "juni", "juli", "augustus", "september", "oktober",
+           "november", "december")
+
+
+@dataclass(frozen=True)
+class Registration:
+    email: str
+    password: str
+    kvk: str
+    organisation_name: str | None = None
+    name: str = ""
+
+
+def _dutch_day(at: datetime) -> str:
+    day = at.astimezone(AMSTERDAM)
+    return f"{day.day} {_MONTHS[day.month - 1]} {day.year}"
+
+
+def _mail(t: Tx, to: str, template: str, **ctx: Any) -> None:
+    subject, text, html = messages.render(template, **ctx)
+    t.mail(to, subject, text, html)
+
+
+def _check_password(password: str) -> None:
+    if not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
+        raise Invalid("weak_password", f"A password has {MIN_PASSWORD} to {MAX_PASSWORD} characters.")
+
+
+def _org(t: Tx, kvk: str) -> Organisation | None:
+    try:
+        return catalogue.get_org(t, kvk)
+    except NotFound:
+        return None
+
+
+def register(db: Database, settings: Settings, reg: Registration) -> str:
+    """R5/R6: record an account request; returns ``pending_operator`` or ``pending_beheerder``."""
+    email = business_email(reg.email, settings.free_mail_domains)
+    _check_password(reg.password)
+    password_hash = passwords.hash_password(reg.password)
+    with db.tx(actor=email, on_behalf_of=reg.kvk) as t:
+        requests.lock_keys(t, f"email:{email}", f"kvk:{reg.kvk}")
+        org = _org(t, reg.kvk)
+        if org is None:
+            if not reg.organisation_name:
+                raise Invalid("missing_field", "We do not know this KvK number yet: give 'organisation_name'.")
+            if requests.email_taken(t, email):  # before the organisation is made: a duplicate changes nothing
+                raise Conflict("already_registered", f"An account or an open request for {email} already exists.")
+            org = catalogue.create_org(t, reg.kvk, reg.organisation_name, [], status="pending")
+        check_org_domain(email, org.domains or [])
+        beheerders = accounts.active_beheerders(t, org.kvk) if org.status == "verified" else []
+        status = "pending_beheerder" if beheerders else "pending_operator"
+        r = requests.create(t, email=email, kvk=org.kvk, organisation_name=reg.organisation_name or org.name,
+                            name=reg.name, password_hash=password_hash, kind="registration", status=status)
+        for b in beheerders:
+            _mail(t, b.email, "request_to_beheerder", applicant=r.email, applicant_name=r.name,
+                  org_name=org.name, base_url=settings.base_url)
+    return status
+
+
+def _operator_view(r: AccountRequest, org: Organisation | None) -> dict[str, Any]:
+    return {"id": r.id, "email": r.email, "kvk": r.kvk, "organisation_name": r.organisation_name,
+            "status": r.status, "created_at": r.created_at.isoformat(),
+            "organisation_status": org.status if org is not None else None}
+
+
+def operator_requests(db: Database) -> list[dict[str, Any]]:
+    with db.tx(actor="read") as t:
+        return [_operator_view(r, _org(t, r.kvk)) for r in requests.open_for_operator(t)]
+
+
+def org_requests(db: Database, kvk: str) -> list[dict[str, Any]]:
+    with db.tx(actor="read") as t:
+        return [{"id": r.id, "email": r.email, "name": r.name, "kind": r.kind, "status": r.status,
+                 "created_at": r.created_at.isoformat()} for r in requests.open_for_org(t, kvk)]
+
+
+def _approve(t: Tx, settings: Settings, r: AccountRequest, org: Organisation, role_set: set[str]) -> None:
+    a = accounts.create(t, r.email, r.kvk, r.password_hash, "approved", name=r.name, role_set=role_set)
+    requests.decide(t, r, "approved", a.id)
+    token = tokens.issue(t, "activation", ACTIVATION_TTL, account_id=a.id, email=a.email, kvk=r.kvk)
+    template = "account_approved_beheerder" if "beheerder" in role_set else "account_approved"
+    _mail(t, a.email, template, org_name=org.name, person=a.name, link=f"{settings.base_url}/activeren/{token}",
+          valid_until=_dutch_day(t.now + ACTIVATION_TTL))
+
+
+def _reject(t: Tx, r: AccountRequest, org: Organisation, reason: str | None) -> None:
+    requests.decide(t, r, "rejected")
+    _mail(t, r.email, "request_rejected", org_name=org.name, reason=reason or "")
+
+
+def operator_decide(db: Database, settings: Settings, operator: str, request_id: int, approve: bool,
+                    reason: str | None = None) -> dict[str, Any]:
+    """R5: the operator approves (verifying a pending organisation; the account becomes beheerder) or rejects."""
+    with db.tx(actor=operator) as t:
+        r = requests.get(t, request_id, lock=True)
+        if r.status == "pending_beheerder":
+            raise Conflict("not_for_operator", "A beheerder of the organisation decides on this request.")
+        if r.status not in requests.OPEN:
+            raise Conflict("request_decided", f"This request was already {r.status}.")
+        requests.lock_keys(t, f"email:{r.email}", f"kvk:{r.kvk}")
+        org = catalogue.get_org(t, r.kvk)
+        if approve:
+            if org.status != "verified":
+                catalogue.verify_org(t, org.kvk)
+            _approve(t, settings, r, org, {"beheerder"})
+        else:
+            _reject(t, r, org, reason)
+        return _operator_view(r, org)
+
+
+def org_decide(db: Database, settings: Settings, beheerder: str, kvk: str, request_id: int, approve: bool,
+               reason: str | None = None) -> dict[str, Any]:
+    """R6/R7: a beheerder of ``kvk`` approves (a plain account, no roles) or rejects a request of that organisation."""
+    with db.tx(actor=beheerder, on_behalf_of=kvk) as t:
+        r = requests.get(t, request_id, kvk, lock=True)  # another organisation's request: 404
+        if r.status == "pending_operator":
+            raise Conflict("not_for_beheerder", "The operator decides on this request.")
+        if r.status not in requests.OPEN:
+            raise Conflict("request_decided", f"This request was already {r.status}.")
+        requests.lock_keys(t, f"email:{r.email}", f"kvk:{r.kvk}")
+        org = catalogue.get_org(t, kvk)
+        if approve:
+            _approve(t, settings, r, org, set())
+        else:
+            _reject(t, r, org, reason)
+        return {"id": r.id, "email": r.email, "status": r.status, "created_at": r.created_at.isoformat()}
+
+
+def activate(db: Database, token: str) -> str:
+    """R8: an approved account becomes active through its (single-use, unexpired) link; returns the e-mail."""
+    with db.tx(actor="activation") as t:
+        row = tokens.redeem(t, token, "activation")
+        a = accounts.by_email(t, row.email or "", lock=True)
+        if a is None or a.id != row.account_id or a.status != "approved":
+            raise Conflict("not_activatable", "This account cannot be activated (any more).")
+        t.actor = a.email  # the account activates itself
+        accounts.set_status(t, a, "active")
+        tokens.use(t, row)
+        return a.email
+
+
+def login(db: Database, email: str, password: str, previous: str | None = None) -> tuple[str, Actor]:
+    """Check the credentials of an active account; returns a new session token and its actor (401 otherwise)."""
+    with db.tx(actor=email) as t:
+        a = accounts.by_email(t, email)
+        stored = (a.password_hash if a is not None else None) or None
+    # Always verify, also for unknown accounts (against a dummy hash): the answer takes the same time.
+    ok = passwords.verify(stored, password)
+    if not ok or a is None or a.status != "active":
+        raise BAD_LOGIN
+    with db.tx(actor=email) as t:
+        a = accounts.by_email(t, email)
+        if a is None or a.status != "active" or a.password_hash != stored:
+            raise BAD_LOGIN
+        if previous:  # a new session on each log-in: a cookie planted before cannot ride along (fixation)
+            sessions.end(t.s, previous)
+        token = sessions.create(t.s, a.id, t.now)
+        return token, sessions.actor_of(t.s, a)
+
+
+def logout(db: Database, actor: Actor) -> None:
+    with db.tx(actor=actor.email) as t:
+        sessions.end(t.s, actor.session_hash, is_hash=True)
+
+
+def create_operator(db: Database, email: str, password: str) -> None:
+    """``authz operator create``: an active operator account (no organisation; role ``operator``)."""
+    address = normalise(email)
+    _check_password(password)
+    password_hash = passwords.hash_password(password)
+    with db.tx(actor="cli:operator-create") as t:
+        accounts.create(t, address, None, password_hash, "active", role_set={"operator"})
