@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
 
 from authz import policy
 from authz.errors import Conflict, NotFound
@@ -99,3 +100,30 @@ def active_beheerders(t: Tx, org: str, *, lock: bool = False) -> list[Account]:
     if lock:
         q = q.with_for_update()
     return list(t.s.scalars(q))
+
+
+def of_org(s: Session, org: str, q: str | None = None, after: str | None = None, limit: int | None = None
+           ) -> list[tuple[Account, list[str]]]:
+    """The organisation's accounts by e-mail, each with its sorted roles (two queries, not one per account).
+
+    ``q`` keeps accounts whose e-mail or name contains it, case-insensitively (``%`` and ``_`` are literal);
+    ``after`` and ``limit`` page through the list by e-mail.
+    """
+    query = select(Account).where(Account.org == org)
+    if q:
+        needle = q.lower()
+        query = query.where(or_(Account.email.contains(needle, autoescape=True),
+                                func.lower(Account.name).contains(needle, autoescape=True)))
+    if after is not None:
+        query = query.where(Account.email > after)
+    query = query.order_by(Account.email)
+    if limit is not None:
+        query = query.limit(limit)
+    found = list(s.scalars(query))
+    held: dict[int, list[str]] = {}
+    if found:
+        for account_id, role in s.execute(select(Role.account_id, Role.role)
+                                          .where(Role.account_id.in_([a.id for a in found]))
+                                          .order_by(Role.role)):
+            held.setdefault(account_id, []).append(role)
+    return [(a, held.get(a.id, [])) for a in found]

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from authz import policy
 from authz.errors import Conflict, NotFound
@@ -176,3 +178,86 @@ def mandates_held(t: Tx, intermediair: str, today: date) -> list[Mandate]:
         Mandate.intermediair == intermediair, Mandate.valid_from <= today,
         (Mandate.valid_until.is_(None)) | (Mandate.valid_until >= today)).order_by(Mandate.afnemer))
     return list(rows)
+
+
+# -- reading, for the operator's listings (a plain read session: no write lock, no revision) -------------------
+
+def product_view(p: Product) -> dict[str, Any]:
+    return {"code": p.code, "name": p.name, "description": p.description}
+
+
+def contract_view(c: Contract, today: date) -> dict[str, Any]:
+    return {**_contract_view(c), "valid_today": _in_window(c.valid_from, c.valid_until, today)}
+
+
+def mandate_view(m: Mandate, today: date) -> dict[str, Any]:
+    return {**_mandate_view(m), "valid_today": _in_window(m.valid_from, m.valid_until, today)}
+
+
+def _in_window(valid_from: date, valid_until: date | None, today: date) -> bool:
+    return valid_from <= today and (valid_until is None or today <= valid_until)
+
+
+def find_orgs(s: Session, q: str | None, after: str | None, limit: int) -> list[Organisation]:
+    """Organisations in KvK order, after ``after``; ``q`` matches the start of the KvK number or part of the name."""
+    query = select(Organisation).order_by(Organisation.kvk).limit(limit)
+    if q:
+        query = query.where(Organisation.kvk.startswith(q, autoescape=True)
+                            | func.lower(Organisation.name).contains(q.lower(), autoescape=True))
+    if after is not None:
+        query = query.where(Organisation.kvk > after)
+    return list(s.scalars(query))
+
+
+def read_org(s: Session, kvk: str) -> Organisation:
+    org = s.get(Organisation, kvk)
+    if org is None:
+        raise NotFound("unknown_organisation", f"No organisation with KvK number {kvk} is known.")
+    return org
+
+
+def all_products(s: Session) -> list[Product]:
+    return list(s.scalars(select(Product).order_by(Product.code)))
+
+
+def contracts_of(s: Session, afnemer: str) -> list[Contract]:
+    return list(s.scalars(select(Contract).where(Contract.afnemer == afnemer).order_by(Contract.product)))
+
+
+def mandates_of(s: Session, kvk: str) -> tuple[list[Mandate], list[Mandate]]:
+    """(mandates the organisation gave as afnemer, mandates it holds as intermediair)."""
+    given = s.scalars(select(Mandate).where(Mandate.afnemer == kvk).order_by(Mandate.intermediair))
+    held = s.scalars(select(Mandate).where(Mandate.intermediair == kvk).order_by(Mandate.afnemer))
+    return list(given), list(held)
+
+
+# -- for the beheerder screens (R2, R15): batched, one query for many afnemers or codes ------------------------
+
+def contracted_products_of(s: Session, afnemers: Iterable[str], today: date) -> dict[str, list[str]]:
+    """For each afnemer (all in one query): the products with a contract valid on ``today``, sorted."""
+    wanted = sorted(set(afnemers))
+    out: dict[str, list[str]] = {a: [] for a in wanted}
+    if not wanted:
+        return out
+    rows = s.execute(select(Contract.afnemer, Contract.product).where(
+        Contract.afnemer.in_(wanted), Contract.valid_from <= today,
+        (Contract.valid_until.is_(None)) | (Contract.valid_until >= today))
+        .order_by(Contract.afnemer, Contract.product))
+    for afnemer, product in rows:
+        out[afnemer].append(product)
+    return out
+
+
+def org_names(s: Session, kvks: Iterable[str]) -> dict[str, str]:
+    wanted = sorted(set(kvks))
+    if not wanted:
+        return {}
+    return {k: n for k, n in s.execute(select(Organisation.kvk, Organisation.name)
+                                       .where(Organisation.kvk.in_(wanted)))}
+
+
+def product_names(s: Session, codes: Iterable[str]) -> dict[str, str]:
+    wanted = sorted(set(codes))
+    if not wanted:
+        return {}
+    return {c: n for c, n in s.execute(select(Product.code, Product.name).where(Product.code.in_(wanted)))}

@@ -1,0 +1,93 @@
+"""Appointing and removing beheerders (R14), never the last active one (R4).
+
+The caller has already checked that the actor is a beheerder of ``org``; the accounts touched here must belong to
+``org`` (404 otherwise).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from authz import messages
+from authz.errors import Conflict, Forbidden, Invalid, NotFound
+from authz.store import accounts, catalogue
+from authz.store.db import Database, Tx
+from authz.store.schema import Account
+
+ROLE = "beheerder"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The organisation's beheerders after the change; ``revision`` is None when nothing changed."""
+
+    answer: dict[str, Any]
+    revision: int | None
+
+
+def answer(t: Tx, org: str) -> dict[str, Any]:
+    """The active beheerders; with only one, the advice of the manual to appoint a second (R4)."""
+    found = accounts.active_beheerders(t, org)
+    out: dict[str, Any] = {"beheerders": [{"email": a.email, "name": a.name} for a in found]}
+    if len(found) == 1:
+        out["advice"] = {"code": "appoint_second_beheerder",
+                         "message": "Uw organisatie heeft één beheerder. Wijs een tweede beheerder aan, "
+                                    "voor vervanging bij afwezigheid."}
+    return out
+
+
+def listing(db: Database, actor: str, org: str) -> dict[str, Any]:
+    with db.tx(actor, on_behalf_of=org) as t:
+        return answer(t, org)
+
+
+def appoint(db: Database, actor: str, org: str, email: str, portal_url: str) -> Outcome:
+    """Give an active account of ``org`` the beheerder role (R14). Appointing a beheerder again changes nothing."""
+    with db.tx(actor, on_behalf_of=org) as t:
+        _still_beheerder(accounts.active_beheerders(t, org, lock=True), actor)
+        account = accounts.get(t, email, org, lock=True)
+        if account.status != "active":
+            raise Invalid("account_not_active", f"{account.email} is not active; only an active account can be "
+                                                f"appointed beheerder.")
+        changed = ROLE not in accounts.roles(t, account)
+        if changed:
+            accounts.set_role(t, account, ROLE, True)
+            _notify(t, account, "beheerder_appointed", portal_url)
+        result = answer(t, org)
+    return Outcome(result, t.revision if changed else None)
+
+
+def remove(db: Database, actor: str, org: str, email: str, portal_url: str) -> Outcome:
+    """Take the beheerder role from an account of ``org``, or step down; never from the last active one (R4)."""
+    with db.tx(actor, on_behalf_of=org) as t:
+        # Lock every active beheerder of the organisation first: two removals at once queue here, and the
+        # second one counts what the first left.
+        active = accounts.active_beheerders(t, org, lock=True)
+        _still_beheerder(active, actor)
+        account = accounts.get(t, email, org, lock=True)
+        if ROLE not in accounts.roles(t, account):
+            raise NotFound("not_beheerder", f"{account.email} is not a beheerder of this organisation.")
+        if [a.id for a in active] == [account.id]:
+            raise Conflict("last_beheerder", f"{account.email} is the last active beheerder of this organisation; "
+                                             f"appoint another beheerder first.")
+        accounts.set_role(t, account, ROLE, False)
+        _notify(t, account, "beheerder_removed", portal_url)
+        result = answer(t, org)
+    return Outcome(result, t.revision)
+
+
+def _still_beheerder(active: list[Account], actor: str) -> None:
+    # The session was checked before the transaction; under the lock, make sure a concurrent change did not take
+    # the actor's own role meanwhile (two beheerders removing each other at once).
+    if actor not in {a.email for a in active}:
+        raise Forbidden("forbidden", "You are no longer a beheerder of this organisation.")
+
+
+def _notify(t: Tx, account: Account, template: str, portal_url: str) -> None:
+    org = account.org or ""
+    org_name = catalogue.org_names(t.s, [org]).get(org, org)
+    subject, text, html = messages.render(template, person=account.name or account.email, actor=t.actor,
+                                          self_service=t.actor == account.email, org=org, org_name=org_name,
+                                          portal_url=portal_url)
+    t.mail(account.email, subject, text, html)

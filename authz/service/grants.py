@@ -1,0 +1,118 @@
+"""Grants as a beheerder sees and ticks them: what may be offered (R2, R15), what is inert (R1), saving (R9).
+
+The caller has already checked that the actor is a beheerder of ``org`` (authz.api.auth.require). Everything here
+stays inside ``org``: the account must belong to it, and only ``org`` itself or an afnemer that gave ``org`` a mandate
+valid today can be ticked for.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from authz import messages
+from authz.clock import AMSTERDAM
+from authz.errors import Conflict, Invalid
+from authz.store import accounts, catalogue
+from authz.store import grants as grant_store
+from authz.store.db import Database, Tx
+from authz.store.schema import Account
+
+
+@dataclass(frozen=True)
+class Saved:
+    """The outcome of a save: ``revision`` is the committed revision, None when nothing changed."""
+
+    added: list[str]
+    removed: list[str]
+    version: int
+    revision: int | None
+
+
+def today(t: Tx) -> date:
+    """The day the rules speak of: the transaction's moment, in Europe/Amsterdam."""
+    return t.now.astimezone(AMSTERDAM).date()
+
+
+def clients(t: Tx, org: str) -> dict[str, list[str]]:
+    """R15: afnemer -> the products ``org`` may offer for it: one entry per mandate valid today, holding the
+    afnemer's currently contracted products within the mandate's subset (possibly none)."""
+    day = today(t)
+    mandates = {m.afnemer: m.products for m in catalogue.mandates_held(t, org, day)}
+    contracted = catalogue.contracted_products_of(t.s, mandates, day)
+    return {afnemer: [p for p in contracted[afnemer] if subset is None or p in subset]
+            for afnemer, subset in mandates.items()}
+
+
+def selectable(t: Tx, org: str) -> dict[str, list[str]]:
+    """R2: afnemer -> the products a beheerder of ``org`` may tick for its users: the organisation's own currently
+    contracted products (when it has any), then those of each afnemer it acts for (:func:`clients`)."""
+    own = catalogue.contracted_products_of(t.s, [org], today(t))[org]
+    return {**({org: own} if own else {}), **clients(t, org)}
+
+
+def inert(held: dict[str, list[str]], offer: dict[str, list[str]]) -> dict[str, list[str]]:
+    """R1: the grants that give nothing today (contract or mandate lapsed, or the mandate no longer covers the
+    product). They are kept, and shown, until a beheerder unticks them."""
+    out = {a: [p for p in products if p not in offer.get(a, ())] for a, products in held.items()}
+    return {a: products for a, products in out.items() if products}
+
+
+def overview(db: Database, actor: str, org: str, email: str) -> dict[str, Any]:
+    """What the grants screen of one user shows: ticked, tickable, inert, the version to save against, names."""
+    with db.tx(actor, on_behalf_of=org) as t:
+        account = accounts.get(t, email, org)
+        held = grant_store.of_account(t, account.id)
+        offer = selectable(t, org)
+        codes = {p for products in [*held.values(), *offer.values()] for p in products}
+        return {
+            "email": account.email,
+            "grants": held,
+            "selectable": offer,
+            "inert": inert(held, offer),
+            "version": account.grants_version,
+            "organisations": catalogue.org_names(t.s, [org, *held, *offer]),
+            "products": catalogue.product_names(t.s, codes),
+        }
+
+
+def save(db: Database, actor: str, org: str, email: str, afnemer: str, products: list[str],
+         version: int | None, portal_url: str) -> Saved:
+    """Make ``products`` the ticked set of (account, afnemer), as one transaction with its audit, change event and
+    one e-mail to the account (R9). Nothing is written when nothing changes."""
+    with db.tx(actor, on_behalf_of=org) as t:
+        # Lock the account row before reading anything: a second beheerder saving at once waits here, then
+        # finds the version moved on.
+        account = accounts.get(t, email, org, lock=True)
+        if version is not None and version != account.grants_version:
+            raise Conflict("stale_version", f"The grants of {account.email} were changed meanwhile (version "
+                                            f"{account.grants_version}, not {version}); reload and try again.")
+        current = grant_store.of_account(t, account.id).get(afnemer, [])
+        offer = selectable(t, org)
+        if afnemer != org and afnemer not in offer and not current:
+            raise Invalid("afnemer_not_selectable",
+                          f"Organisation {org} holds no mandate from {afnemer} that is valid today.")
+        # An inert grant may stay ticked (it is kept until removed, R1); nothing else outside the offer may be added.
+        allowed = set(offer.get(afnemer, ())) | set(current)
+        refused = sorted(set(products) - allowed)
+        if refused:
+            raise Invalid("not_selectable", f"Not selectable for afnemer {afnemer}: {', '.join(refused)}. Only the "
+                                            f"afnemer's currently contracted products (within the mandate) are.")
+        added, removed = grant_store.replace(t, account, afnemer, set(products), version)
+        if added or removed:
+            _notify(t, account, afnemer, added, removed, portal_url)
+        new_version = account.grants_version
+    return Saved(added, removed, new_version, t.revision if added or removed else None)
+
+
+def _notify(t: Tx, account: Account, afnemer: str, added: list[str], removed: list[str], portal_url: str) -> None:
+    org = account.org or ""
+    orgs = catalogue.org_names(t.s, [org, afnemer])
+    names = catalogue.product_names(t.s, [*added, *removed])
+    subject, text, html = messages.render(
+        "grants_changed", person=account.name or account.email, actor=t.actor, org=org, org_name=orgs.get(org, org),
+        afnemer=afnemer, afnemer_name=orgs.get(afnemer, afnemer), own=afnemer == org, portal_url=portal_url,
+        added=[{"code": c, "name": names.get(c, c)} for c in added],
+        removed=[{"code": c, "name": names.get(c, c)} for c in removed])
+    t.mail(account.email, subject, text, html)
