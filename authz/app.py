@@ -113,6 +113,13 @@ def _optional_modules() -> list[Sequence[BaseRoute]]:
     return found
 
 
+class AuthzApp(Starlette):
+    """The app, holding its instance's :class:`State` as a plain attribute: the decision path reads it on every
+    request, and Starlette's ``app.state`` goes through ``__getattr__``."""
+
+    authz: State
+
+
 def create_app(settings: Settings | None = None, clock: Clock | None = None) -> Starlette:
     settings = settings or Settings.from_env()
     clock = clock or Clock()
@@ -128,6 +135,8 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         st = State(settings=settings, clock=clock, db=db, decider=decider, sync=sync, metrics=metrics_,
                    mailer=mailer)
         app.state.authz = st
+        assert isinstance(app, AuthzApp)
+        app.authz = st
         await sync.start()
         await mailer.start()
         try:
@@ -137,7 +146,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
             await sync.stop()
             db.dispose()
 
-    return Starlette(
+    return AuthzApp(
         routes=all_routes(),
         lifespan=lifespan,
         exception_handlers={

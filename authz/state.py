@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from authz.clock import Clock
 from authz.config import Settings
@@ -22,3 +22,5 @@ class State:
     sync: Sync
     metrics: Metrics
     mailer: Mailer | None = None  # the outbox sender (authz.mail); None where no app runs
+    # Authorization header value -> SHA-256 of the key, for keys seen valid: saves hashing on every check.
+    key_digests: dict[bytes, str] = field(default_factory=dict)

@@ -16,18 +16,31 @@ from authz.store.sessions import Actor
 SESSION_COOKIE = "authz_session"
 
 
+MAX_KNOWN_KEYS = 1024
+
+
 def state(request: Request) -> State:
-    st: State = request.app.state.authz
+    st: State = request.scope["app"].authz
     return st
 
 
 def service_client(request: Request) -> str:
-    """The name of the service client whose API key the request carries (401 otherwise). No SQL: keys are in memory."""
-    header = request.headers.get("authorization", "")
-    scheme, _, key = header.partition(" ")
-    if scheme.lower() != "bearer" or not key:
-        raise Unauthorized("unauthorized", "Send a service API key as 'Authorization: Bearer <key>'.")
-    name = state(request).decider.keys.get(hashlib.sha256(key.strip().encode()).hexdigest())
+    """The name of the service client whose API key the request carries (401 otherwise). No SQL: keys are in memory.
+
+    The digest of a header value that once carried a valid key is remembered, so a check hashes nothing; the key
+    itself is looked up afresh every time, so a revoked key stops working at once.
+    """
+    st = state(request)
+    raw = next((v for k, v in request.scope["headers"] if k == b"authorization"), b"")
+    digest = st.key_digests.get(raw)
+    if digest is None:
+        scheme, _, key = raw.decode("latin-1").partition(" ")
+        if scheme.lower() != "bearer" or not key.strip():
+            raise Unauthorized("unauthorized", "Send a service API key as 'Authorization: Bearer <key>'.")
+        digest = hashlib.sha256(key.strip().encode()).hexdigest()
+        if digest in st.decider.keys and len(st.key_digests) < MAX_KNOWN_KEYS:
+            st.key_digests[raw] = digest
+    name = st.decider.keys.get(digest)
     if name is None:
         raise Unauthorized("unauthorized", "The API key is not valid.")
     return name

@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.routing import Route
 
 from authz.api.auth import service_client, state
-from authz.api.http import Field, JSONResponse, code, email, fields, integer, kvk, read_json
+from authz.api.http import CODE_RE, MAX_EMAIL, Field, JSONResponse, code, email, fields, integer, kvk, read_json
 from authz.api.openapi import describe, obj
 from authz.decider import Decision
 from authz.errors import Invalid, Unavailable
@@ -35,16 +35,32 @@ def _known_afnemer(st: State, value: str | None) -> str | None:
 
 
 def _decide(st: State, body: Any) -> Decision:
-    if not isinstance(body, dict):
-        raise Invalid("invalid_body", "Each check must be a JSON object.")
-    f = fields(body, CHECK)
-    decision = st.decider.check(f["user"], f["product"], _known_afnemer(st, f.get("afnemer")))
+    decision = st.decider.check(*_check_fields(st, body))
     st.metrics.checks[decision.reason] += 1
     return decision
 
 
+def _check_fields(st: State, body: Any) -> tuple[str, str, str | None]:
+    """(user, product, afnemer) of a check body. The common, valid shape is recognised with a few comparisons;
+    anything else goes through the general validator, which names what is wrong."""
+    if type(body) is dict and body.keys() <= CHECK.keys():
+        user, product = body.get("user"), body.get("product")
+        afnemer, min_revision = body.get("afnemer"), body.get("min_revision")
+        if (type(user) is str and "@" in user and len(user) <= MAX_EMAIL and user.strip()
+                and type(product) is str
+                and (product in st.decider.products or CODE_RE.fullmatch(product) is not None)
+                and (afnemer is None or (type(afnemer) is str and afnemer in st.decider.orgs))
+                and (min_revision is None or (type(min_revision) is int and min_revision >= 0))):
+            return user.strip().lower(), product, afnemer
+    if not isinstance(body, dict):
+        raise Invalid("invalid_body", "Each check must be a JSON object.")
+    f = fields(body, CHECK)
+    return f["user"], f["product"], _known_afnemer(st, f.get("afnemer"))
+
+
 def _answer(d: Decision) -> dict[str, Any]:
-    return {"allowed": d.allowed, "reason": d.reason.value, "afnemers": list(d.afnemers)}
+    # orjson writes the StrEnum reason as its value and the tuple as an array.
+    return {"allowed": d.allowed, "reason": d.reason, "afnemers": d.afnemers}
 
 
 async def _vouch(st: State, min_revision: Any) -> None:
@@ -62,9 +78,11 @@ async def check(request: Request) -> JSONResponse:
     service_client(request)
     st = state(request)
     body = await read_json(request, st.settings.max_body_bytes)
-    await _vouch(st, body.get("min_revision"))
+    min_revision = body.get("min_revision")
+    if min_revision is not None or not st.sync.current():
+        await _vouch(st, min_revision)
     d = _decide(st, body)
-    return JSONResponse({**_answer(d), "revision": d.revision})
+    return JSONResponse({"allowed": d.allowed, "reason": d.reason, "afnemers": d.afnemers, "revision": d.revision})
 
 
 async def check_batch(request: Request) -> JSONResponse:
