@@ -49,6 +49,12 @@ def role_line(email: str, role: str, org: str | None) -> Line:
     return ("g", email, role, org if org is not None else OPERATOR_SCOPE)
 
 
+def account_lines(email: str, org: str | None, status: str, roles: Iterable[str] = ()) -> list[Line]:
+    """The role lines of an account: "active" while its status is active (R1, R8), plus one per role it holds."""
+    out = [role_line(email, "active", org)] if status == "active" else []
+    return out + [role_line(email, r, org) for r in sorted(roles)]
+
+
 def contract_line(afnemer: str, product: str, valid_from: date, valid_until: date | None) -> Line:
     return ("g2", afnemer, f"{afnemer}/{product}", window(valid_from, valid_until))
 
@@ -81,10 +87,25 @@ def model_text() -> str:
     return _MODEL_TEXT
 
 
-def new_enforcer(lines: Iterable[Line] = ()) -> Any:
-    """A fresh Casbin enforcer over ``policy.conf`` holding ``lines`` (and the static permission lines)."""
+def new_model() -> Model:
+    """An empty model of ``policy.conf``: what the adapter loads lines into."""
     model = Model()
     model.load_model_from_text(model_text())
+    return model
+
+
+def lines_in(model: Model, ptypes: Iterable[str]) -> list[Line]:
+    """The policy lines a model holds, of the given policy types."""
+    out: list[Line] = []
+    for ptype in ptypes:
+        sec = "g" if ptype.startswith("g") else "p"
+        out += [(ptype, *rule) for rule in model.get_policy(sec, ptype)]
+    return out
+
+
+def new_enforcer(lines: Iterable[Line] = ()) -> Any:
+    """A fresh Casbin enforcer over ``policy.conf`` holding ``lines`` (and the static permission lines)."""
+    model = new_model()
     enforcer = casbin.Enforcer(model)
     enforcer.add_named_domain_matching_func("g2", day_in_window)
     enforcer.add_named_domain_matching_func("g3", day_in_window)
@@ -111,12 +132,39 @@ class Stage:
     line: Line | None  # the matched grant line, when there is one
 
 
+# The reason codes of R1 in the order a request meets them; the stages of the engine after validation come last, and
+# a denial "for any afnemer" names the furthest stage reached among the account's afnemers.
+STAGES = ("no_grant", "no_contract", "no_mandate", "granted")
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The reference's answer to one /v1/check question, with the stage reached for each afnemer considered."""
+
+    allowed: bool
+    reason: str
+    afnemers: tuple[str, ...]
+    stages: tuple[tuple[str, Stage], ...] = ()
+
+
 class Reference:
     """R1 evaluated by Casbin itself over a set of lines: slow, obviously faithful, used to check the decider."""
 
     def __init__(self, lines: Iterable[Line]) -> None:
+        lines = list(lines)
         self._enforcer = new_enforcer(lines)
         self._lock = threading.Lock()
+        # (account, product) -> afnemers with a grant line: the only domains whose stage can pass no_grant (m3).
+        self._granted: dict[tuple[str, str], set[str]] = {}
+        for line in lines:
+            if line[0] == "p" and len(line) == 4:
+                self._granted.setdefault((line[1], line[3]), set()).add(line[2])
+
+    def enforce_ex(self, user: str, org: str, afnemer: str, product: str, day: date) -> tuple[bool, Line | None]:
+        """Matcher ``m`` of policy.conf, with the grant line that matched (Casbin's enforce_ex)."""
+        with self._lock:
+            ok, explain = self._enforcer.enforce_ex(user, org, afnemer, product, day.isoformat())
+        return bool(ok), ("p", *explain) if ok else None
 
     def stage(self, user: str, org: str, afnemer: str, product: str, day: date) -> Stage:
         args = (user, org, afnemer, product, day.isoformat())
@@ -129,6 +177,31 @@ class Reference:
             if not self._enforcer.enforce(_context("m4"), *args):
                 return Stage("no_contract", ("p", user, afnemer, product))
             return Stage("no_mandate", ("p", user, afnemer, product))
+
+    def decide(self, user: str, product: str, afnemer: str | None, day: date, *,
+               account: tuple[str | None, str] | None, product_known: bool) -> Verdict:
+        """The whole /v1/check answer according to Casbin.
+
+        ``account`` is the (organisation, status) of ``user`` from the accounts table, None when there is no such
+        account; ``product_known`` says whether the products table holds ``product``. They are checked before the
+        engine is asked, in the order /v1/check checks them, so that no unknown name reaches the engine.
+        ``afnemer`` must be a known organisation (the API refuses others) or None for "any afnemer".
+        """
+        if account is None:
+            return Verdict(False, "unknown_user", ())
+        org, status = account
+        if status != "active":
+            return Verdict(False, "inactive_user", ())
+        if not product_known:
+            return Verdict(False, "unknown_product", ())
+        scope = org if org is not None else OPERATOR_SCOPE
+        candidates = [afnemer] if afnemer is not None else sorted(self._granted.get((user, product), ()))
+        stages = tuple((a, self.stage(user, scope, a, product, day)) for a in candidates)
+        allowed = tuple(a for a, st in stages if st.reason == "granted")
+        if allowed:
+            return Verdict(True, "granted", allowed, stages)
+        reason = max((st.reason for _, st in stages), key=STAGES.index, default="no_grant")
+        return Verdict(False, reason, (), stages)
 
     def lines_of(self, ptype: str) -> list[Line]:
         sec = "g" if ptype.startswith("g") else "p"
