@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator
 
 from sqlalchemy.exc import OperationalError
 from starlette.applications import Starlette
@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from authz.api import decisions
+from authz.api import accounts, admin, decisions, explain, operator
 from authz.api.auth import state
 from authz.api.http import JSONResponse, error_response
 from authz.bus import make_bus
@@ -29,10 +29,6 @@ from authz.store.db import Database
 from authz.sync import Sync
 
 log = logging.getLogger(__name__)
-
-# Routes of the other API modules register here (see extra_routes()).
-RouteSource = Callable[[], Sequence[BaseRoute]]
-
 
 async def healthz(request: Request) -> JSONResponse:
     return JSONResponse({"status": "ok"})
@@ -96,21 +92,9 @@ def all_routes() -> list[BaseRoute]:
         Route("/metrics", metrics, methods=["GET"]),
         *decisions.routes,
     ]
-    for module in _optional_modules():
-        routes.extend(module)
+    routes += [*explain.routes, *accounts.routes, *operator.routes, *admin.routes]
     routes.append(Route("/openapi.json", openapi.endpoint, methods=["GET"]))
     return routes
-
-
-def _optional_modules() -> list[Sequence[BaseRoute]]:
-    import importlib
-
-    found: list[Sequence[BaseRoute]] = []
-    for name in ("authz.api.explain", "authz.api.accounts", "authz.api.operator", "authz.api.admin",
-                 "admin_ui.routes"):
-        with contextlib.suppress(ModuleNotFoundError):
-            found.append(importlib.import_module(name).routes)
-    return found
 
 
 class AuthzApp(Starlette):
