@@ -70,11 +70,19 @@ class Sync:
             raise Unavailable("stale", "This instance cannot confirm that its access data is current; "
                                        "no decision is given. Try again or ask another instance.")
 
-    async def committed(self, revision: int) -> None:
-        """After this instance committed ``revision``: apply it here, then announce it to the others."""
-        self.known_revision = max(self.known_revision, revision)
-        await self.catch_up()
-        await self.bus.announce(revision)
+    async def committed(self, revision: int | None = None) -> int:
+        """After this instance committed a change (``revision``, when the caller knows it): apply it here, then
+        announce it to the others; returns the revision applied here. A failure to apply is logged, not raised:
+        the change is committed, and the poll applies it as soon as SQL answers again."""
+        if revision is not None:
+            self.known_revision = max(self.known_revision, revision)
+        try:
+            await self.catch_up()
+        except Exception as exc:
+            self.last_error = f"{type(exc).__name__}: {exc}"
+            log.warning("applying a committed change here failed: %s", self.last_error)
+        await self.bus.announce(max(revision or 0, self.decider.revision))
+        return self.decider.revision
 
     async def _heard(self, revision: int) -> None:
         """An announcement (0: the channel was (re)joined, so whatever it missed must be read from SQL)."""

@@ -80,7 +80,7 @@ def specs(draw: st.DrawFn) -> Spec:
     # Chains first: an account of organisation O with a grant from afnemer A, A's contracts for those products
     # and, when O is not A, a mandate from A to O. Only there do all of R1's conditions meet; purely random
     # worlds reach them too rarely to catch, say, a mandate's product subset read the wrong way round.
-    for n in range(draw(st.integers(0, 3))):
+    for n in range(draw(st.integers(1, 3))):
         afnemer, org = draw(st.sampled_from(spec.orgs)), draw(st.sampled_from(spec.orgs))
         products = draw(subsets(spec.products, min_size=1))
         for product in products:
@@ -254,7 +254,7 @@ def _draw_change(data: st.DataObject, spec: Spec, n: int) -> tuple[str, Any]:
         return kind, ORGS[len(spec.orgs)]
     if kind == "mandate":
         pairs = [(a, i) for a in spec.orgs for i in spec.orgs if a != i]
-        a, i = data.draw(st.sampled_from(sorted(spec.mandates)) if spec.mandates and data.draw(st.booleans())
+        a, i = data.draw(st.sampled_from(sorted(spec.mandates)) if spec.mandates and data.draw(st.integers(0, 3))
                          else st.sampled_from(pairs))
         return kind, (a, i, data.draw(windows), data.draw(st.none() | subsets(spec.products)))
     if spec.contracts and data.draw(st.booleans()):
@@ -314,15 +314,15 @@ def catch_up(decider: Decider, db: Database) -> bool:
 
 
 def view_of(decider: Decider, spec: Spec, clock: FrozenClock) -> dict[str, Any]:
-    """Everything the decider tells its callers, on the edge days: two deciders that agree here are equal for every
-    purpose (compared through the public interface, so the index's layout may change freely)."""
+    """Everything the decider tells its callers, on every day that matters: two deciders that agree here are equal
+    for every purpose (compared through the public interface, so the index's layout may change freely)."""
     users = [*spec.accounts, UNKNOWN_USER]
     products = [*spec.products, UNKNOWN_PRODUCT]
     view: dict[str, Any] = {
         "revision": decider.revision, "orgs": dict(decider.orgs), "products": set(decider.products),
         "keys": dict(decider.keys), "stats": decider.stats(), "accounts": {u: decider.account(u) for u in users},
     }
-    for day in (CHECK_DAYS[0], EDGES[2], CHECK_DAYS[-1]):
+    for day in CHECK_DAYS:
         clock.set_day(day)
         view[f"products_of {day}"] = {u: decider.products_of(u) for u in users}
         view[f"users_of {day}"] = {(p, a): list(decider.users_of(p, a)) for p in products for a in [None, *spec.orgs]}

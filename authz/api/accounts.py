@@ -60,10 +60,7 @@ async def _committed(st: State) -> None:
     """After a write: this instance applies it before answering (R11) and the e-mail sender starts at once."""
     if st.mailer is not None:
         st.mailer.kick()
-    try:
-        await st.sync.catch_up()
-    except Exception as exc:  # the change is committed; the periodic poll applies it when SQL answers again
-        log.warning("catching up after a write failed: %s", exc)
+    await st.sync.committed()
 
 
 def _request_id(request: Request) -> int:
@@ -75,7 +72,7 @@ def _request_id(request: Request) -> int:
 
 def _actor_view(st: State, actor: Actor) -> dict[str, Any]:
     return {"email": actor.email, "org": actor.org,
-            "org_name": st.decider.orgs.get(actor.org) if actor.org is not None else None,
+            "org_name": actor.org_name,
             "roles": sorted(actor.roles), "status": actor.status}
 
 

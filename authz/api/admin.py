@@ -124,7 +124,7 @@ async def put_grants(request: Request) -> JSONResponse:
     f = fields(await read_json(request, st.settings.max_body_bytes), PUT_GRANTS)
     saved = await run_in_threadpool(grants.save, st.db, actor, org, user, f["afnemer"], f["products"], f.get("version"),
                              st.settings.base_url)
-    applied = await st.sync.catch_up()
+    applied = await st.sync.committed(saved.revision) if saved.revision is not None else await st.sync.catch_up()
     _kick_mailer(request, saved.revision is not None)
     return JSONResponse({"added": saved.added, "removed": saved.removed, "version": saved.version,
                          "revision": saved.revision if saved.revision is not None else applied})
@@ -144,7 +144,7 @@ async def appoint_beheerder(request: Request) -> JSONResponse:
     await _no_body(request)
     st = state(request)
     outcome = await run_in_threadpool(beheerders.appoint, st.db, actor, org, user, st.settings.base_url)
-    applied = await st.sync.catch_up()
+    applied = await st.sync.committed(outcome.revision) if outcome.revision is not None else await st.sync.catch_up()
     _kick_mailer(request, outcome.revision is not None)
     return JSONResponse({**outcome.answer, "revision": applied if outcome.revision is None else outcome.revision})
 
@@ -155,7 +155,7 @@ async def remove_beheerder(request: Request) -> JSONResponse:
     await _no_body(request)
     st = state(request)
     outcome = await run_in_threadpool(beheerders.remove, st.db, actor, org, user, st.settings.base_url)
-    applied = await st.sync.catch_up()
+    applied = await st.sync.committed(outcome.revision) if outcome.revision is not None else await st.sync.catch_up()
     _kick_mailer(request, outcome.revision is not None)
     return JSONResponse({**outcome.answer, "revision": applied if outcome.revision is None else outcome.revision})
 

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session as SqlSession
 
-from authz.store.schema import Account, Role
+from authz.store.schema import Account, Organisation, Role
 from authz.store.schema import Session as SessionRow
 
 
@@ -28,6 +28,7 @@ class Actor:
     status: str
     roles: frozenset[str]
     session_hash: str = ""
+    org_name: str | None = None
 
     def lines(self) -> list[tuple[str, ...]]:
         """This account's role lines in the Casbin model (see policy.role_line)."""
@@ -43,7 +44,9 @@ def roles_of(s: SqlSession, account_id: int) -> frozenset[str]:
 
 
 def actor_of(s: SqlSession, account: Account, session_hash: str = "") -> Actor:
-    return Actor(account.id, account.email, account.org, account.status, roles_of(s, account.id), session_hash)
+    org = s.get(Organisation, account.org) if account.org is not None else None
+    return Actor(account.id, account.email, account.org, account.status, roles_of(s, account.id), session_hash,
+                 org.name if org is not None else None)
 
 
 def create(s: SqlSession, account_id: int, now: datetime) -> str:
