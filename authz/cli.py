@@ -77,11 +77,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from authz.demo import load_demo, load_synthetic
     from authz.store.db import Database
 
-    db = Database(_settings().database_url)
-    if args.grants:
-        load_synthetic(db, args.grants, seed=args.seed)
-    else:
-        load_demo(db, _settings())
+    settings = _settings()
+    db = Database(settings.database_url)
+    try:
+        if args.grants:
+            load_synthetic(db, args.grants, seed=args.seed)
+        else:
+            load_demo(db, settings)
+    finally:
+        db.dispose()
     return 0
 
 
