@@ -361,6 +361,52 @@ def test_changes_applied_in_place_equal_a_fresh_load_and_casbin_on_postgres(
     changes_equal_fresh_load(pg_database, workdir, spec, data)
 
 
+# Every kind of change event, in a world where each one matters: the property above finds the unexpected, this
+# sequence makes sure no event kind is ever left out by chance.
+A, B, C = ORGS[:3]
+EVERY_CHANGE: list[tuple[str, Any]] = [
+    ("mandate", (A, B, (EDGES[0], None), ["pa"])),
+    ("mandate", (A, B, (EDGES[1], EDGES[3]), ["pa", "pb"])),
+    ("mandate", (A, B, (EDGES[1], EDGES[3]), None)),
+    ("mandate_end", (A, B)),
+    ("mandate", (A, B, (EDGES[2], None), ["pb"])),
+    ("contract", (A, "pa", (EDGES[1], EDGES[2]))),
+    ("contract_end", (A, "pb")),
+    ("contract", (A, "pb", (EDGES[3], None))),
+    ("grants", ("bob@example.nl", A, ["pa"])),
+    ("grants", ("bob@example.nl", C, ["pa", "pb"])),
+    ("grants", ("bob@example.nl", A, ["pa", "pb"])),
+    ("status", ("bob@example.nl", "inactive")),
+    ("status", ("bob@example.nl", "active")),
+    ("role", ("bob@example.nl", True)),
+    ("account", ("new@example.nl", B, "active")),
+    ("grants", ("new@example.nl", C, ["pa"])),
+    ("mandate", (C, B, (EDGES[0], None), [])),
+    ("product", "pc"),
+    ("contract", (A, "pc", (EDGES[0], None))),
+    ("grants", ("alice@example.nl", A, ["pa", "pc"])),
+    ("org", ORGS[3]),
+    ("grants", ("bob@example.nl", A, [])),
+]
+
+
+def test_every_kind_of_change_applies_in_place_as_a_fresh_load_and_casbin_decide(db: Database, world: World,
+                                                                                  clock: FrozenClock) -> None:
+    spec = Spec(orgs=[A, B, C], products=["pa", "pb"],
+                contracts={(A, "pa"): (EDGES[0], None), (A, "pb"): (EDGES[0], None), (C, "pa"): (EDGES[0], None)},
+                mandates={(A, B): ((EDGES[0], None), None)},
+                accounts={"alice@example.nl": (A, "active"), "bob@example.nl": (B, "active")},
+                grants={("alice@example.nl", A): ["pa", "pb"], ("bob@example.nl", A): ["pa", "pb"]})
+    write(world, spec)
+    incremental = loaded(db, clock)
+    for change in EVERY_CHANGE:
+        _apply_change(db, spec, *change)
+        assert catch_up(incremental, db), f"change {change} could not be applied in place"
+        fresh = loaded(db, clock)
+        assert view_of(incremental, spec, clock) == view_of(fresh, spec, clock), f"after {change}"
+        assert_same_as_casbin([incremental, fresh], db, spec, clock, list(CHECK_DAYS))
+
+
 def test_casbin_rule_read_through_the_adapter_matches_the_domain_tables(db: Database, world: World) -> None:
     """The reference reads what the projection wrote: the adapter's lines equal the lines derived from the tables."""
     write(world, Spec(orgs=["10000001", "10000002"], products=["pa", "pb"],
