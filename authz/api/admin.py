@@ -139,22 +139,20 @@ async def list_beheerders(request: Request) -> JSONResponse:
 
 
 async def appoint_beheerder(request: Request) -> JSONResponse:
-    actor, org = await _beheerder(request, "beheerders.appoint")
-    user = http.email(request.path_params["email"], "email")
-    await _no_body(request)
-    st = state(request)
-    outcome = await run_in_threadpool(beheerders.appoint, st.db, actor, org, user, st.settings.base_url)
-    applied = await st.sync.committed(outcome.revision) if outcome.revision is not None else await st.sync.catch_up()
-    _kick_mailer(request, outcome.revision is not None)
-    return JSONResponse({**outcome.answer, "revision": applied if outcome.revision is None else outcome.revision})
+    return await _change_beheerder(request, "beheerders.appoint", beheerders.appoint)
 
 
 async def remove_beheerder(request: Request) -> JSONResponse:
-    actor, org = await _beheerder(request, "beheerders.remove")
+    return await _change_beheerder(request, "beheerders.remove", beheerders.remove)
+
+
+async def _change_beheerder(request: Request, action: str, change: Any) -> JSONResponse:
+    """R14 (appoint) or R4/R14 (step down, remove): the answer carries the revision that holds the change."""
+    actor, org = await _beheerder(request, action)
     user = http.email(request.path_params["email"], "email")
     await _no_body(request)
     st = state(request)
-    outcome = await run_in_threadpool(beheerders.remove, st.db, actor, org, user, st.settings.base_url)
+    outcome = await run_in_threadpool(change, st.db, actor, org, user, st.settings.base_url)
     applied = await st.sync.committed(outcome.revision) if outcome.revision is not None else await st.sync.catch_up()
     _kick_mailer(request, outcome.revision is not None)
     return JSONResponse({**outcome.answer, "revision": applied if outcome.revision is None else outcome.revision})
