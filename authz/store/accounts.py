@@ -25,8 +25,7 @@ def roles(t: Tx, a: Account) -> set[str]:
 
 
 def _lines(a: Account, status: str, role_set: set[str]) -> list[policy.Line]:
-    out = [policy.role_line(a.email, "active", a.org)] if status == "active" else []
-    return out + [policy.role_line(a.email, r, a.org) for r in sorted(role_set)]
+    return policy.account_lines(a.email, a.org, status, role_set)
 
 
 def by_email(t: Tx, email: str, *, lock: bool = False) -> Account | None:

@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session as SqlSession
 
+from authz.policy import account_lines
 from authz.store.schema import Account, Organisation, Role
 from authz.store.schema import Session as SessionRow
 
@@ -31,12 +32,8 @@ class Actor:
     org_name: str | None = None
 
     def lines(self) -> list[tuple[str, ...]]:
-        """This account's role lines in the Casbin model (see policy.role_line)."""
-        from authz.policy import role_line
-
-        out = [role_line(self.email, "active", self.org)] if self.status == "active" else []
-        out += [role_line(self.email, r, self.org) for r in sorted(self.roles)]
-        return out
+        """This account's role lines in the Casbin model."""
+        return account_lines(self.email, self.org, self.status, self.roles)
 
 
 def roles_of(s: SqlSession, account_id: int) -> frozenset[str]:
