@@ -37,9 +37,20 @@ class Settings:
     mail_interval: float = 1.0
     # The sender of every e-mail (the From header and the SMTP envelope).
     mail_from: str = "noreply@gegevensdiensten.nl"
+    # Where sessions live: "sql" or "redis"; None: in Redis when redis_url is set, else in SQL. Redis spares SQL a
+    # session write per active user a minute, but while Redis is down nobody is logged in (503, fail-closed).
+    session_store: str | None = None
     session_idle_seconds: int = 30 * 60
     session_absolute_seconds: int = 12 * 60 * 60
+    # Failed log-ins allowed per window, per account (e-mail as typed) and per client address (authz.cache.throttle).
+    login_window_seconds: int = 15 * 60
+    login_failures_per_account: int = 5
+    login_failures_per_address: int = 50
     redis_prefix: str = "authz:"
+    # With Redis: start from the decider snapshot kept there, and write one after a load from SQL (authz.cache).
+    snapshot_cache: bool = True
+    # Revisions after the snapshot in Redis at which an instance writes a newer one (0: only after a SQL load).
+    snapshot_refresh: int = 1000
     max_body_bytes: int = 1_000_000
 
     @classmethod
@@ -64,4 +75,14 @@ class Settings:
             redis_prefix=env.get("AUTHZ_REDIS_PREFIX") or cls.redis_prefix,
             mail_from=env.get("AUTHZ_MAIL_FROM") or cls.mail_from,
             freshness_bound=float(env.get("AUTHZ_FRESHNESS_BOUND") or cls.freshness_bound),
+            snapshot_cache=(env.get("AUTHZ_SNAPSHOT_CACHE") or "1").strip().lower() not in ("0", "false", "no", "off"),
+            snapshot_refresh=int(env.get("AUTHZ_SNAPSHOT_REFRESH") or cls.snapshot_refresh),
+            session_store=env.get("AUTHZ_SESSION_STORE") or None,
+            session_idle_seconds=int(env.get("AUTHZ_SESSION_IDLE") or cls.session_idle_seconds),
+            session_absolute_seconds=int(env.get("AUTHZ_SESSION_ABSOLUTE") or cls.session_absolute_seconds),
+            login_window_seconds=int(env.get("AUTHZ_LOGIN_WINDOW") or cls.login_window_seconds),
+            login_failures_per_account=int(env.get("AUTHZ_LOGIN_FAILURES_PER_ACCOUNT")
+                                           or cls.login_failures_per_account),
+            login_failures_per_address=int(env.get("AUTHZ_LOGIN_FAILURES_PER_ADDRESS")
+                                           or cls.login_failures_per_address),
         )

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from authz.cache.sessions import SessionStore
+from authz.cache.throttle import Throttle
 from authz.clock import Clock
 from authz.config import Settings
 from authz.decider import Decider
@@ -21,6 +23,8 @@ class State:
     decider: Decider
     sync: Sync
     metrics: Metrics
+    sessions: SessionStore  # authz.cache.sessions: SQL, or Redis when configured
+    throttle: Throttle  # failed log-ins (authz.cache.throttle)
     mailer: Mailer | None = None  # the outbox sender (authz.mail); None where no app runs
     # Authorization header value -> SHA-256 of the key, for keys seen valid: saves hashing on every check.
     key_digests: dict[bytes, str] = field(default_factory=dict)

@@ -163,3 +163,60 @@ def login(client: TestClient, email: str) -> TestClient:
         token = sessions.create(t.s, accounts.get(t, email).id, t.now)
     client.cookies.set("authz_session", token)
     return client
+
+
+# -- e-mail through a real SMTP server (aiosmtpd): for tests that follow the links in what they receive ------------
+
+@pytest.fixture(scope="session")
+def smtp_server() -> Iterator[Any]:
+    from tests.mailbox import Mailbox
+
+    box = Mailbox().start()
+    yield box
+    box.stop()
+
+
+@pytest.fixture
+def smtp(smtp_server: Any) -> Any:
+    """The session's SMTP server, emptied for this test (a module may override it, e.g. to refuse recipients)."""
+    smtp_server.messages.clear()
+    smtp_server.envelopes.clear()
+    return smtp_server
+
+
+def delivered(client: TestClient, smtp: Any, to: str) -> list[Any]:
+    """Deliver what the app's outbox holds (as its sender would), then what the SMTP server got for ``to``."""
+    from authz.mail import deliver_due
+
+    st: Any = client.app.state.authz  # type: ignore[attr-defined]
+    deliver_due(st.db, st.settings)
+    found: list[Any] = smtp.to(to)
+    return found
+
+
+def link_token(msg: Any, page: str) -> str:
+    """The token of the one ``{base_url}/{page}/{token}`` link in an e-mail; the HTML part carries the same one."""
+    import re
+
+    from tests.mailbox import html_of, text_of
+
+    found = set(re.findall(rf"https?://\S+/{page}/([A-Za-z0-9_-]+)", text_of(msg)))
+    assert len(found) == 1, text_of(msg)
+    token = found.pop()
+    assert f"/{page}/{token}" in html_of(msg)
+    return token
+
+
+@pytest.fixture
+def redis_prefix() -> Iterator[str]:
+    """A fresh Redis key prefix for this test; its keys are deleted afterwards."""
+    import redis
+
+    from tests.factories import REDIS_URL
+
+    prefix = f"authz-test:{uuid.uuid4().hex}:"
+    yield prefix
+    client = redis.Redis.from_url(REDIS_URL)
+    for key in client.scan_iter(f"{prefix}*"):
+        client.delete(key)
+    client.close()

@@ -36,9 +36,9 @@ def test_users_lists_the_organisations_accounts_sorted(client: TestClient, world
     login(client, BEHEERDER)
     r = client.get(f"/v1/orgs/{AFNEMER}/users")
     assert r.json() == {"cursor": None, "users": [
-        {"email": ALICE, "name": "Alice Bakker", "status": "active", "roles": []},
-        {"email": BEHEERDER, "name": "", "status": "active", "roles": ["beheerder"]},
-        {"email": "carol@korenschoof.nl", "name": "Carol Zwart", "status": "inactive", "roles": []},
+        {"email": ALICE, "name": "Alice Bakker", "status": "active", "roles": [], "lapsed": False},
+        {"email": BEHEERDER, "name": "", "status": "active", "roles": ["beheerder"], "lapsed": False},
+        {"email": "carol@korenschoof.nl", "name": "Carol Zwart", "status": "inactive", "roles": [], "lapsed": False},
     ]}
 
 

@@ -43,6 +43,9 @@ def start(url: str, key: str, redis_url: str | None, n: int = 2) -> list[Instanc
            "AUTHZ_REDIS_PREFIX": f"authz-test-{uuid.uuid4().hex[:8]}:"}
     if redis_url:
         env["AUTHZ_REDIS_URL"] = redis_url
+        # Sessions in SQL: the beheerder's session must outlive the Redis outages these tests cause (with sessions
+        # in Redis, nobody is logged in while Redis is down: tests/test_session_store.py).
+        env["AUTHZ_SESSION_STORE"] = "sql"
     instances = [Instance(env, name) for name in "AB"[:n]]
     for i in instances:
         i.wait_ready()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -267,3 +268,18 @@ def test_the_app_sends_in_the_background(settings: Settings, clock: FrozenClock,
     assert msg["To"] == "anna@korenschoof.nl"
     assert isinstance(msg, EmailMessage)
     assert "Nieuwe accountaanvraag" in subject_of(msg)
+
+
+def test_every_message_has_a_subject_plain_text_and_html_in_the_layout() -> None:
+    from authz.messages import TEMPLATES
+
+    names = {p.name.removesuffix(".subject.txt") for p in TEMPLATES.glob("*.subject.txt")}
+    assert {"invitation", "invitation_accepted", "activation_link", "account_deactivated", "account_reactivated",
+            "password_reset", "password_changed"} <= names
+    for name in names:
+        assert (TEMPLATES / f"{name}.txt").is_file(), name
+        html = (TEMPLATES / f"{name}.html").read_text()
+        assert html.startswith('{% extends "_layout.html" %}'), name
+        assert len((TEMPLATES / f"{name}.subject.txt").read_text().strip().splitlines()) == 1, name
+        for part in (f"{name}.txt", f"{name}.html", f"{name}.subject.txt"):  # no value that could be a password
+            assert not re.search(r"{{[^}]*(password|wachtwoord|hash)", (TEMPLATES / part).read_text()), part

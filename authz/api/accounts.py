@@ -1,7 +1,9 @@
-"""Sessions and the way into the portal: log-in, registration (R5, R6), decisions on requests, activation (R8).
+"""Sessions and the way into the portal: log-in (throttled), passwords, registration (R5, R6), decisions on
+requests, activation (R8).
 
-``authz/api/accounts.py → authz/service/accounts.py → authz/store/{requests,accounts,tokens,sessions}.py → SQL``;
-e-mails go through the outbox (``authz/mail.py``).
+``authz/api/accounts.py → authz/service/{accounts,passwords}.py → authz/store/{requests,accounts,tokens}.py → SQL``;
+sessions live in ``authz/cache/sessions.py`` (SQL or Redis), failed log-ins are counted by
+``authz/cache/throttle.py``; e-mails go through the outbox (``authz/mail.py``).
 """
 
 from __future__ import annotations
@@ -16,10 +18,22 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from authz.api.auth import SESSION_COOKIE, current_actor, require, require_operator, state
-from authz.api.http import Field, JSONResponse, UnsupportedMedia, email, fields, kvk, password, read_json, text
+from authz.api.http import (
+    MAX_EMAIL,
+    Field,
+    JSONResponse,
+    UnsupportedMedia,
+    email,
+    fields,
+    kvk,
+    password,
+    read_json,
+    text,
+)
 from authz.api.openapi import describe, obj
 from authz.errors import Invalid, NotFound
 from authz.service import accounts as service
+from authz.service import passwords
 from authz.state import State
 from authz.store.sessions import Actor
 
@@ -46,7 +60,7 @@ LOGIN = {"email": Field(email), "password": Field(_secret)}
 REJECTION = {"reason": Field(text(1000), required=False, nullable=True)}
 
 
-async def _optional_body(request: Request, spec: dict[str, Field]) -> dict[str, Any]:
+async def optional_body(request: Request, spec: dict[str, Field]) -> dict[str, Any]:
     """A POST whose body may be left out; a body that is sent must be JSON (415 otherwise) with known fields."""
     if "content-type" not in request.headers:
         async for chunk in request.stream():  # not read whole: an undeclared body is refused at its first byte
@@ -56,18 +70,33 @@ async def _optional_body(request: Request, spec: dict[str, Field]) -> dict[str, 
     return fields(await read_json(request, state(request).settings.max_body_bytes), spec)
 
 
-async def _committed(st: State) -> None:
-    """After a write: this instance applies it before answering (R11) and the e-mail sender starts at once."""
+async def committed(st: State, revision: int | None = None) -> int:
+    """After a write: this instance applies it before answering (R11) and the e-mail sender starts at once;
+    returns the revision applied here."""
     if st.mailer is not None:
         st.mailer.kick()
-    await st.sync.committed()
+    return await st.sync.committed(revision)
 
 
-def _request_id(request: Request) -> int:
+def path_id(request: Request, what: str = "request", message: str = "No such account request.") -> int:
     raw = request.path_params["id"]
     if not raw.isdigit() or len(raw) > 18:
-        raise NotFound("unknown_request", "No such account request.")
+        raise NotFound(f"unknown_{what}", message)
     return int(raw)
+
+
+def path_token(request: Request) -> str:
+    """A link's token from the path: anything but the shape we hand out is unknown (404), never looked up."""
+    token: str = request.path_params["token"]
+    if not TOKEN_RE.fullmatch(token):
+        raise NotFound("invalid_token", "This link is not valid.")
+    return token
+
+
+def _address(request: Request) -> str:
+    """The client address that log-in throttling counts. The peer's address, not X-Forwarded-For: a header the
+    client writes itself would let it pick a fresh address for every guess."""
+    return request.client.host if request.client is not None else "unknown"
 
 
 def _actor_view(st: State, actor: Actor) -> dict[str, Any]:
@@ -81,8 +110,8 @@ def _actor_view(st: State, actor: Actor) -> dict[str, Any]:
 async def login(request: Request) -> JSONResponse:
     st = state(request)
     f = fields(await read_json(request, st.settings.max_body_bytes), LOGIN)
-    token, actor = await run_in_threadpool(service.login, st.db, f["email"], f["password"],
-                                           request.cookies.get(SESSION_COOKIE))
+    token, actor = await run_in_threadpool(service.login, st.db, st.sessions, st.throttle, f["email"],
+                                           f["password"], _address(request), request.cookies.get(SESSION_COOKIE))
     resp = JSONResponse(_actor_view(st, actor))
     resp.set_cookie(SESSION_COOKIE, token, max_age=st.settings.session_absolute_seconds, path="/",
                     secure=st.settings.base_url.startswith("https://"), httponly=True, samesite="lax")
@@ -97,11 +126,47 @@ async def whoami(request: Request) -> JSONResponse:
 async def logout(request: Request) -> Response:
     st = state(request)
     actor = await current_actor(request)
-    await run_in_threadpool(service.logout, st.db, actor)
+    await run_in_threadpool(service.logout, st.sessions, actor)
     resp = Response(status_code=204)
     resp.delete_cookie(SESSION_COOKIE, path="/", secure=st.settings.base_url.startswith("https://"),
                        httponly=True, samesite="lax")
     return resp
+
+
+# -- passwords ----------------------------------------------------------------------------------------------------
+
+PASSWORD_CHANGE = {"old_password": Field(_secret), "new_password": Field(password)}
+RESET_REQUEST = {"email": Field(text(MAX_EMAIL))}
+RESET = {"password": Field(password)}
+
+
+async def change_password(request: Request) -> Response:
+    actor = await current_actor(request)
+    st = state(request)
+    f = fields(await read_json(request, st.settings.max_body_bytes), PASSWORD_CHANGE)
+    await run_in_threadpool(lambda: passwords.change_password(st.db, st.sessions, actor, f["old_password"],
+                                                              f["new_password"], throttle=st.throttle,
+                                                              address=_address(request)))
+    await committed(st)
+    return Response(status_code=204)
+
+
+async def request_reset(request: Request) -> JSONResponse:
+    st = state(request)
+    f = fields(await read_json(request, st.settings.max_body_bytes), RESET_REQUEST)
+    await run_in_threadpool(passwords.request_password_reset, st.db, st.settings, f["email"])
+    await committed(st)
+    # One answer for every address, known or not.
+    return JSONResponse({"status": "accepted"}, status_code=202)
+
+
+async def reset(request: Request) -> Response:
+    st = state(request)
+    token = path_token(request)
+    f = fields(await read_json(request, st.settings.max_body_bytes), RESET)
+    await run_in_threadpool(passwords.reset_password, st.db, st.sessions, token, f["password"])
+    await committed(st)
+    return Response(status_code=204)
 
 
 # -- registration and activation --------------------------------------------------------------------------------
@@ -112,18 +177,16 @@ async def register(request: Request) -> JSONResponse:
     reg = service.Registration(email=f["email"], password=f["password"], kvk=f["kvk"],
                                organisation_name=f.get("organisation_name"), name=f.get("name") or "")
     status = await run_in_threadpool(service.register, st.db, st.settings, reg)
-    await _committed(st)
+    await committed(st)
     return JSONResponse({"status": status}, status_code=202)
 
 
 async def activate(request: Request) -> JSONResponse:
     st = state(request)
-    token = request.path_params["token"]
-    await _optional_body(request, {})
-    if not TOKEN_RE.fullmatch(token):
-        raise NotFound("invalid_token", "This link is not valid.")
+    token = path_token(request)
+    await optional_body(request, {})
     address = await run_in_threadpool(service.activate, st.db, token)
-    await _committed(st)
+    await committed(st)
     return JSONResponse({"email": address, "status": "active"})
 
 
@@ -138,11 +201,11 @@ async def operator_list(request: Request) -> JSONResponse:
 async def _operator_decide(request: Request, approve: bool) -> JSONResponse:
     actor = await require_operator(request, "operator.requests")
     st = state(request)
-    request_id = _request_id(request)
-    f = await _optional_body(request, REJECTION if not approve else {})
+    request_id = path_id(request)
+    f = await optional_body(request, REJECTION if not approve else {})
     view = await run_in_threadpool(service.operator_decide, st.db, st.settings, actor.email, request_id, approve,
                                    f.get("reason"))
-    await _committed(st)
+    await committed(st)
     return JSONResponse(view)
 
 
@@ -167,11 +230,11 @@ async def _org_decide(request: Request, approve: bool) -> JSONResponse:
     org = request.path_params["kvk"]
     actor = await require(request, "requests.decide", org)
     st = state(request)
-    request_id = _request_id(request)
-    f = await _optional_body(request, REJECTION if not approve else {})
+    request_id = path_id(request)
+    f = await optional_body(request, REJECTION if not approve else {})
     view = await run_in_threadpool(service.org_decide, st.db, st.settings, actor.email, kvk(org, "kvk"), request_id,
                                    approve, f.get("reason"))
-    await _committed(st)
+    await committed(st)
     return JSONResponse(view)
 
 
@@ -187,6 +250,9 @@ routes = [
     Route("/v1/session", login, methods=["POST"]),
     Route("/v1/session", whoami, methods=["GET"]),
     Route("/v1/session", logout, methods=["DELETE"]),
+    Route("/v1/session/password", change_password, methods=["POST"]),
+    Route("/v1/password-resets", request_reset, methods=["POST"]),
+    Route("/v1/password-resets/{token}", reset, methods=["POST"]),
     Route("/v1/registrations", register, methods=["POST"]),
     Route("/v1/activations/{token}", activate, methods=["POST"]),
     Route("/v1/operator/requests", operator_list, methods=["GET"]),
@@ -212,6 +278,16 @@ describe("post", "/v1/session", "Log in: sets the HttpOnly session cookie; 401 o
 describe("get", "/v1/session", "The logged-in account: e-mail, organisation, roles.", auth="session",
          response=_ACTOR)
 describe("delete", "/v1/session", "Log out: ends the session (401 when not logged in).", auth="session", status=204)
+describe("post", "/v1/session/password", "Change one's own password (the old one required, else 403 "
+         "'wrong_password'); the account's other sessions end, it gets an e-mail.", auth="session", status=204,
+         request=obj(["old_password", "new_password"], old_password=_S,
+                     new_password={"type": "string", "minLength": 12}))
+describe("post", "/v1/password-resets", "Ask for a password-reset link (1 hour, single use) by e-mail; the same 202 "
+         "for every address, known or not.", status=202, request=obj(["email"], email=_S),
+         response=obj(["status"], status={"const": "accepted"}))
+describe("post", "/v1/password-resets/{token}", "Set a new password with the link from the e-mail (single use, 1 "
+         "hour); every session of the account ends.", status=204,
+         request=obj(["password"], password={"type": "string", "minLength": 12}))
 describe("post", "/v1/registrations", "Request an account with a business e-mail (R5, R6, R10); the first account "
          "of an organisation goes to the operator, later ones to its beheerders.", status=202,
          request=obj(["email", "password", "kvk"], email=_S, password={"type": "string", "minLength": 12},

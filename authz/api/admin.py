@@ -21,7 +21,7 @@ from authz.api.auth import require, state
 from authz.api.http import Field, JSONResponse, fields, read_json
 from authz.api.openapi import describe, obj
 from authz.errors import Invalid
-from authz.service import beheerders, grants
+from authz.service import beheerders, grants, members
 from authz.store import accounts, audit, catalogue
 from authz.store.schema import Audit
 
@@ -78,8 +78,10 @@ async def list_users(request: Request) -> JSONResponse:
 
     def read() -> list[dict[str, Any]]:
         with st.db.tx(actor, on_behalf_of=org) as t:
-            return [{"email": a.email, "name": a.name, "status": a.status, "roles": roles}
-                    for a, roles in accounts.of_org(t.s, org, q.get("q") or None, q.get("cursor"), limit + 1)]
+            found = accounts.of_org(t.s, org, q.get("q") or None, q.get("cursor"), limit + 1)
+            lapsed = members.lapsed(t, [a for a, _ in found])  # approved, but the activation link ran out (R8)
+            return [{"email": a.email, "name": a.name, "status": a.status, "roles": roles, "lapsed": a.id in lapsed}
+                    for a, roles in found]
 
     found = await run_in_threadpool(read)
     more = len(found) > limit
@@ -211,8 +213,9 @@ describe("get", "/v1/orgs/{kvk}/users", "The organisation's accounts (the overvi
          auth="session", query={"q": {"type": "string", "description": "part of the e-mail or name, any case"},
                                 "cursor": _STR, "limit": {"type": "integer", "minimum": 1, "maximum": 1000}},
          response=obj(["users", "cursor"], cursor=_CURSOR, users={"type": "array", "items": obj(
-             ["email", "name", "status", "roles"], email=_STR, name=_STR,
-             status={"enum": list(accounts.STATUSES)}, roles={"type": "array", "items": _STR})}))
+             ["email", "name", "status", "roles", "lapsed"], email=_STR, name=_STR,
+             status={"enum": list(accounts.STATUSES)}, roles={"type": "array", "items": _STR},
+             lapsed={"type": "boolean", "description": "approved, but its activation link ran out (R8)"})}))
 describe("get", "/v1/orgs/{kvk}/clients",
          "R15: the afnemers this intermediair acts for under a mandate valid today, with the products it may offer.",
          auth="session", response=obj(["clients"], clients={"type": "array", "items": obj(

@@ -7,10 +7,10 @@ import hashlib
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
+from authz.cache import sessions
 from authz.errors import Forbidden, Unauthorized
 from authz.policy import OPERATOR_SCOPE, permitted
 from authz.state import State
-from authz.store import sessions
 from authz.store.sessions import Actor
 
 SESSION_COOKIE = "authz_session"
@@ -52,12 +52,7 @@ async def current_actor(request: Request) -> Actor:
         raise Unauthorized("not_logged_in", "Log in first.")
     st = state(request)
 
-    def _resolve() -> Actor | None:
-        with st.db.tx(actor="session") as t:
-            return sessions.resolve(t.s, token, t.now, st.settings.session_idle_seconds,
-                                    st.settings.session_absolute_seconds)
-
-    actor = await run_in_threadpool(_resolve)
+    actor = await run_in_threadpool(sessions.actor, st.db, st.sessions, token)
     if actor is None:
         raise Unauthorized("not_logged_in", "The session has ended; log in again.")
     return actor

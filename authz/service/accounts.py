@@ -14,18 +14,20 @@ registration for that KvK number, and no audit record ever has to point at a del
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from authz import messages, passwords
+from authz.cache.sessions import SessionStore
+from authz.cache.throttle import Throttle
 from authz.clock import AMSTERDAM
 from authz.config import Settings
 from authz.errors import Conflict, Invalid, NotFound, Unauthorized
 from authz.service.emails import business_email, check_org_domain, normalise
 from authz.store import accounts, catalogue, requests, sessions, tokens
 from authz.store.db import Database, Tx
-from authz.store.schema import AccountRequest, Organisation
+from authz.store.schema import Account, AccountRequest, Organisation
 from authz.store.sessions import Actor
 
 ACTIVATION_TTL = timedelta(days=21)  # R8: "binnen drie weken"
@@ -46,17 +48,17 @@ class Registration:
     name: str = ""
 
 
-def _dutch_day(at: datetime) -> str:
+def dutch_day(at: datetime) -> str:
     day = at.astimezone(AMSTERDAM)
     return f"{day.day} {_MONTHS[day.month - 1]} {day.year}"
 
 
-def _mail(t: Tx, to: str, template: str, **ctx: Any) -> None:
+def mail(t: Tx, to: str, template: str, **ctx: Any) -> None:
     subject, text, html = messages.render(template, **ctx)
     t.mail(to, subject, text, html)
 
 
-def _check_password(password: str) -> None:
+def check_password(password: str) -> None:
     if not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
         raise Invalid("weak_password", f"A password has {MIN_PASSWORD} to {MAX_PASSWORD} characters.")
 
@@ -68,10 +70,16 @@ def _org(t: Tx, kvk: str) -> Organisation | None:
         return None
 
 
+def route_request(t: Tx, org: Organisation) -> tuple[str, list[Account]]:
+    """Who decides on a new request for ``org``: its active beheerders (R6, R7), or the operator (R5)."""
+    beheerders = accounts.active_beheerders(t, org.kvk) if org.status == "verified" else []
+    return ("pending_beheerder" if beheerders else "pending_operator"), beheerders
+
+
 def register(db: Database, settings: Settings, reg: Registration) -> str:
     """R5/R6: record an account request; returns ``pending_operator`` or ``pending_beheerder``."""
     email = business_email(reg.email, settings.free_mail_domains)
-    _check_password(reg.password)
+    check_password(reg.password)
     password_hash = passwords.hash_password(reg.password)
     with db.tx(actor=email, on_behalf_of=reg.kvk) as t:
         requests.lock_keys(t, f"email:{email}", f"kvk:{reg.kvk}")
@@ -83,12 +91,11 @@ def register(db: Database, settings: Settings, reg: Registration) -> str:
                 raise Conflict("already_registered", f"An account or an open request for {email} already exists.")
             org = catalogue.create_org(t, reg.kvk, reg.organisation_name, [], status="pending")
         check_org_domain(email, org.domains or [])
-        beheerders = accounts.active_beheerders(t, org.kvk) if org.status == "verified" else []
-        status = "pending_beheerder" if beheerders else "pending_operator"
+        status, beheerders = route_request(t, org)
         r = requests.create(t, email=email, kvk=org.kvk, organisation_name=reg.organisation_name or org.name,
                             name=reg.name, password_hash=password_hash, kind="registration", status=status)
         for b in beheerders:
-            _mail(t, b.email, "request_to_beheerder", applicant=r.email, applicant_name=r.name,
+            mail(t, b.email, "request_to_beheerder", applicant=r.email, applicant_name=r.name,
                   org_name=org.name, base_url=settings.base_url)
     return status
 
@@ -115,13 +122,13 @@ def _approve(t: Tx, settings: Settings, r: AccountRequest, org: Organisation, ro
     requests.decide(t, r, "approved", a.id)
     token = tokens.issue(t, "activation", ACTIVATION_TTL, account_id=a.id, email=a.email, kvk=r.kvk)
     template = "account_approved_beheerder" if "beheerder" in role_set else "account_approved"
-    _mail(t, a.email, template, org_name=org.name, person=a.name, link=f"{settings.base_url}/activeren/{token}",
-          valid_until=_dutch_day(t.now + ACTIVATION_TTL))
+    mail(t, a.email, template, org_name=org.name, person=a.name, link=f"{settings.base_url}/activeren/{token}",
+          valid_until=dutch_day(t.now + ACTIVATION_TTL))
 
 
 def _reject(t: Tx, r: AccountRequest, org: Organisation, reason: str | None) -> None:
     requests.decide(t, r, "rejected")
-    _mail(t, r.email, "request_rejected", org_name=org.name, reason=reason or "")
+    mail(t, r.email, "request_rejected", org_name=org.name, reason=reason or "")
 
 
 def operator_decide(db: Database, settings: Settings, operator: str, request_id: int, approve: bool,
@@ -175,8 +182,14 @@ def activate(db: Database, token: str) -> str:
         return a.email
 
 
-def login(db: Database, email: str, password: str, previous: str | None = None) -> tuple[str, Actor]:
-    """Check the credentials of an active account; returns a new session token and its actor (401 otherwise)."""
+def login(db: Database, store: SessionStore, throttle: Throttle, email: str, password: str, address: str,
+          previous: str | None = None) -> tuple[str, Actor]:
+    """Check the credentials of an active account; returns a new session token and its actor (401 otherwise).
+
+    Every attempt counts against the account and the client address first (429 over the limit, see
+    :mod:`authz.cache.throttle`), unknown accounts alike.
+    """
+    throttle.attempt(email, address, db.clock.now())
     with db.tx(actor=email) as t:
         a = accounts.by_email(t, email)
         stored = (a.password_hash if a is not None else None) or None
@@ -184,25 +197,26 @@ def login(db: Database, email: str, password: str, previous: str | None = None) 
     ok = passwords.verify(stored, password)
     if not ok or a is None or a.status != "active":
         raise BAD_LOGIN
-    with db.tx(actor=email) as t:
-        a = accounts.by_email(t, email)
+    with db.read() as s:
+        a = s.get(Account, a.id)
         if a is None or a.status != "active" or a.password_hash != stored:
             raise BAD_LOGIN
-        if previous:  # a new session on each log-in: a cookie planted before cannot ride along (fixation)
-            sessions.end(t.s, previous)
-        token = sessions.create(t.s, a.id, t.now)
-        return token, sessions.actor_of(t.s, a)
+        actor = sessions.actor_of(s, a)
+    throttle.succeeded(email, address, db.clock.now())
+    if previous:  # a new session on each log-in: a cookie planted before cannot ride along (fixation)
+        store.end(sessions.token_hash(previous))
+    token = store.create(actor.id, db.clock.now())
+    return token, replace(actor, session_hash=sessions.token_hash(token))
 
 
-def logout(db: Database, actor: Actor) -> None:
-    with db.tx(actor=actor.email) as t:
-        sessions.end(t.s, actor.session_hash, is_hash=True)
+def logout(store: SessionStore, actor: Actor) -> None:
+    store.end(actor.session_hash)
 
 
 def create_operator(db: Database, email: str, password: str) -> None:
     """``authz operator create``: an active operator account (no organisation; role ``operator``)."""
     address = normalise(email)
-    _check_password(password)
+    check_password(password)
     password_hash = passwords.hash_password(password)
     with db.tx(actor="cli:operator-create") as t:
         accounts.create(t, address, None, password_hash, "active", role_set={"operator"})

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import func, select, update
 
-from authz.store.db import Database
+from authz.errors import Conflict, NotFound
+from authz.store.db import Database, Tx
 from authz.store.schema import Outbox
 
 
@@ -75,3 +77,29 @@ def counts(db: Database) -> dict[str, int]:
     with db.read() as s:
         return {status: int(n) for status, n in s.execute(
             select(Outbox.status, func.count()).group_by(Outbox.status)).all()}
+
+
+def listing(db: Database, status: str, limit: int, before_id: int | None = None) -> list[dict[str, Any]]:
+    """The operator's view of rows in ``status``, newest first (no bodies: they may hold live links)."""
+    q = select(Outbox).where(Outbox.status == status)
+    if before_id is not None:
+        q = q.where(Outbox.id < before_id)
+    with db.read() as s:
+        return [{"id": r.id, "to": r.to_addr, "subject": r.subject, "status": r.status, "attempts": r.attempts,
+                 "created_at": r.created_at.isoformat(), "last_error": r.last_error,
+                 "next_attempt_at": r.next_attempt_at.isoformat()}
+                for r in s.scalars(q.order_by(Outbox.id.desc()).limit(limit))]
+
+
+def retry(t: Tx, row_id: int) -> None:
+    """A dead e-mail is tried again now, with a fresh count of attempts (404 unknown, 409 not dead)."""
+    row = t.s.scalars(select(Outbox).where(Outbox.id == row_id).with_for_update()).first()
+    if row is None:
+        raise NotFound("unknown_mail", "No such e-mail.")
+    if row.status != "dead":
+        raise Conflict("mail_not_dead", f"This e-mail is {row.status}; only a dead e-mail is retried.")
+    before = {"id": row.id, "to": row.to_addr, "subject": row.subject, "status": row.status,
+              "attempts": row.attempts, "last_error": row.last_error}
+    row.status, row.attempts, row.next_attempt_at = "pending", 0, t.now
+    t.s.flush()
+    t.audit("mail.retry", f"mail:{row.id}", before, {**before, "status": "pending", "attempts": 0})

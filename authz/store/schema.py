@@ -155,6 +155,32 @@ class Token(Base):
     __table_args__ = (Index("ix_tokens_account_purpose", "account_id", "purpose"),)
 
 
+class Invitation(Base):
+    """R7: a beheerder invited a business e-mail; the invitee accepts through the link (a ``tokens`` row whose hash
+    is ``token_hash``), which makes an account request for the beheerders."""
+
+    __tablename__ = "invitations"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    email: Mapped[str] = mapped_column(EMAIL, index=True)
+    kvk: Mapped[str] = mapped_column(KVK, ForeignKey("organisations.kvk"), index=True)
+    invited_by: Mapped[str] = mapped_column(EMAIL)
+    token_hash: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16))  # open | accepted | withdrawn
+    created_at: Mapped[datetime] = mapped_column()
+    expires_at: Mapped[datetime] = mapped_column()
+    decided_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    request_id: Mapped[int | None] = mapped_column(ForeignKey("account_requests.id"), nullable=True)
+
+
+class LoginFailures(Base):
+    """Failed log-ins per key (``account:<email>`` or ``address:<ip>``) in the current fixed window."""
+
+    __tablename__ = "login_failures"
+    key: Mapped[str] = mapped_column(String(300), primary_key=True)
+    window_start: Mapped[datetime] = mapped_column()
+    failures: Mapped[int] = mapped_column(Integer)
+
+
 class Session(Base):
     __tablename__ = "sessions"
     hash: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -246,6 +272,7 @@ class Outbox(Base):
 
 
 __all__ = [
-    "Account", "AccountRequest", "Audit", "Base", "CasbinRule", "Change", "Contract", "Grant", "Mandate",
-    "Organisation", "Outbox", "Product", "Revision", "Role", "ServiceKey", "Session", "Token", "UniqueConstraint",
+    "Account", "AccountRequest", "Audit", "Base", "CasbinRule", "Change", "Contract", "Grant", "Invitation",
+    "LoginFailures", "Mandate", "Organisation", "Outbox", "Product", "Revision", "Role", "ServiceKey", "Session",
+    "Token", "UniqueConstraint",
 ]

@@ -53,8 +53,9 @@ def create(s: SqlSession, account_id: int, now: datetime) -> str:
     return token
 
 
-def resolve(s: SqlSession, token: str, now: datetime, idle: int, absolute: int) -> Actor | None:
-    """The actor of a session cookie, or None when unknown, expired or the account is no longer active."""
+def lookup(s: SqlSession, token: str, now: datetime, idle: int, absolute: int) -> tuple[int, str] | None:
+    """(account id, session hash) of a live session, or None when unknown or past its idle or absolute timeout
+    (then it is deleted)."""
     h = token_hash(token)
     row = s.get(SessionRow, h)
     if row is None:
@@ -62,12 +63,9 @@ def resolve(s: SqlSession, token: str, now: datetime, idle: int, absolute: int) 
     if now - row.last_seen > timedelta(seconds=idle) or now - row.created_at > timedelta(seconds=absolute):
         s.execute(delete(SessionRow).where(SessionRow.hash == h))
         return None
-    account = s.get(Account, row.account_id)
-    if account is None or account.status != "active":
-        return None
     if now - row.last_seen > timedelta(seconds=60):  # a write per minute, not per request
         s.execute(update(SessionRow).where(SessionRow.hash == h).values(last_seen=now))
-    return actor_of(s, account, h)
+    return row.account_id, h
 
 
 def end(s: SqlSession, token_or_hash: str, *, is_hash: bool = False) -> None:

@@ -54,14 +54,25 @@ def redeem(t: Tx, token: str, purpose: str) -> Token:
     Unknown and wrong-purpose tokens look the same to the caller (404 ``invalid_token``), so a link of one kind
     cannot be probed through another endpoint.
     """
+    row = find(t, token, purpose)
+    check(t, row)
+    return row
+
+
+def find(t: Tx, token: str, purpose: str) -> Token:
+    """The locked row of a token of ``purpose``, used or expired alike (404 ``invalid_token`` otherwise)."""
     row = t.s.scalars(select(Token).where(Token.hash == digest(token)).with_for_update()).first()
     if row is None or row.purpose != purpose:
         raise NotFound("invalid_token", "This link is not valid.")
+    return row
+
+
+def check(t: Tx, row: Token) -> None:
+    """409 ``token_used`` or 410 ``token_expired`` unless the link can still be used."""
     if row.used_at is not None:
         raise Conflict("token_used", "This link has already been used.")
     if t.now >= row.expires_at:
         raise Gone("token_expired", "This link has expired; ask your beheerder for a new one.")
-    return row
 
 
 def use(t: Tx, row: Token) -> None:

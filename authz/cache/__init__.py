@@ -1,0 +1,15 @@
+"""What may live in Redis when it is configured, each with a SQL implementation behind the same interface."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+
+def redis_client(url: str) -> Any:
+    """A synchronous client for the stores here: short timeouts and one immediate retry, so that a Redis outage
+    turns into a quick, clear 503 rather than a log-in hanging on back-off."""
+    return redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2, retry=Retry(NoBackoff(), 1))

@@ -1,0 +1,168 @@
+"""Throttling of log-ins: failed attempts counted per account and per client address, in fixed windows.
+
+Two stores behind one interface: SQL (table ``login_failures``; right for one or several processes on one
+database) by default, Redis when ``AUTHZ_REDIS_URL`` is set. An attempt is counted *before* the password is
+checked (atomically: ``INSERT … ON CONFLICT DO UPDATE … RETURNING`` or Redis ``INCR``), so a burst of parallel
+guesses cannot slip past the limit between a check and a count; a successful log-in then forgives its attempt.
+
+Fail-closed: when the store cannot count (Redis down, SQL error), no log-in is let through unthrottled; the
+attempt is refused with 503 ``throttle_unavailable`` and the fault is logged. Locking everybody out for the length
+of an outage is the price; the alternative would hand an attacker unlimited guesses whenever Redis is down.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+import redis
+from sqlalchemy import case, delete, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import SQLAlchemyError
+
+from authz.cache import redis_client
+from authz.config import Settings
+from authz.errors import AuthzError, Unavailable
+from authz.store.db import Database
+from authz.store.schema import LoginFailures
+
+log = logging.getLogger(__name__)
+
+PURGE_EVERY = 100  # about one hit in this many also clears rows of past windows
+
+
+class TooManyAttempts(AuthzError):
+    """429 with ``Retry-After`` (whole seconds)."""
+
+    status = 429
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__("too_many_attempts", f"Too many failed log-ins; try again in {retry_after} seconds.")
+        self.retry_after = retry_after
+        self.headers = {"Retry-After": str(retry_after)}
+
+
+@dataclass(frozen=True)
+class Limits:
+    window: int  # seconds
+    per_account: int
+    per_address: int
+
+    @classmethod
+    def of(cls, settings: Settings) -> Limits:
+        return cls(settings.login_window_seconds, settings.login_failures_per_account,
+                   settings.login_failures_per_address)
+
+
+class Counter(Protocol):
+    name: str
+
+    def hit(self, key: str, window_start: datetime, ttl: int) -> int:
+        """Count one attempt for ``key`` in the window beginning at ``window_start``; returns the count so far."""
+
+    def forgive(self, key: str, window_start: datetime) -> None:
+        """Take one attempt back (a log-in that succeeded)."""
+
+
+class SqlCounter:
+    name = "sql"
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def hit(self, key: str, window_start: datetime, ttl: int) -> int:
+        dialect = postgresql if self.db.engine.dialect.name == "postgresql" else sqlite
+        ins = dialect.insert(LoginFailures).values(key=key, window_start=window_start, failures=1)
+        same = LoginFailures.window_start == window_start
+        stmt = ins.on_conflict_do_update(index_elements=[LoginFailures.key], set_={
+            "failures": case((same, LoginFailures.failures + 1), else_=1), "window_start": window_start,
+        }).returning(LoginFailures.failures)
+        try:
+            with self.db.tx(actor="throttle") as t:
+                if secrets.randbelow(PURGE_EVERY) == 0:
+                    t.s.execute(delete(LoginFailures).where(LoginFailures.window_start < window_start))
+                return int(t.s.execute(stmt).scalar_one())
+        except SQLAlchemyError as exc:
+            log.error("could not count a log-in attempt: %s", exc)
+            raise Unavailable("throttle_unavailable", "Log-in is not possible now; try again later.") from exc
+
+    def forgive(self, key: str, window_start: datetime) -> None:
+        with self.db.tx(actor="throttle") as t:
+            t.s.execute(update(LoginFailures)
+                        .where(LoginFailures.key == key, LoginFailures.window_start == window_start,
+                               LoginFailures.failures > 0)
+                        .values(failures=LoginFailures.failures - 1))
+
+
+class RedisCounter:
+    name = "redis"
+
+    def __init__(self, client: Any, prefix: str) -> None:
+        self.r, self.prefix = client, prefix
+
+    def _key(self, key: str, window_start: datetime) -> str:
+        return f"{self.prefix}throttle:{key}:{int(window_start.timestamp())}"
+
+    def hit(self, key: str, window_start: datetime, ttl: int) -> int:
+        k = self._key(key, window_start)
+        try:
+            pipe = self.r.pipeline(transaction=True)
+            pipe.incr(k)
+            pipe.expire(k, ttl)
+            count, _ = pipe.execute()
+            return int(count)
+        except redis.RedisError as exc:
+            log.error("could not count a log-in attempt in Redis: %s", exc)
+            raise Unavailable("throttle_unavailable", "Log-in is not possible now; try again later.") from exc
+
+    def forgive(self, key: str, window_start: datetime) -> None:
+        try:
+            self.r.decr(self._key(key, window_start))
+        except redis.RedisError as exc:  # the attempt stays counted: stricter, never looser
+            log.warning("could not take back a log-in attempt in Redis: %s", exc)
+
+
+class Throttle:
+    """Counts log-in attempts per account and per client address against :class:`Limits`."""
+
+    def __init__(self, counter: Counter, limits: Limits) -> None:
+        self.counter, self.limits = counter, limits
+
+    def _window(self, now: datetime) -> tuple[datetime, int]:
+        """The start of the current window and the whole seconds until it ends (at least 1)."""
+        w = self.limits.window
+        start = math.floor(now.timestamp() / w) * w
+        return datetime.fromtimestamp(start, UTC), max(1, math.ceil(start + w - now.timestamp()))
+
+    def attempt(self, account: str, address: str, now: datetime) -> None:
+        """Count an attempt; 429 ``too_many_attempts`` when either key is over its limit in this window.
+
+        The account key is the normalised address as typed, whether or not it has an account: unknown and
+        known accounts are throttled alike, so the answer tells nothing.
+        """
+        start, left = self._window(now)
+        over = False
+        for key, limit in ((f"account:{account}", self.limits.per_account),
+                           (f"address:{address}", self.limits.per_address)):
+            if self.counter.hit(key, start, self.limits.window * 2) > limit:
+                over = True
+        if over:
+            raise TooManyAttempts(left)
+
+    def succeeded(self, account: str, address: str, now: datetime) -> None:
+        start, _ = self._window(now)
+        self.counter.forgive(f"account:{account}", start)
+        self.counter.forgive(f"address:{address}", start)
+
+
+def make_throttle(settings: Settings, db: Database) -> Throttle:
+    counter: Counter
+    if settings.redis_url:
+        counter = RedisCounter(redis_client(settings.redis_url), settings.redis_prefix)
+    else:
+        counter = SqlCounter(db)
+    return Throttle(counter, Limits.of(settings))

@@ -1,0 +1,118 @@
+"""Log-in throttling per account and per client address, through the HTTP API, counted in SQL and in Redis (the
+real server, a fresh key prefix per test); a store that cannot count refuses log-ins (fail-closed)."""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+from starlette.testclient import TestClient
+
+from authz.app import create_app
+from authz.cache import redis_client
+from authz.cache.throttle import Limits, RedisCounter, Throttle
+from authz.clock import FrozenClock
+from authz.config import Settings
+from authz.errors import Unavailable
+from authz.store.db import Database
+from authz.store.schema import Session as SessionRow
+from tests.conftest import NOW
+from tests.factories import PASSWORD, REDIS_URL, World
+from tests.mailbox import count, error_of, free_port
+
+KVK = "11111111"
+ANNA = "anna@korenschoof.nl"
+
+
+@pytest.fixture(params=["sql", "redis"])
+def settings(request: pytest.FixtureRequest, settings: Settings) -> Settings:
+    limited = dataclasses.replace(settings, login_failures_per_account=3, login_failures_per_address=8,
+                                  login_window_seconds=600)
+    if request.param == "sql":
+        return limited
+    return dataclasses.replace(limited, redis_url=REDIS_URL, redis_prefix=request.getfixturevalue("redis_prefix"))
+
+
+@pytest.fixture
+def anna(world: World) -> str:
+    world.org(KVK)
+    return world.account(ANNA, KVK)
+
+
+def log_in(client: TestClient, email: str, password: str = PASSWORD) -> Any:
+    client.cookies.clear()
+    return client.post("/v1/session", json={"email": email, "password": password})
+
+
+@pytest.mark.parametrize("who", [ANNA, "nobody@korenschoof.nl"])
+def test_failed_logins_are_throttled_per_account_alike_for_unknown_accounts(
+        client: TestClient, anna: str, clock: FrozenClock, who: str) -> None:
+    clock.set_day(NOW.date())
+    answers = [log_in(client, who, "verkeerd wachtwoord") for _ in range(4)]
+    assert [r.status_code for r in answers] == [401, 401, 401, 429]
+    blocked = answers[-1]
+    assert error_of(blocked) == "too_many_attempts"
+    retry_after = int(blocked.headers["Retry-After"])
+    assert 1 <= retry_after <= 600
+    # now even the right password is refused, with the same answer, until the window has passed
+    r = log_in(client, who)
+    assert (r.status_code, error_of(r)) == (429, "too_many_attempts")
+    clock.advance(seconds=retry_after)
+    assert log_in(client, who).status_code == (200 if who == ANNA else 401)
+
+
+def test_a_good_login_is_not_held_back_by_its_own_success(client: TestClient, anna: str, world: World) -> None:
+    for _ in range(4):  # more than the limit of 3
+        assert log_in(client, ANNA).status_code == 200
+    assert log_in(client, ANNA, "verkeerd").status_code == 401
+    assert log_in(client, ANNA).status_code == 200
+
+
+def test_failed_logins_are_throttled_per_client_address(client: TestClient, anna: str, db: Any) -> None:
+    statuses = [log_in(client, f"gok{i}@korenschoof.nl", "verkeerd wachtwoord").status_code for i in range(8)]
+    assert statuses == [401] * 8
+    r = log_in(client, ANNA)  # another account, the same address
+    assert (r.status_code, error_of(r)) == (429, "too_many_attempts")
+    assert count(db, SessionRow) == 0
+
+
+def test_the_throttle_fails_closed_when_redis_cannot_count() -> None:
+    down = Throttle(RedisCounter(redis_client(f"redis://127.0.0.1:{free_port()}/0"), "x:"), Limits(600, 3, 8))
+    with pytest.raises(Unavailable) as exc:
+        down.attempt(ANNA, "127.0.0.1", NOW)
+    assert exc.value.code == "throttle_unavailable"
+
+
+def test_no_login_passes_while_redis_is_down(sqlite_url: str, clock: FrozenClock, tmp_path: Path) -> None:
+    db = Database(sqlite_url, clock)
+    World(db).org(KVK)
+    World(db).account(ANNA, KVK)
+    gone = Settings(database_url=sqlite_url, secret_key="test-secret", outbox_dir=tmp_path, mail_interval=0,
+                    redis_url=f"redis://127.0.0.1:{free_port()}/0", redis_prefix=f"authz-test:{uuid.uuid4().hex}:")
+    with TestClient(create_app(gone, clock), base_url="http://testserver") as c:
+        r = log_in(c, ANNA)
+        assert (r.status_code, error_of(r)) == (503, "throttle_unavailable")
+        assert "set-cookie" not in r.headers
+    assert count(db, SessionRow) == 0
+    db.dispose()
+
+
+def test_guesses_of_the_old_password_count_as_failed_logins(client: TestClient, anna: str) -> None:
+    assert log_in(client, ANNA).status_code == 200
+    body = {"old_password": "verkeerd wachtwoord", "new_password": "een heel nieuw wachtwoord"}
+    statuses = [client.post("/v1/session/password", json=body).status_code for _ in range(4)]
+    assert statuses == [403, 403, 403, 429]
+    r = client.post("/v1/session/password", json={**body, "old_password": PASSWORD})
+    assert (r.status_code, error_of(r)) == (429, "too_many_attempts")
+
+
+def test_limits_and_timeouts_come_from_the_environment() -> None:
+    s = Settings.from_env({"AUTHZ_SECRET_KEY": "k", "AUTHZ_LOGIN_WINDOW": "60", "AUTHZ_LOGIN_FAILURES_PER_ACCOUNT": "2",
+                           "AUTHZ_LOGIN_FAILURES_PER_ADDRESS": "9", "AUTHZ_SESSION_IDLE": "120",
+                           "AUTHZ_SESSION_ABSOLUTE": "3600"})
+    assert Limits.of(s) == Limits(60, 2, 9)
+    assert (s.session_idle_seconds, s.session_absolute_seconds) == (120, 3600)
+    assert Limits.of(Settings.from_env({"AUTHZ_SECRET_KEY": "k"})) == Limits(900, 5, 50)
