@@ -2,35 +2,67 @@
 
 SQL is the source of truth: the change log (table ``changes``) holds every revision's events. After its own writes,
 on an announcement, and on a periodic poll (the safety net), an instance reads the revisions it has not applied and
-applies them in order on the event loop thread. Events that cannot be applied in place lead to a full reload.
+applies them in order on the event loop thread. Events that cannot be applied in place lead to a full reload. An
+announcement that carries the signed events of the very next revision (see :mod:`authz.bus`) is applied without
+reading SQL; the writer read those events from the change log itself.
+
+With a snapshot cache (Redis), an instance starts from the newest snapshot there when SQL confirms it leads to the
+present (:func:`authz.store.snapshot.continues`) and catches up from the change log; otherwise it loads from SQL
+and writes a snapshot for the next instance to start from. Every so many revisions one instance refreshes it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import gc
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine, Iterator
 from typing import Any, TypeVar
 
 from starlette.concurrency import run_in_threadpool
 
 from authz.bus import NullBus, RedisBus
-from authz.decider import Decider
+from authz.cache.snapshot import Rejected, SnapshotCache
+from authz.decider import Decider, Snapshot
 from authz.errors import Unavailable
-from authz.metrics import Metrics
+from authz.metrics import Metrics, Sample
 from authz.store.db import Database
-from authz.store.snapshot import read_snapshot
+from authz.store.snapshot import continues, fingerprint, read_snapshot
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
+# A snapshot further behind SQL than this many revisions is not used: applying them one by one costs more than a
+# load from SQL.
+MAX_BEHIND = 50_000
+# After an attempt to refresh the snapshot, wait at least this long (seconds) before the next one.
+REFRESH_PAUSE = 60.0
+
+
+def _same(snap: Snapshot) -> Snapshot:
+    return snap
+
+
+@contextlib.contextmanager
+def _no_cyclic_gc() -> Iterator[None]:
+    """While an index of millions of objects is read and built, the cyclic collector would walk it again and again
+    (measured at 1M grants: the build takes twice as long with it); it is frozen out of its reach afterwards."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
 
 class Sync:
     def __init__(self, db: Database, decider: Decider, metrics: Metrics, poll_interval: float = 1.0,
-                 bus: NullBus | RedisBus | None = None, freshness_bound: float = 5.0) -> None:
+                 bus: NullBus | RedisBus | None = None, freshness_bound: float = 5.0,
+                 cache: SnapshotCache | None = None, snapshot_refresh: int = 1000) -> None:
         self.db = db
         self.decider = decider
         self.metrics = metrics
@@ -41,13 +73,24 @@ class Sync:
         self.confirmed_at = 0.0  # monotonic time of the last check that SQL had nothing newer
         self.known_revision = 0  # the newest revision this instance has heard of, applied or not
         self.last_error: str | None = None
+        self.sql_revision = -1  # the newest revision SQL showed at the last catch-up
+        self.applied_at = 0.0  # wall-clock time the applied revision was reached (for propagation measurements)
+        self.last_commit: tuple[int, float] | None = None  # (revision, wall-clock time) of this instance's last write
+        self.cache = cache
+        # Revisions after the snapshot in Redis at which an instance writes a newer one (0: never refresh).
+        self.snapshot_refresh = snapshot_refresh
+        self._cached_revision = -1  # the newest snapshot revision this instance knows of in Redis
+        self._refresh_after = 0.0  # monotonic time before which no refresh is tried
+        self._background: set[asyncio.Task[None]] = set()
+        self._recent: dict[int, list[dict[str, Any]]] = {}
         self._lock = asyncio.Lock()
         self._advanced = asyncio.Condition()
         self._task: asyncio.Task[None] | None = None
         self._in_flight: set[asyncio.Future[Any]] = set()
 
     async def start(self) -> None:
-        await self.reload()
+        if not await self._warm_start():
+            await self.reload()
         self._task = asyncio.create_task(self._poll(), name="authz-sync-poll")
         await self.bus.start(self._heard)
 
@@ -72,39 +115,67 @@ class Sync:
 
     async def committed(self, revision: int | None = None) -> int:
         """After this instance committed a change (``revision``, when the caller knows it): apply it here, then
-        announce it to the others; returns the revision applied here. A failure to apply is logged, not raised:
-        the change is committed, and the poll applies it as soon as SQL answers again."""
+        announce it to the others with its events as read from SQL; returns the revision applied here. A failure
+        to apply is logged, not raised: the change is committed, and the poll applies it once SQL answers again."""
         if revision is not None:
+            self.last_commit = (revision, time.time())
             self.known_revision = max(self.known_revision, revision)
         try:
             await self.catch_up()
         except Exception as exc:
             self.last_error = f"{type(exc).__name__}: {exc}"
             log.warning("applying a committed change here failed: %s", self.last_error)
-        await self.bus.announce(max(revision or 0, self.decider.revision))
+        announced = revision if revision is not None else self.decider.revision
+        await self.bus.announce(announced, self._recent.get(announced))
         return self.decider.revision
 
-    async def _heard(self, revision: int) -> None:
-        """An announcement (0: the channel was (re)joined, so whatever it missed must be read from SQL)."""
+    async def _heard(self, revision: int, events: list[dict[str, Any]] | None = None) -> None:
+        """An announcement (0: the channel was (re)joined, so whatever it missed must be read from SQL). Signed
+        events of the very next revision are applied as they come; anything else is read from SQL."""
         self.known_revision = max(self.known_revision, revision)
-        if revision == 0 or revision > self.decider.revision:
-            try:
-                await self.catch_up()
-            except Exception as exc:
-                self.last_error = f"{type(exc).__name__}: {exc}"
-                self.metrics.sync_errors += 1
-                log.warning("catching up after an announcement failed: %s", self.last_error)
+        if revision != 0 and revision <= self.decider.revision:
+            return
+        try:
+            if events is not None and revision == self.decider.revision + 1:
+                async with self._lock:  # held only while applying, or for a reload
+                    if revision <= self.decider.revision:
+                        return
+                    applied = revision == self.decider.revision + 1 and self.decider.apply(revision, events)
+                    if applied:
+                        self._applied(revision, events)
+                if applied:
+                    await self._notify()
+                    return
+                # Events that cannot be applied in place may have been applied in part: rebuild from SQL.
+                await self.reload()
+                return
+            await self.catch_up()
+        except Exception as exc:
+            self.last_error = f"{type(exc).__name__}: {exc}"
+            self.metrics.sync_errors += 1
+            log.warning("catching up after an announcement failed: %s", self.last_error)
+
+    def _applied(self, revision: int, events: list[dict[str, Any]]) -> None:
+        self.metrics.applied_changes += 1
+        self.applied_at = time.time()
+        # The last few revisions' events, to announce with them (see authz.bus).
+        self._recent[revision] = events
+        if len(self._recent) > 64:
+            del self._recent[min(self._recent)]
 
     async def stop(self) -> None:
         await self.bus.stop()
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        for task in (self._task, *self._background):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         # A cancelled task does not stop the thread it waited on: let SQL reads in flight finish, so that no
         # connection is still checked out when the database is disposed.
         if self._in_flight:
-            await asyncio.wait(set(self._in_flight), timeout=10)
+            await asyncio.wait(set(self._in_flight), timeout=30)
+        if self.cache is not None:
+            self.cache.close()
 
     async def _in_thread(self, fn: Callable[..., T], *args: Any) -> T:
         future = asyncio.ensure_future(run_in_threadpool(fn, *args))
@@ -115,37 +186,119 @@ class Sync:
     async def reload(self) -> None:
         async with self._lock:
             started = time.perf_counter()
-            snap = await self._in_thread(read_snapshot, self.db)
-            self.decider.load(snap)
+            with _no_cyclic_gc():
+                snap = await self._in_thread(read_snapshot, self.db)
+                self._load(snap)
             revision = snap.revision
-            del snap  # the rows, not the index, must go before freezing
-            # The index is millions of long-lived objects: keep the cyclic collector from walking them again and
-            # again (a full collection over a 1M-grant index takes about half a second, a pause for every request).
-            gc.freeze()
             self.known_revision = max(self.known_revision, revision)
             self.confirmed_at = time.monotonic()
             self.metrics.reloads += 1
             log.info("loaded revision %s in %.2f s: %s", revision, time.perf_counter() - started,
                      self.decider.stats())
+        if self.cache is not None and revision > max(self._cached_revision, 0):
+            # The rows just read are held until the writer has encoded them, then freed.
+            self._spawn(self._write_snapshot(revision, functools.partial(_same, snap)))
         await self._notify()
 
+    def _load(self, snap: Snapshot) -> None:
+        self.decider.load(snap)
+        self.applied_at = time.time()
+        # The index is millions of long-lived objects: keep the cyclic collector from walking them again and
+        # again (a full collection over a 1M-grant index takes about half a second, a pause for every request).
+        gc.freeze()
+
+    async def _warm_start(self) -> bool:
+        """Load from the snapshot in Redis when it leads to the present; False (and counted why) when not."""
+        if self.cache is None:
+            return False
+        started = time.perf_counter()
+        with _no_cyclic_gc():
+            try:
+                snap, expected = await self._in_thread(self.cache.read)
+                if not await self._in_thread(continues, self.db, snap.revision, expected, MAX_BEHIND):
+                    raise Rejected("stale", f"revision {snap.revision} does not lead to SQL's present by the change "
+                                            "log")
+            except Rejected as exc:
+                self.metrics.snapshot_rejected[exc.reason] += 1
+                log.info("not starting from the snapshot in Redis (%s): loading from SQL", exc)
+                return False
+            async with self._lock:
+                self._load(snap)
+                self._cached_revision = snap.revision
+                self.metrics.snapshot_loads += 1
+            del snap
+        log.info("loaded revision %s from the snapshot in Redis in %.2f s: %s", self.decider.revision,
+                 time.perf_counter() - started, self.decider.stats())
+        await self.catch_up()  # from the snapshot's revision to SQL's present (a gap there reloads from SQL)
+        return True
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _write_snapshot(self, revision: int, read: Callable[[], Snapshot]) -> None:
+        """Write a snapshot to Redis (a failure costs the next instance a load from SQL, nothing more)."""
+        assert self.cache is not None
+        cache, db = self.cache, self.db
+
+        def produce() -> tuple[Snapshot, str] | None:
+            snap = read()
+            mark = fingerprint(db, snap.revision)
+            return (snap, mark) if mark is not None else None
+
+        try:
+            if await self._in_thread(cache.write, revision, produce):
+                self.metrics.snapshot_writes += 1
+                self._cached_revision = max(self._cached_revision, revision)
+                log.info("wrote the snapshot of revision %s to Redis", revision)
+        except Exception as exc:
+            self.metrics.snapshot_write_errors += 1
+            log.warning("writing the snapshot to Redis failed: %s", exc)
+
+    async def _maybe_refresh(self) -> None:
+        """When the snapshot in Redis is ``snapshot_refresh`` revisions behind, write a newer one (one instance
+        does: the cache's lock); a later start then has fewer revisions to apply."""
+        if self.cache is None or self.snapshot_refresh <= 0 or self._background:
+            return
+        if self.decider.revision - self._cached_revision < self.snapshot_refresh:
+            return
+        if time.monotonic() < self._refresh_after:
+            return
+        self._refresh_after = time.monotonic() + REFRESH_PAUSE
+        latest = await self._in_thread(self.cache.latest_revision)
+        self._cached_revision = max(self._cached_revision, latest if latest is not None else 0)
+        if self.decider.revision - self._cached_revision >= self.snapshot_refresh:
+            db = self.db
+            self._spawn(self._write_snapshot(self.decider.revision, lambda: read_snapshot(db)))
+
     async def catch_up(self) -> int:
-        """Apply every committed revision this instance has not applied yet; returns the applied revision."""
+        """Apply every committed revision this instance has not applied yet; returns the applied revision.
+
+        The SQL read runs without the lock, so that an announcement's events can be applied meanwhile (the read
+        under load takes milliseconds of thread hand-offs); what it brings is applied under the lock, skipping
+        revisions applied in between."""
         needs_reload = False
-        async with self._lock:
-            while True:
-                checked_at = time.monotonic()
-                changes = await self._in_thread(self.db.changes_since, self.decider.revision)
-                if not changes:
-                    self.confirmed_at = checked_at
-                    break
+        while not needs_reload:
+            checked_at = time.monotonic()
+            if self._lock.locked():  # a reload is running: its result is what to continue from
+                async with self._lock:
+                    pass
+            changes = await self._in_thread(self.db.changes_since, self.decider.revision)
+            if not changes:
+                self.confirmed_at = checked_at
+                self.sql_revision = max(self.sql_revision, self.decider.revision)
+                break
+            self.metrics.catch_ups += 1
+            self.sql_revision = max(self.sql_revision, changes[-1][0])
+            async with self._lock:
                 for revision, events in changes:
+                    if revision <= self.decider.revision:
+                        continue  # applied meanwhile from an announcement
                     if revision != self.decider.revision + 1 or not self.decider.apply(revision, events):
                         needs_reload = True
                         break
-                    self.metrics.applied_changes += 1
-                if needs_reload:
-                    break
+                    self._applied(revision, events)
         if needs_reload:
             await self.reload()
         else:
@@ -186,7 +339,24 @@ class Sync:
             try:
                 await self.catch_up()
                 self.last_error = None
+                await self._maybe_refresh()
             except Exception as exc:  # the poll must survive a database outage
                 self.last_error = f"{type(exc).__name__}: {exc}"
                 self.metrics.sync_errors += 1
                 log.warning("revision check against SQL failed: %s", self.last_error)
+
+    def samples(self) -> list[Sample]:
+        """What /metrics says about this instance's revision and its announcement channel."""
+        bus = self.bus
+        return [
+            ("authz_revision_applied", "gauge", self.decider.revision, "The revision this instance decides from."),
+            ("authz_revision_known", "gauge", self.known_revision, "The newest revision this instance heard of."),
+            ("authz_revision_confirmed_seconds_ago", "gauge", round(time.monotonic() - self.confirmed_at, 3),
+             "Seconds since SQL last confirmed that nothing newer than the applied revision exists."),
+            ("authz_bus_live", "gauge", int(bus.live(self.freshness_bound)),
+             "1 while the announcement channel is known to work."),
+            ("authz_announcements_total", "counter", bus.announced, "Revisions this instance announced."),
+            ("authz_announcements_received_total", "counter", bus.received, "Announcements received."),
+            ("authz_announcement_errors_total", "counter", bus.errors,
+             "Failed announcements and lost subscriptions."),
+        ]

@@ -8,6 +8,8 @@ One run measures, each wrk run for the same duration and with the same connectio
   (c) Decider.check in process, microseconds per call, and the load time split (SQL read / index build);
   (d) POST /v1/check/batch with 1000 checks, at one connection: latency;
   (e) start-up time (process start until /readyz is ready) and the RSS of the service process;
+  (f) start-up with Redis: from SQL (which writes the decider snapshot to Redis), then from that snapshot;
+  (g) propagation between two instances on PostgreSQL + Redis under read load (load/propagation.py);
   the CPU the /v1/check handler costs inside the app without HTTP, against the bare route's handler;
   and, to inform a decision, (a) again on a service that calls gc.freeze() after loading (load/frozen_app.py).
 It also measures CPU used by other processes while each run lasts (a neighbour halves throughput) and reports it.
@@ -326,6 +328,9 @@ def main() -> int:
     p.add_argument("--connections", type=int, default=64)
     p.add_argument("--python", default=sys.executable, help="the interpreter that runs the servers")
     p.add_argument("--out", type=Path, default=HERE / "RESULTS.md")
+    p.add_argument("--redis-url", default=os.environ.get("AUTHZ_BENCH_REDIS", "redis://127.0.0.1:6379/0"))
+    p.add_argument("--propagation-changes", type=int, default=1000, help="(g): grant changes (0: skip)")
+    p.add_argument("--propagation-url", default=None, help="(g): PostgreSQL database (default: see propagation.py)")
     args = p.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
     wrk = ensure_wrk()
@@ -378,6 +383,14 @@ def main() -> int:
     finally:
         frozen.stop()
 
+    warm_starts = warm_start(args.python, env, args.redis_url)
+    prop: dict[str, Any] | None = None
+    if args.propagation_changes > 0:
+        import propagation  # load/propagation.py
+
+        purl, pkey, pbodies = propagation.prepare(20_000, args.seed, args.propagation_url or propagation.DEFAULT_PG)
+        prop = propagation.run(purl, pkey, args.propagation_changes, 16, args.redis_url, args.python, pbodies)
+        (OUT / "propagation.json").write_text(json.dumps(prop, indent=2))
     inproc = in_process(w.url, bodies)
     inproc.update(handler_cost(w.url, w.key, bodies))
     results = {
@@ -389,12 +402,54 @@ def main() -> int:
         "rss_ready_mb": round(rss_ready), "rss_after_mb": round(rss_after), "rss_peak_mb": round(rss_peak),
         "ratio": round(runs["check"]["rps"] / runs["bare"]["rps"], 3), "runs": runs, "in_process": inproc,
         "load_avg_at_start": [round(x, 2) for x in load_start], "machine": facts,
-        "thresholds": thresholds, "python": args.python,
+        "thresholds": thresholds, "python": args.python, "warm_start": warm_starts, "propagation": prop,
     }
     (OUT / "results.json").write_text(json.dumps(results, indent=2))
     args.out.write_text(report(results))
     print(report(results))
     return 0
+
+
+def warm_start(python: str, env: dict[str, str], redis_url: str) -> dict[str, Any]:
+    """(f): the service with Redis, started twice on the same world and a fresh key prefix: the first start loads
+    from SQL and writes the snapshot, the second starts from it. Both timed until /readyz answers ready."""
+    import uuid
+
+    import redis
+
+    prefix = f"authz-bench-{uuid.uuid4().hex[:8]}:"
+    renv = {**env, "AUTHZ_REDIS_URL": redis_url, "AUTHZ_REDIS_PREFIX": prefix}
+    client = redis.Redis.from_url(redis_url)
+    out: dict[str, Any] = {}
+    try:
+        for name in ("from_sql", "from_snapshot"):
+            server = Server(f"warm-{name}", [python, "-m", "authz.cli", "serve", "--host", "127.0.0.1"], renv)
+            out[f"{name}_s"] = round(server.start(), 2)
+            assert server.proc is not None
+            out[f"{name}_rss_mb"] = round(rss_mb(server.proc.pid))
+            try:
+                deadline = time.monotonic() + 180
+                while client.get(f"{prefix}snapshot:latest") is None:  # the first start writes it after ready
+                    if time.monotonic() > deadline:
+                        raise SystemExit(f"no snapshot in Redis after 180 s; see {server.log}")
+                    time.sleep(0.1)
+                out[f"{name}_peak_rss_mb"] = round(rss_mb(server.proc.pid, "VmHWM"))
+            finally:
+                server.stop()
+            text = server.log.read_text()
+            loaded = re.search(r"loaded revision \d+ (?:from the snapshot in Redis )?in ([\d.]+) s", text)
+            out[f"{name}_load_s"] = float(loaded.group(1)) if loaded else None
+            from_snapshot = re.search(r"loaded revision \d+ from the snapshot", text) is not None
+            if from_snapshot != (name == "from_snapshot"):
+                raise SystemExit(f"start {name}: {'' if from_snapshot else 'not '}from the snapshot; see {server.log}")
+        latest = client.get(f"{prefix}snapshot:latest")
+        out["snapshot_mb"] = round(int(client.strlen(f"{prefix}snapshot:{int(latest)}")) / 1e6, 1)
+        for key in client.scan_iter(f"{prefix}*"):
+            client.delete(key)
+    finally:
+        client.close()
+    out["ratio"] = round(out["from_snapshot_s"] / out["from_sql_s"], 2)
+    return out
 
 
 # -- the report ---------------------------------------------------------------------------------------------------
@@ -413,6 +468,13 @@ def report(r: dict[str, Any]) -> str:
         ("(e) RSS of the service once ready", f"{r['rss_ready_mb']} MB", f"<= {t['rss_mb_max']} MB",
          r["rss_ready_mb"] <= t["rss_mb_max"]),
     ]
+    ws, prop = r.get("warm_start"), r.get("propagation")
+    if ws:
+        rows.append(("(f) start-up from the Redis snapshot / from SQL", f"{ws['ratio']:.2f}",
+                     f"<= {t['warm_start_ratio_max']}", ws["ratio"] <= t["warm_start_ratio_max"]))
+    if prop:
+        rows.append(("(g) propagation commit on A → applied on B, p99", f"{prop['p99_ms']:.2f} ms",
+                     f"<= {t['propagation_p99_ms_max']} ms", prop["p99_ms"] <= t["propagation_p99_ms_max"]))
     m = r["machine"]
     out = [
         "# Benchmark results", "",
@@ -460,6 +522,8 @@ def report(r: dict[str, Any]) -> str:
         f"- A full garbage collection over the loaded index ({ip['gc_objects']:,} tracked objects) takes "
         f"{ip['full_gc_s'] * 1000:.0f} ms: a pause that any request arriving meanwhile waits out.",
         f"- World: {r['world']}.",
+        *(_warm_lines(ws, r["database"]) if ws else []),
+        *(["", "## Propagation between instances (g)", "", *_propagation_lines(prop, t)] if prop else []),
         "", "## Machine", "",
         f"- {m['cpu']}, {m['cores']} cores, {m['memory_gb']} GB; Linux {m['kernel']}; Python {m['python']}",
         f"- uvicorn {m['uvicorn']}, starlette {m['starlette']}, orjson {m['orjson']}, httptools {m['httptools']}, "
@@ -471,6 +535,24 @@ def report(r: dict[str, Any]) -> str:
         "",
     ]
     return "\n".join(out)
+
+
+def _propagation_lines(prop: dict[str, Any], t: dict[str, Any]) -> list[str]:
+    import propagation  # load/propagation.py (it imports this module: not at the top)
+
+    return propagation.report_lines(prop, t["propagation_p99_ms_max"])
+
+
+def _warm_lines(ws: dict[str, Any], database: str) -> list[str]:
+    return [
+        "", "## Warm start from the Redis snapshot (f)", "",
+        f"- Same world ({database}), Redis configured, a fresh key prefix. From SQL: {ws['from_sql_s']:.2f} s to "
+        f"ready (index loaded in {ws['from_sql_load_s']} s), RSS {ws['from_sql_rss_mb']} MB once ready; this "
+        f"start then wrote the snapshot ({ws['snapshot_mb']} MB in Redis, zlib). From the snapshot: "
+        f"{ws['from_snapshot_s']:.2f} s to ready (snapshot read and index built in {ws['from_snapshot_load_s']} s), "
+        f"RSS {ws['from_snapshot_rss_mb']} MB once ready, peak {ws['from_snapshot_peak_rss_mb']} MB: "
+        f"{ws['ratio']:.0%} of the start-up from SQL.",
+    ]
 
 
 if __name__ == "__main__":
