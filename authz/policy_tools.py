@@ -1,4 +1,6 @@
-"""``authz policy test``: the decision tables (``*_test.yaml``) run against policy.conf and against the decider.
+"""``authz policy …``: the decision tables, and the policy files (export, import, lint, diff: authz.policyfile).
+
+``test``: the decision tables (``*_test.yaml``) run against policy.conf and against the decider.
 
 Every row of a table (:mod:`authz.decision_tables`) is evaluated twice, by Casbin (:class:`authz.policy.Reference`
 over the world's lines, made with the line functions of :mod:`authz.policy`) and by :class:`authz.decider.Decider`
@@ -8,6 +10,7 @@ over the world's lines, made with the line functions of :mod:`authz.policy`) and
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 from collections.abc import Iterable, Sequence
@@ -17,8 +20,16 @@ from pathlib import Path
 from typing import TextIO
 
 from authz import policy
+from authz.clock import Clock
 from authz.config import Settings
 from authz.decision_tables import Row, Table, TableError, load_table
+from authz.policyfile.diff import impact
+from authz.policyfile.export import export_yaml
+from authz.policyfile.importer import import_file
+from authz.policyfile.lint import lint
+from authz.policyfile.parse import KVK_RE, PolicyFileError, parse
+from authz.policyfile.review import moment
+from authz.store.db import Database
 
 
 @dataclass(frozen=True)
@@ -107,3 +118,95 @@ def cmd_test(args: argparse.Namespace, settings: Settings) -> int:
         print(f"no such file or directory: {', '.join(missing)}", file=sys.stderr)
         return 2
     return run(table_paths(getattr(args, "dirs", []) or []), sys.stdout)
+
+
+# -- export, import, lint, diff (authz.policyfile) --------------------------------------------------------------
+
+def _database(settings: Settings) -> Database:
+    return Database(settings.database_url)
+
+
+def _day(value: str | None) -> date:
+    return date.fromisoformat(value) if value else Clock().today()
+
+
+def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
+    """``authz policy export [--org KVK] [--at DATE|DATETIME] [-o FILE]``."""
+    if args.org is not None and not KVK_RE.fullmatch(args.org):
+        print(f"--org must be a KvK number of 8 digits, not {args.org!r}", file=sys.stderr)
+        return 2
+    at = moment(args.at, "--at")[0] if args.at else None
+    db = _database(settings)
+    try:
+        text = export_yaml(db, args.org, at)
+    finally:
+        db.dispose()
+    if args.output:
+        Path(args.output).write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
+    """``authz policy import FILE [--dry-run]``: 0 when imported (or nothing to do), 1 when the file is refused."""
+    if not Path(args.file).is_file():
+        print(f"no such file: {args.file}", file=sys.stderr)
+        return 2
+    db = _database(settings)
+    try:
+        outcome = import_file(db, args.file, dry_run=args.dry_run)
+    except PolicyFileError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        print(f"{args.file}: refused, nothing imported ({len(exc.problems)} problem(s))", file=sys.stderr)
+        return 1
+    finally:
+        db.dispose()
+    for line in outcome.plan:
+        print(line)
+    if not outcome.plan:
+        print("no changes")
+    elif args.dry_run:
+        print(f"dry run: {len(outcome.plan)} change(s) shown, nothing imported")
+    else:
+        print(f"imported {len(outcome.plan)} change(s) at revision {outcome.revision}")
+    return 0
+
+
+def cmd_lint(args: argparse.Namespace, settings: Settings) -> int:
+    """``authz policy lint [--severity S] [--json]``: 1 when a finding at or above S exists."""
+    db = _database(settings)
+    try:
+        findings = lint(db, _day(args.today))
+    finally:
+        db.dispose()
+    if args.json:
+        print(json.dumps({"findings": [f.as_dict() for f in findings]}, indent=2, ensure_ascii=False))
+    else:
+        for f in findings:
+            print(f"{f.severity:<7} {f.kind:<25} {f.subject}: {f.message}")
+        print(f"{len(findings)} finding(s)")
+    return 1 if any(f.at_least(args.severity) for f in findings) else 0
+
+
+def cmd_diff(args: argparse.Namespace, settings: Settings) -> int:
+    """``authz policy diff OLD NEW [--day D] [--json]``: who gains or loses what (0), or a file refused (2)."""
+    try:
+        old, new = (parse(Path(p).read_text(encoding="utf-8"), p).state for p in (args.old, args.new))
+    except PolicyFileError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"cannot read {exc.filename}: {exc.strerror}", file=sys.stderr)
+        return 2
+    day = _day(args.day)
+    changes = impact(old, new, day)
+    if args.json:
+        print(json.dumps({"day": day.isoformat(), "changes": [c.as_dict() for c in changes]}, indent=2))
+    else:
+        for c in changes:
+            print(c)
+        print(f"{len(changes)} change(s) of access on {day.isoformat()}")
+    return 0

@@ -12,7 +12,7 @@ import orjson
 from starlette.requests import Request
 from starlette.routing import Route
 
-from authz.api.auth import service_client, state
+from authz.api.auth import SESSION_COOKIE, service_client, state
 from authz.api.http import CODE_RE, MAX_EMAIL, Field, JSONResponse, code, email, fields, integer, kvk, read_json
 from authz.api.openapi import describe, obj
 from authz.decider import Decision
@@ -124,6 +124,11 @@ def _cursor_encode(user: str, afnemer: str) -> str:
 
 
 async def product_users(request: Request) -> JSONResponse:
+    if "at" in request.query_params or ("authorization" not in request.headers and SESSION_COOKIE in request.cookies):
+        # A point-in-time question, or a reviewer with a session: answered from the audit trail, not from memory.
+        from authz.api.review import product_users_at
+
+        return await product_users_at(request)
     service_client(request)
     st = state(request)
     product = code(request.path_params["code"], "code")
@@ -255,13 +260,18 @@ describe("get", "/v1/users/{email}/products", "Every product the user may view n
          auth="key", response=obj(["products", "revision"], revision={"type": "integer"}, products={
              "type": "array", "items": obj(["product", "afnemer"], product={"type": "string"},
                                            afnemer={"type": "string"})}))
-describe("get", "/v1/products/{code}/users", "Every user who may view the product now (paginated).", auth="key",
-         query={"afnemer": {"type": "string"}, "cursor": {"type": "string"},
-                "limit": {"type": "integer", "minimum": 1, "maximum": 1000}},
+describe("get", "/v1/products/{code}/users",
+         "Every user who may view the product now (paginated, service key). With 'at' (an ISO day: as that day "
+         "closed, or an instant), or with a session (operator; beheerder of the afnemer or of an intermediair acting "
+         "for it, own users only): who could view it then, and why (grant, contract, mandate), from the audit trail.",
+         auth="key", query={"afnemer": {"type": "string"}, "cursor": {"type": "string"},
+                            "limit": {"type": "integer", "minimum": 1, "maximum": 1000}, "at": {"type": "string"}},
          response=obj(["users", "cursor", "revision"], revision={"type": "integer"},
-                      cursor={"type": ["string", "null"]},
-                      users={"type": "array", "items": obj(["user", "afnemer"], user={"type": "string"},
-                                                           afnemer={"type": "string"})}))
+                      cursor={"type": ["string", "null"]}, at={"type": "string"}, day={"type": "string"},
+                      users={"type": "array", "items": {
+                          "type": "object", "required": ["user", "afnemer"], "properties": {
+                              "user": {"type": "string"}, "afnemer": {"type": "string"}, "grant": {"type": "object"},
+                              "contract": {"type": "object"}, "mandate": {"type": ["object", "null"]}}}}))
 describe("post", "/access/v1/evaluation", "OpenID AuthZEN 1.0 access evaluation.", auth="key",
          request=_EVAL, response=_DECISION)
 describe("post", "/access/v1/evaluations", "OpenID AuthZEN 1.0 access evaluations (boxcarring).", auth="key",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, select
@@ -29,9 +31,12 @@ def details(t: Tx, account_id: int) -> list[Grant]:
                             .order_by(Grant.afnemer, Grant.product)))
 
 
-def replace(t: Tx, account: Account, afnemer: str, products: set[str], expected_version: int | None
-            ) -> tuple[list[str], list[str]]:
+def replace(t: Tx, account: Account, afnemer: str, products: set[str], expected_version: int | None,
+            provenance: Mapping[str, tuple[str, datetime]] | None = None) -> tuple[list[str], list[str]]:
     """Make ``products`` the ticked set of (account, afnemer). Returns (added, removed), both sorted.
+
+    ``provenance`` gives an added product the (granted_by, granted_at) it carried elsewhere (``authz policy
+    import``); the audit record then holds it too, so that the trail alone still rebuilds the grant.
 
     The account row is locked first, so two beheerders saving at once are serialised and the second one's
     ``expected_version`` no longer matches (409, nothing changed).
@@ -48,15 +53,18 @@ def replace(t: Tx, account: Account, afnemer: str, products: set[str], expected_
     if removed:
         t.s.execute(delete(Grant).where(Grant.account_id == account.id, Grant.afnemer == afnemer,
                                         Grant.product.in_(removed)))
+    given = {p: provenance[p] for p in added if provenance and p in provenance}
     for product in added:
-        t.s.add(Grant(account_id=account.id, afnemer=afnemer, product=product, granted_by=t.actor,
-                      granted_at=t.now))
+        by, at = given.get(product, (t.actor, t.now))
+        t.s.add(Grant(account_id=account.id, afnemer=afnemer, product=product, granted_by=by, granted_at=at))
     account.grants_version += 1
     t.s.flush()
     projection.remove(t.s, [policy.grant_line(account.email, afnemer, p) for p in removed])
     projection.add(t.s, [policy.grant_line(account.email, afnemer, p) for p in added])
     before: dict[str, Any] = {"afnemer": afnemer, "products": sorted(current)}
     after: dict[str, Any] = {"afnemer": afnemer, "products": sorted(products), "added": added, "removed": removed}
+    if given:
+        after["granted"] = {p: {"by": by, "at": at.isoformat()} for p, (by, at) in sorted(given.items())}
     t.audit("grants.replace", f"account:{account.email}", before, after, org=account.org)
     if afnemer != account.org:
         t.audit("grants.replace", f"account:{account.email}", before, after, org=afnemer)

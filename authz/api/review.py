@@ -1,0 +1,94 @@
+"""Point-in-time review for the operator and beheerders: who could see a product on a day, and why; one user's history.
+
+Both read the audit trail (no decider, no hot path): ``GET /v1/products/{code}/users`` comes here when it carries
+``at`` or is asked with a session instead of a service key (:func:`authz.api.decisions.product_users`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.routing import Route
+
+from authz.api import http
+from authz.api.auth import check_permission, current_actor, service_client, state
+from authz.api.http import JSONResponse
+from authz.api.openapi import describe, obj
+from authz.errors import Forbidden, Invalid
+from authz.policy import OPERATOR_SCOPE, permitted
+from authz.policyfile import history, review
+from authz.policyfile.model import utc_text
+from authz.store.sessions import Actor
+
+
+def _is_operator(actor: Actor) -> bool:
+    return permitted(actor.lines(), actor.email, OPERATOR_SCOPE, "operator.audit")
+
+
+async def product_users_at(request: Request) -> JSONResponse:
+    """Who could view the product for the afnemer at ``at`` (default: now), with the grant, contract and mandate.
+
+    A service client and the operator see every row; a beheerder sees the rows of its own organisation's users, for
+    its own organisation as afnemer or for an afnemer that gave it a mandate.
+    """
+    st = state(request)
+    q = request.query_params
+    unknown = sorted(set(q) - {"afnemer", "at"})
+    if unknown:
+        raise Invalid("unknown_parameter", f"Unknown query parameter(s): {', '.join(unknown)}.")
+    product = http.code(request.path_params["code"], "code")
+    afnemer = http.kvk(q["afnemer"], "afnemer") if "afnemer" in q else None
+    at, day = review.moment(q["at"]) if "at" in q else (st.clock.now(), st.clock.today())
+    own: str | None = None  # a beheerder's organisation: only its users' rows
+    if request.headers.get("authorization"):
+        service_client(request)
+    else:
+        actor = await current_actor(request)
+        if not _is_operator(actor):
+            check_permission(actor, "audit.read", actor.org or OPERATOR_SCOPE)
+            if afnemer is None:
+                raise Invalid("afnemer_required", "Name the afnemer ('afnemer=') whose users you review.")
+            own = actor.org
+    state_then = await run_in_threadpool(review.state_for, st.db, afnemer, at)
+    if afnemer is not None and afnemer not in state_then.orgs and afnemer not in st.decider.orgs:
+        raise Invalid("unknown_afnemer", f"No organisation with KvK number {afnemer} is known.")
+    if own is not None and own != afnemer and (afnemer, own) not in state_then.mandates:
+        raise Forbidden("forbidden", "Your organisation does not act for this afnemer.")
+    rows = await run_in_threadpool(review.who_could_see, state_then, product, afnemer, day)
+    return JSONResponse({"users": [w.as_dict() for w in rows if own is None or w.org == own], "cursor": None,
+                         "at": utc_text(at), "day": day.isoformat(), "revision": st.decider.revision})
+
+
+async def user_history(request: Request) -> JSONResponse:
+    actor = await current_actor(request)
+    kvk = http.kvk(request.path_params["kvk"], "kvk")
+    if not _is_operator(actor):
+        check_permission(actor, "audit.read", kvk)
+    if request.query_params:
+        raise Invalid("unknown_parameter", f"Unknown query parameter(s): {', '.join(sorted(request.query_params))}.")
+    user = http.email(request.path_params["email"], "email")
+    entries = await run_in_threadpool(history.user_history, state(request).db, kvk, user)
+    return JSONResponse({"email": user, "history": [e.as_dict() for e in entries]})
+
+
+routes = [Route("/v1/orgs/{kvk}/users/{email}/history", user_history, methods=["GET"])]
+
+_STR: dict[str, Any] = {"type": "string"}
+_NSTR: dict[str, Any] = {"type": ["string", "null"]}
+_CODES = {"type": "array", "items": _STR}
+_WINDOW = {"valid_from": _STR, "valid_until": _NSTR}
+WHY = obj(["user", "afnemer", "grant", "contract", "mandate"], user=_STR, afnemer=_STR,
+          grant=obj(["granted_by", "granted_at"], granted_by=_STR, granted_at=_STR),
+          contract=obj(["valid_from", "valid_until"], **_WINDOW),
+          mandate={"type": ["object", "null"], "properties": {"intermediair": _STR, "products": {}, **_WINDOW}})
+
+describe("get", "/v1/orgs/{kvk}/users/{email}/history",
+         "The history of one user's rights, oldest first: grants added and removed, status and role changes, with "
+         "who and when (beheerder of kvk, or the operator).",
+         auth="session", response=obj(["email", "history"], email=_STR, history={"type": "array", "items": obj(
+             ["at", "actor", "action", "revision"], at=_STR, actor=_STR, action=_STR, revision={"type": "integer"},
+             afnemer=_NSTR, added=_CODES, removed=_CODES,
+             status={"type": ["object", "null"], "properties": {"before": _NSTR, "after": _NSTR}},
+             roles_added=_CODES, roles_removed=_CODES)}))

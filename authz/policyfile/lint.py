@@ -1,0 +1,105 @@
+"""``authz policy lint``: what in the policy needs a human, each finding with a kind, a severity and a subject.
+
+Whether a grant is inert is asked of the real decision logic (a :class:`authz.decider.Decider` holding the state),
+not decided a second time here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import date, datetime, timedelta
+
+from authz.clock import AMSTERDAM
+from authz.decider import Reason
+from authz.policyfile.model import PolicyState, decider_for
+from authz.store import policystate
+from authz.store.db import Database
+
+SEVERITIES = ("info", "warning", "error")
+ACTIVATION_DAYS = 21  # R8: an activation link is valid for 21 days
+ENDING_DAYS = 30
+
+
+@dataclass(frozen=True, order=True)
+class Finding:
+    kind: str
+    severity: str  # info | warning | error
+    subject: str
+    message: str
+
+    def as_dict(self) -> dict[str, str]:
+        return asdict(self)
+
+    def at_least(self, severity: str) -> bool:
+        return SEVERITIES.index(self.severity) >= SEVERITIES.index(severity)
+
+
+def lint(db: Database, today: date) -> list[Finding]:
+    """Every finding about the database's policy on ``today`` (a day in Europe/Amsterdam), sorted."""
+    with db.read() as s:
+        st = policystate.current(s)
+        waiting = policystate.approved_since(s)
+    return lint_state(st, today, waiting)
+
+
+def lint_state(st: PolicyState, today: date, waiting: dict[str, datetime] | None = None) -> list[Finding]:
+    """The findings of :func:`lint` for a state; ``waiting`` maps approved accounts to when they were made."""
+    out = _grants(st, today) + _beheerders(st) + _ending(st, today)
+    for email, since in sorted((waiting or {}).items()):
+        days = (today - since.astimezone(AMSTERDAM).date()).days
+        if days > ACTIVATION_DAYS:
+            out.append(Finding("account_not_activated", "warning", f"account:{email}",
+                               f"{email} was approved {days} days ago and has not activated the account (the link "
+                               f"is valid {ACTIVATION_DAYS} days): send a new link or deactivate the account"))
+    return sorted(out, key=lambda f: (-SEVERITIES.index(f.severity), f.kind, f.subject))
+
+
+def _grants(st: PolicyState, today: date) -> list[Finding]:
+    out: list[Finding] = []
+    decider = decider_for(st, today, all_active=True)
+    for (email, afnemer, product) in sorted(st.grants):
+        subject = f"grant:{email}/{afnemer}/{product}"
+        if st.accounts[email].status == "inactive":
+            out.append(Finding("grant_to_inactive_account", "warning", subject,
+                               f"{email} is deactivated but still holds {product} for {afnemer}: remove the grant"))
+            continue
+        reason = decider.check(email, product, afnemer).reason
+        if reason is Reason.NO_CONTRACT:
+            out.append(Finding("inert_grant", "warning", subject,
+                               f"{email} holds {product} for {afnemer}, but {afnemer}'s contract for it is not "
+                               f"valid today: the grant gives nothing until it is renewed or removed"))
+        elif reason is Reason.NO_MANDATE:
+            out.append(Finding("inert_grant", "warning", subject,
+                               f"{email} holds {product} for {afnemer}, but {st.accounts[email].org} holds no "
+                               f"mandate from {afnemer} valid today covering it: the grant gives nothing"))
+    return out
+
+
+def _beheerders(st: PolicyState) -> list[Finding]:
+    out: list[Finding] = []
+    for kvk, org in sorted(st.orgs.items()):
+        members = [a for a in st.accounts.values() if a.org == kvk]
+        active = [a.email for a in members if a.status == "active" and "beheerder" in a.roles]
+        if org.status != "verified" or not members:
+            continue
+        if not active:
+            out.append(Finding("no_beheerder", "error", f"organisation:{kvk}",
+                               f"{org.name} ({kvk}) has accounts but no active beheerder (R4)"))
+        elif len(active) == 1:
+            out.append(Finding("single_beheerder", "info", f"organisation:{kvk}",
+                               f"{org.name} ({kvk}) has one beheerder ({active[0]}): appoint a second (R4)"))
+    return out
+
+
+def _ending(st: PolicyState, today: date) -> list[Finding]:
+    horizon = today + timedelta(days=ENDING_DAYS)
+    out: list[Finding] = []
+    for (afnemer, product), c in sorted(st.contracts.items()):
+        if c.valid_until is not None and today <= c.valid_until <= horizon:
+            out.append(Finding("contract_ending", "info", f"contract:{afnemer}/{product}",
+                               f"the contract of {afnemer} for {product} ends on {c.valid_until.isoformat()}"))
+    for (afnemer, intermediair), m in sorted(st.mandates.items()):
+        if m.valid_until is not None and today <= m.valid_until <= horizon:
+            out.append(Finding("mandate_ending", "info", f"mandate:{afnemer}/{intermediair}",
+                               f"the mandate of {intermediair} from {afnemer} ends on {m.valid_until.isoformat()}"))
+    return out

@@ -1,0 +1,82 @@
+"""Point-in-time review: who could see product Y for afnemer Z at a past moment, and why.
+
+The state at that moment is rebuilt from the audit trail (:func:`authz.store.policystate.replay`) and R1 is asked
+of a :class:`authz.decider.Decider` holding it, on that moment's day: the same logic as /v1/check, not a second one.
+Each answer carries the grant (who ticked it, when), the contract and, for another organisation's user, the mandate
+that made it so.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+from authz.clock import AMSTERDAM
+from authz.errors import Invalid
+from authz.policyfile.model import Contr, GrantRec, Mand, PolicyState, decider_for, utc_text
+from authz.store import policystate
+from authz.store.db import Database
+
+
+@dataclass(frozen=True)
+class Why:
+    user: str
+    org: str | None  # the user's organisation
+    afnemer: str
+    grant: GrantRec
+    contract: Contr
+    mandate: Mand | None  # None: the user's own organisation is the afnemer
+
+    def as_dict(self) -> dict[str, Any]:
+        m = self.mandate
+        return {
+            "user": self.user, "afnemer": self.afnemer,
+            "grant": {"granted_by": self.grant.granted_by, "granted_at": utc_text(self.grant.granted_at)},
+            "contract": _window(self.contract.valid_from, self.contract.valid_until),
+            "mandate": None if m is None else {"intermediair": m.intermediair, **_window(m.valid_from, m.valid_until),
+                                               "products": list(m.products) if m.products is not None else None},
+        }
+
+
+def _window(valid_from: date, valid_until: date | None) -> dict[str, str | None]:
+    return {"valid_from": valid_from.isoformat(), "valid_until": valid_until.isoformat() if valid_until else None}
+
+
+def moment(text: str, field: str = "at") -> tuple[datetime, date]:
+    """A DATE (the end of that day in Europe/Amsterdam: the state as the day closed) or an ISO instant with a time
+    zone, as (instant, day in Europe/Amsterdam)."""
+    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+        try:
+            day = date.fromisoformat(text)
+        except ValueError:
+            raise Invalid("invalid_date", f"'{field}' is not a date: {text!r}.") from None
+        end = datetime.combine(day + timedelta(days=1), time.min, AMSTERDAM) - timedelta(microseconds=1)
+        return end, day
+    try:
+        at = datetime.fromisoformat(text)
+    except ValueError:
+        at = None
+    if at is None or at.tzinfo is None:
+        raise Invalid("invalid_date", f"'{field}' must be an ISO day (YYYY-MM-DD) or an instant with a time zone.")
+    return at, at.astimezone(AMSTERDAM).date()
+
+
+def state_for(db: Database, afnemer: str | None, at: datetime) -> PolicyState:
+    """The state at ``at``; with ``afnemer``, only what concerns it and the organisations it gave mandates."""
+    with db.read() as s:
+        if afnemer is None:
+            return policystate.replay(s, at)
+        return policystate.replay(s, at, {afnemer, *policystate.mandate_holders(s, afnemer, at)})
+
+
+def who_could_see(st: PolicyState, product: str, afnemer: str | None, day: date) -> list[Why]:
+    """Every (user, afnemer) allowed ``product`` on ``day`` in ``st``, in (user, afnemer) order, with the facts."""
+    decider = decider_for(st, day)
+    out: list[Why] = []
+    for user, a in decider.users_of(product, afnemer):
+        org = st.accounts[user].org
+        out.append(Why(user, org, a, st.grants[(user, a, product)], st.contracts[(a, product)],
+                       st.mandates.get((a, org)) if org is not None and org != a else None))
+    return out
