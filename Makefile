@@ -24,7 +24,8 @@ run: install ## set up a SQLite database with demo data and serve on http://$(HO
 	$(BIN)/authz demo
 	$(BIN)/authz serve --host $(HOST) --port $(PORT)
 
-test: install ## run the test suite (needs the machine's PostgreSQL and Redis) and the policy tables
+test: install ## run the test suite (needs the machine's PostgreSQL, Redis and Chromium) and the policy tables
+	.ci/ensure-chromium
 	$(BIN)/pytest
 	$(BIN)/authz policy test
 
@@ -32,7 +33,7 @@ lint: install ## ruff and mypy (strict on authz/)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
-bench: install ## build a world of 1 000 000 grants, serve it, measure; writes load/RESULTS.md
+bench: install ## 1 000 000 grants: check speed, start-up (SQL and Redis snapshot), propagation; writes load/RESULTS.md
 	$(BIN)/python load/bench.py
 
 clean: ## remove the virtualenv, the local database and the outbox

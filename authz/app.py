@@ -9,15 +9,20 @@ from collections.abc import AsyncIterator
 
 from sqlalchemy.exc import OperationalError
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from authz.api import accounts, admin, decisions, explain, operator
+import admin_ui
+from authz.api import accounts, admin, decisions, explain, members, operator, outbox, review
 from authz.api.auth import state
 from authz.api.http import JSONResponse, error_response
 from authz.bus import make_bus
+from authz.cache.sessions import make_sessions
+from authz.cache.snapshot import SnapshotCache
+from authz.cache.throttle import make_throttle
 from authz.clock import Clock
 from authz.config import Settings
 from authz.decider import Decider
@@ -40,21 +45,31 @@ async def readyz(request: Request) -> JSONResponse:
     ready = st.decider.revision >= 0 and st.sync.current()
     body = {"ready": ready, "revision": st.decider.revision, "known_revision": st.sync.known_revision,
             "confirmed_seconds_ago": round(age, 3), "announcements": st.sync.bus.name,
-            "announcements_live": st.sync.bus.live(st.settings.freshness_bound), "error": st.sync.last_error}
+            "announcements_live": st.sync.bus.live(st.settings.freshness_bound), "error": st.sync.last_error,
+            # Wall-clock times, for measuring propagation between instances (load/propagation.py).
+            "applied_at": st.sync.applied_at, "last_commit": st.sync.last_commit}
     return JSONResponse(body, status_code=200 if ready else 503)
 
 
 async def metrics(request: Request) -> Response:
     st = state(request)
-    gauges = {"authz_revision_applied": float(st.decider.revision),
-              "authz_revision_confirmed_seconds_ago": round(time.monotonic() - st.sync.confirmed_at, 3)}
-    gauges.update({f"authz_index_{k}": float(v) for k, v in st.decider.stats().items()})
-    return PlainTextResponse(st.metrics.render(gauges), media_type="text/plain; version=0.0.4")
+    gauges = {f"authz_index_{k}": float(v) for k, v in st.decider.stats().items()}
+    extra = st.sync.samples()
+    try:  # the lag against SQL itself, not against what this instance last heard
+        sql = await run_in_threadpool(st.db.revision)
+        extra += [("authz_revision_sql", "gauge", sql, "The newest revision in SQL."),
+                  ("authz_revision_lag", "gauge", max(sql - st.decider.revision, 0),
+                   "Revisions committed in SQL that this instance has not applied.")]
+    except OperationalError as exc:
+        log.warning("metrics: SQL revision unknown: %s", exc)
+    return PlainTextResponse(st.metrics.render(gauges, extra), media_type="text/plain; version=0.0.4")
 
 
 async def _authz_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, AuthzError)
-    return error_response(exc)
+    resp = error_response(exc)
+    resp.headers.update(getattr(exc, "headers", {}))  # e.g. Retry-After of a 429
+    return resp
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
@@ -92,7 +107,8 @@ def all_routes() -> list[BaseRoute]:
         Route("/metrics", metrics, methods=["GET"]),
         *decisions.routes,
     ]
-    routes += [*explain.routes, *accounts.routes, *operator.routes, *admin.routes]
+    routes += [*explain.routes, *accounts.routes, *operator.routes, *admin.routes, *review.routes, *members.routes,
+               *outbox.routes]
     routes.append(Route("/openapi.json", openapi.endpoint, methods=["GET"]))
     return routes
 
@@ -113,11 +129,14 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         db = Database(settings.database_url, clock)
         metrics_ = Metrics()
         decider = Decider(clock)
-        bus = make_bus(settings.redis_url, settings.redis_prefix)
-        sync = Sync(db, decider, metrics_, settings.poll_interval, bus, settings.freshness_bound)
+        bus = make_bus(settings.redis_url, settings.redis_prefix, settings.secret_key)
+        cache = SnapshotCache(settings.redis_url, settings.redis_prefix, settings.secret_key) \
+            if settings.redis_url and settings.snapshot_cache else None
+        sync = Sync(db, decider, metrics_, settings.poll_interval, bus, settings.freshness_bound, cache,
+                    settings.snapshot_refresh)
         mailer = Mailer(db, settings)
         st = State(settings=settings, clock=clock, db=db, decider=decider, sync=sync, metrics=metrics_,
-                   mailer=mailer)
+                   sessions=make_sessions(settings, db), throttle=make_throttle(settings, db), mailer=mailer)
         app.state.authz = st
         assert isinstance(app, AuthzApp)
         app.authz = st
@@ -131,7 +150,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
             db.dispose()
 
     return AuthzApp(
-        routes=all_routes(),
+        routes=[*all_routes(), *admin_ui.routes()],  # the portal's HTML pages, after the JSON API
         lifespan=lifespan,
         exception_handlers={
             AuthzError: _authz_error,

@@ -41,8 +41,8 @@ def obj(required: list[str] | None = None, **props: Any) -> dict[str, Any]:
 def build(routes: list[Any]) -> dict[str, Any]:
     paths: dict[str, Any] = {}
     for route in routes:
-        if not isinstance(route, Route) or route.path == "/openapi.json":
-            continue
+        if not isinstance(route, Route) or route.path == "/openapi.json" or not route.include_in_schema:
+            continue  # the admin UI's HTML pages are left out: they are not part of the JSON contract
         for method in sorted((route.methods or set()) - {"HEAD"}):
             m = method.lower()
             doc = _DOCS.get((m, route.path), {})
@@ -86,7 +86,7 @@ def undescribed(routes: list[Any]) -> list[str]:
     """Routes that have no :func:`describe` (used by a test)."""
     out = []
     for route in routes:
-        if isinstance(route, Route) and route.path != "/openapi.json":
+        if isinstance(route, Route) and route.path != "/openapi.json" and route.include_in_schema:
             out += [f"{m} {route.path}" for m in sorted((route.methods or set()) - {"HEAD"})
                     if (m.lower(), route.path) not in _DOCS]
     return out

@@ -1,0 +1,23 @@
+"""The admin UI: the manual's portal screens in Dutch, server-rendered on the same service layer as the JSON API.
+
+``admin_ui/<screen>.py → authz/service/*.py → authz/store/*.py → SQL``: views compute, templates display, and every
+view checks the permission first through :mod:`admin_ui.guard` (the JSON API's own checks). :mod:`admin_ui.web`
+holds the plumbing: CSRF, security headers, errors as pages.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from starlette.routing import BaseRoute, Mount
+from starlette.staticfiles import StaticFiles
+
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+
+
+def routes() -> list[BaseRoute]:
+    """Every UI route, and the static files under /static; mounted by :func:`authz.app.create_app`."""
+    from admin_ui import account, entry, members, operator, org, review, rights
+
+    return [*entry.routes, *rights.routes, *org.routes, *members.routes, *review.routes, *operator.routes,
+            *account.routes, Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static")]

@@ -1,0 +1,213 @@
+"""The way in: log in and out, request an account (R5, R6), activate it (R8).
+
+Log-in makes the same server-side session as ``POST /v1/session`` (same service function, same cookie), so the
+JSON API and the UI share it.
+"""
+
+from __future__ import annotations
+
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
+from starlette.requests import Request
+from starlette.responses import Response
+
+from admin_ui import guard, texts
+from admin_ui.web import (
+    FormError,
+    flash,
+    form,
+    is_https,
+    local_path,
+    message,
+    redirect,
+    render,
+    route,
+    secret_field,
+    text_field,
+)
+from authz.api.accounts import path_token
+from authz.api.auth import SESSION_COOKIE, state
+from authz.errors import AuthzError, Invalid
+from authz.service import accounts, members, passwords
+
+
+def home_of(actor_roles: frozenset[str], org: str | None) -> str:
+    if "beheerder" in actor_roles and org is not None:
+        return "/toegangsrechten"
+    if "operator" in actor_roles:
+        return "/operator/aanvragen"
+    return "/account"
+
+
+async def home(request: Request) -> Response:
+    actor = await guard.who(request)
+    if actor is None:
+        return redirect("/inloggen")
+    return redirect(home_of(actor.roles, actor.org))
+
+
+def _login_page(request: Request, email: str = "", next_: str = "", error: str | None = None,
+                status: int = 200) -> Response:
+    return render(request, "login.html", {"title": "Inloggen", "email": email, "next": next_, "error": error},
+                  status)
+
+
+async def login_form(request: Request) -> Response:
+    return _login_page(request, next_=local_path(request.query_params.get("volgende"), ""))
+
+
+async def login(request: Request) -> Response:
+    st = state(request)
+    data = await form(request)
+    email = text_field(data, "email", required=False)
+    next_ = local_path(text_field(data, "volgende", required=False, max_len=2000), "")
+    try:
+        password = secret_field(data, "password")
+        address = request.client.host if request.client is not None else ""
+        token, actor = await run_in_threadpool(accounts.login, st.db, st.sessions, st.throttle, email.lower(),
+                                               password, address, request.cookies.get(SESSION_COOKIE))
+    except AuthzError as exc:
+        return _login_page(request, email, next_, message(exc), 401 if exc.status == 401 else exc.status)
+    resp = redirect(next_ or home_of(actor.roles, actor.org))
+    resp.set_cookie(SESSION_COOKIE, token, max_age=st.settings.session_absolute_seconds, path="/",
+                    secure=is_https(request), httponly=True, samesite="lax")
+    return resp
+
+
+async def logout(request: Request) -> Response:
+    actor = await guard.who(request)
+    if actor is not None:
+        await run_in_threadpool(accounts.logout, state(request).sessions, actor)
+    resp = redirect("/inloggen")
+    resp.delete_cookie(SESSION_COOKIE, path="/", secure=is_https(request), httponly=True, samesite="lax")
+    return flash(request, resp, "U bent uitgelogd.")
+
+
+def new_password(data: FormData) -> str:
+    """The password chosen in a form with a repeat field (the strength rule itself is the service's)."""
+    password = secret_field(data, "password")
+    if password != data.get("password2"):
+        raise FormError("password_mismatch", texts.ERRORS["password_mismatch"])
+    return password
+
+
+_REGISTER_FIELDS = ("name", "email", "kvk", "organisation_name")
+
+
+async def register_form(request: Request) -> Response:
+    return render(request, "register.html", {"title": "Account aanvragen", "done": None,
+                                             "values": dict.fromkeys(_REGISTER_FIELDS, "")})
+
+
+async def register(request: Request) -> Response:
+    st = state(request)
+    data = await form(request)
+    values = {k: text_field(data, k, required=False, max_len=254) for k in _REGISTER_FIELDS}
+    try:
+        password = new_password(data)
+        for required in ("email", "kvk"):
+            if not values[required]:
+                raise FormError("missing_field", texts.missing(required))
+        if not values["kvk"].isdigit() or len(values["kvk"]) != 8:
+            raise Invalid("invalid_kvk", "A KvK number has 8 digits.")
+        reg = accounts.Registration(email=values["email"], password=password, kvk=values["kvk"],
+                                    organisation_name=values["organisation_name"] or None, name=values["name"])
+        status = await run_in_threadpool(accounts.register, st.db, st.settings, reg)
+    except AuthzError as exc:
+        return render(request, "register.html", {"title": "Account aanvragen", "done": None, "values": values,
+                                                 "error": message(exc)}, exc.status)
+    await guard.committed(st)
+    return render(request, "register.html", {"title": "Aanvraag ontvangen", "done": status, "values": values})
+
+
+async def activate_form(request: Request) -> Response:
+    return render(request, "activate.html", {"title": "Account activeren", "token": path_token(request)})
+
+
+async def activate(request: Request) -> Response:
+    st = state(request)
+    email = await run_in_threadpool(accounts.activate, st.db, path_token(request))
+    await guard.committed(st)
+    resp = redirect("/inloggen")
+    return flash(request, resp, f"Uw account {email} is geactiveerd. U kunt nu inloggen.")
+
+
+# -- invitation (R7) -------------------------------------------------------------------------------------------
+
+def _invitation_page(request: Request, token: str, error: str | None = None, status: int = 200) -> Response:
+    info = members.invitation_info(state(request).db, token)
+    return render(request, "invitation.html", {"title": "Uitnodiging", "info": info, "token": token,
+                                               "done": None, "error": error}, status)
+
+
+async def invitation_form(request: Request) -> Response:
+    return await run_in_threadpool(_invitation_page, request, path_token(request))
+
+
+async def accept_invitation(request: Request) -> Response:
+    st = state(request)
+    token = path_token(request)
+    data = await form(request)
+    try:
+        password = new_password(data)
+        name = text_field(data, "name", required=False, max_len=200)
+        status = await run_in_threadpool(members.accept_invitation, st.db, st.settings, token, password, name)
+    except AuthzError as exc:
+        if exc.status in (404, 409, 410):
+            raise
+        return await run_in_threadpool(_invitation_page, request, token, message(exc), exc.status)
+    await guard.committed(st)
+    return render(request, "invitation.html", {"title": "Account aangemaakt", "info": None, "token": token,
+                                               "done": status})
+
+
+# -- forgotten password -----------------------------------------------------------------------------------------
+
+async def forgot_form(request: Request) -> Response:
+    return render(request, "forgot.html", {"title": "Wachtwoord vergeten", "done": False})
+
+
+async def forgot(request: Request) -> Response:
+    st = state(request)
+    email = text_field(await form(request), "email")
+    await run_in_threadpool(passwords.request_password_reset, st.db, st.settings, email)
+    await guard.committed(st)
+    # The same answer for every address: it tells nobody which accounts exist.
+    return render(request, "forgot.html", {"title": "Wachtwoord vergeten", "done": True})
+
+
+async def reset_form(request: Request) -> Response:
+    return render(request, "reset.html", {"title": "Nieuw wachtwoord", "token": path_token(request)})
+
+
+async def reset(request: Request) -> Response:
+    st = state(request)
+    token = path_token(request)
+    data = await form(request)
+    try:
+        email = await run_in_threadpool(passwords.reset_password, st.db, st.sessions, token, new_password(data))
+    except AuthzError as exc:
+        if exc.status != 422:
+            raise
+        return render(request, "reset.html", {"title": "Nieuw wachtwoord", "token": token, "error": message(exc)},
+                      exc.status)
+    await guard.committed(st)
+    return flash(request, redirect("/inloggen"), f"Het wachtwoord van {email} is gewijzigd. U kunt nu inloggen.")
+
+
+routes = [
+    route("/", home),
+    route("/inloggen", login_form),
+    route("/inloggen", login, "POST"),
+    route("/uitloggen", logout, "POST"),
+    route("/account-aanvragen", register_form),
+    route("/account-aanvragen", register, "POST"),
+    route("/activeren/{token}", activate_form),
+    route("/activeren/{token}", activate, "POST"),
+    route("/uitnodiging/{token}", invitation_form),
+    route("/uitnodiging/{token}", accept_invitation, "POST"),
+    route("/wachtwoord-vergeten", forgot_form),
+    route("/wachtwoord-vergeten", forgot, "POST"),
+    route("/wachtwoord-herstellen/{token}", reset_form),
+    route("/wachtwoord-herstellen/{token}", reset, "POST"),
+]

@@ -1,0 +1,68 @@
+"""Who is looking at a page, and may they: the same session and the same Casbin permission checks as the JSON API.
+
+A beheerder's pages always act on the beheerder's own organisation (taken from the session, never from the URL),
+so changing an e-mail address or a number in a URL reaches at most another organisation's 404.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from starlette.requests import Request
+
+from authz.api.auth import SESSION_COOKIE, check_permission, current_actor, require_operator
+from authz.errors import Forbidden, Unauthorized
+from authz.state import State
+from authz.store.sessions import Actor
+
+
+@dataclass(frozen=True)
+class Nav:
+    """What the left navigation offers this actor."""
+
+    beheerder: bool
+    operator: bool
+
+
+def nav(actor: Actor) -> Nav:
+    return Nav(beheerder="beheerder" in actor.roles and actor.org is not None, operator="operator" in actor.roles)
+
+
+async def who(request: Request) -> Actor | None:
+    """The logged-in actor, or None (for pages anyone may see)."""
+    if SESSION_COOKIE not in request.cookies:
+        return None
+    try:
+        return await current_actor(request)
+    except Unauthorized:
+        return None
+
+
+async def beheerder(request: Request, action: str) -> tuple[Actor, str]:
+    """(actor, own organisation) once the actor may perform ``action`` for it (403 otherwise)."""
+    actor = await current_actor(request)
+    if actor.org is None:
+        raise Forbidden("forbidden", "Only an account of an organisation can do this.")
+    check_permission(actor, action, actor.org)
+    return actor, actor.org
+
+
+async def operator(request: Request, action: str) -> Actor:
+    return await require_operator(request, action)
+
+
+async def member(request: Request) -> Actor:
+    """Any logged-in account (their own account page)."""
+    return await current_actor(request)
+
+
+async def committed(st: State, revision: int | None = None) -> None:
+    """After a write: this instance applies it before the page answers (R11), and the e-mails leave at once."""
+    await st.sync.committed(revision)
+    if st.mailer is not None:
+        st.mailer.kick()
+
+
+def frame(actor: Actor, section: str, title: str) -> dict[str, object]:
+    """The part of a page's context that the layout needs: who, which menu, which item is current, the title."""
+    return {"actor": actor, "nav": nav(actor), "section": section, "title": title}

@@ -1,0 +1,122 @@
+"""A beheerder's members: invite a user (R7), send an invitation or activation link again (R8), deactivate and
+reactivate an account (R1, R4).
+
+The same functions of :mod:`authz.service.members` as ``/v1/orgs/{kvk}/invitations`` and
+``/v1/orgs/{kvk}/users/{email}/…``, always for the beheerder's own organisation (another one's invitation or
+account answers 404).
+"""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+
+from admin_ui import guard
+from admin_ui.web import attempt, form, render, route, text_field
+from authz.api import http
+from authz.api.auth import state
+from authz.errors import NotFound
+from authz.service import members
+
+INVITE_PAGE = "/uitnodigen"
+
+
+def _invitation_id(request: Request) -> int:
+    raw: str = request.path_params["id"]
+    if not raw.isdigit() or len(raw) > 18:
+        raise NotFound("unknown_invitation", "No such invitation.")
+    return int(raw)
+
+
+# -- invitations (R7) -------------------------------------------------------------------------------------------
+
+async def invitations_page(request: Request) -> Response:
+    actor, org = await guard.beheerder(request, "invitations.create")
+    rows = await run_in_threadpool(members.list_invitations, state(request).db, actor.email, org)
+    for r in rows:
+        r["sent"] = str(r["created_at"])[:10]
+        r["until"] = str(r["expires_at"])[:10]
+    return render(request, "invitations.html", {**guard.frame(actor, "uitnodigen", "Gebruiker uitnodigen"),
+                                                "invitations": rows})
+
+
+async def invite(request: Request) -> Response:
+    actor, org = await guard.beheerder(request, "invitations.create")
+    st = state(request)
+    email = text_field(await form(request), "email")
+    return await attempt(request, INVITE_PAGE,
+                          lambda: members.invite(st.db, st.settings, actor.email, org, email),
+                          lambda outcome: f"{outcome.answer['email']} heeft een uitnodiging per e-mail gekregen. "
+                                          f"Na het aanmaken van het account vindt u de aanvraag bij "
+                                          f"Accountaanvragen.")
+
+
+async def resend_invitation(request: Request) -> Response:
+    actor, org = await guard.beheerder(request, "invitations.create")
+    st = state(request)
+    number = _invitation_id(request)
+    return await attempt(request, INVITE_PAGE,
+                          lambda: members.resend_invitation(st.db, st.settings, actor.email, org, number),
+                          lambda view: f"De uitnodiging is opnieuw naar {view['email']} verstuurd; de oude link "
+                                       f"werkt niet meer.")
+
+
+async def withdraw_invitation(request: Request) -> Response:
+    actor, org = await guard.beheerder(request, "invitations.create")
+    st = state(request)
+    number = _invitation_id(request)
+    return await attempt(request, INVITE_PAGE,
+                          lambda: members.withdraw_invitation(st.db, actor.email, org, number),
+                          lambda view: f"De uitnodiging van {view['email']} is ingetrokken.")
+
+
+# -- one account: activation link, deactivate, reactivate --------------------------------------------------------
+
+def _user_target(request: Request) -> tuple[str, str]:
+    email = http.email(request.path_params["email"], "email")
+    return email, f"/toegangsrechten/{quote(email)}"
+
+
+async def resend_activation(request: Request) -> Response:
+    actor, org = await guard.beheerder(request, "accounts.manage")
+    st = state(request)
+    email, back = _user_target(request)
+    return await attempt(request, back, lambda: members.resend_activation(st.db, st.settings, actor.email, org, email),
+                          lambda view: f"{view['email']} heeft een nieuwe activatielink gekregen (21 dagen geldig).")
+
+
+async def deactivate(request: Request) -> Response:
+    actor, org = await guard.beheerder(request, "accounts.manage")
+    st = state(request)
+    email, back = _user_target(request)
+    return await attempt(request, back, lambda: members.deactivate(st.db, st.sessions, actor.email, org, email),
+                          lambda outcome: f"{email} is gedeactiveerd: het account kan niet meer inloggen en ziet geen "
+                                          f"producten meer. {email} heeft hierover een e-mail gekregen.")
+
+
+async def reactivate(request: Request) -> Response:
+    actor, org = await guard.beheerder(request, "accounts.manage")
+    st = state(request)
+    email, back = _user_target(request)
+
+    def said(outcome: members.Outcome) -> str:
+        if outcome.answer.get("status") == "approved":
+            return f"{email} is weer toegelaten en heeft een activatielink gekregen."
+        return f"{email} is weer actief en heeft hierover een e-mail gekregen."
+
+    return await attempt(request, back, lambda: members.reactivate(st.db, st.settings, actor.email, org, email),
+                          said)
+
+
+routes = [
+    route(INVITE_PAGE, invitations_page),
+    route(INVITE_PAGE, invite, "POST"),
+    route(INVITE_PAGE + "/{id}/opnieuw", resend_invitation, "POST"),
+    route(INVITE_PAGE + "/{id}/intrekken", withdraw_invitation, "POST"),
+    route("/toegangsrechten/{email}/activatielink", resend_activation, "POST"),
+    route("/toegangsrechten/{email}/deactiveren", deactivate, "POST"),
+    route("/toegangsrechten/{email}/heractiveren", reactivate, "POST"),
+]

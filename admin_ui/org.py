@@ -1,0 +1,166 @@
+"""A beheerder's organisation: account requests (R6, R7), beheerders (R4, R14) and the audit trail (R12).
+
+The same service functions as ``/v1/orgs/{kvk}/requests``, ``/beheerders`` and ``/audit``; the organisation is
+always the beheerder's own, so another organisation's request number or account answers 404.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import urlencode
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+
+from admin_ui import guard
+from admin_ui.web import attempt, form, render, route, text_field
+from authz.api import http
+from authz.api.auth import state
+from authz.clock import AMSTERDAM
+from authz.errors import NotFound
+from authz.service import accounts as account_service
+from authz.service import beheerders
+from authz.store import accounts, audit
+
+AUDIT_PAGE = 50
+
+
+def request_id(request: Request) -> int:
+    raw: str = request.path_params["id"]
+    if not raw.isdigit() or len(raw) > 18:
+        raise NotFound("unknown_request", "No such account request.")
+    return int(raw)
+
+
+async def decision(request: Request) -> tuple[int, str | None]:
+    """The request number in the path and the optional reason in the form of an approve or reject button."""
+    return request_id(request), text_field(await form(request), "reason", required=False, max_len=1000) or None
+
+
+def when(at: Any) -> str:
+    return str(at.astimezone(AMSTERDAM).strftime("%d-%m-%Y %H:%M"))
+
+
+# -- account requests ------------------------------------------------------------------------------------------
+
+async def requests_page(request: Request) -> Response:
+    actor, org = await guard.beheerder(request, "requests.list")
+    rows = await run_in_threadpool(account_service.org_requests, state(request).db, org)
+    for r in rows:
+        r["created"] = r["created_at"][:10]
+    return render(request, "requests.html", {**guard.frame(actor, "aanvragen", "Accountaanvragen"),
+                                             "requests": rows, "operator": False, "base": "/aanvragen"})
+
+
+async def _decide(request: Request, approve: bool) -> Response:
+    actor, org = await guard.beheerder(request, "requests.decide")
+    st = state(request)
+    number, reason = await decision(request)
+    said = ("goedgekeurd; de aanvrager krijgt een e-mail met een activeringslink" if approve
+            else "afgewezen; de aanvrager krijgt hierover een e-mail")
+    return await attempt(request, "/aanvragen",
+                         lambda: account_service.org_decide(st.db, st.settings, actor.email, org, number, approve,
+                                                            reason),
+                         lambda view: f"De aanvraag van {view['email']} is {said}.")
+
+
+async def approve(request: Request) -> Response:
+    return await _decide(request, True)
+
+
+async def reject(request: Request) -> Response:
+    return await _decide(request, False)
+
+
+# -- beheerders ------------------------------------------------------------------------------------------------
+
+async def beheerders_page(request: Request) -> Response:
+    actor, org = await guard.beheerder(request, "users.list")
+    st = state(request)
+
+    def read() -> tuple[dict[str, Any], list[str]]:
+        listing = beheerders.listing(st.db, actor.email, org)
+        with st.db.read() as s:
+            candidates = [a.email for a, roles in accounts.of_org(s, org)
+                          if a.status == "active" and beheerders.ROLE not in roles]
+        return listing, candidates
+
+    listing, candidates = await run_in_threadpool(read)
+    return render(request, "beheerders.html", {**guard.frame(actor, "beheerders", "Beheerders"),
+                                               "beheerders": listing["beheerders"], "advice": listing.get("advice"),
+                                               "candidates": candidates})
+
+
+async def _change(request: Request, action: str, change: Any, done: str) -> Response:
+    actor, org = await guard.beheerder(request, action)
+    st = state(request)
+    email = http.email(text_field(await form(request), "email"), "email")
+    # Whoever stepped down is no beheerder any more: their start page is their own account.
+    onward = "/" if email == actor.email and change is beheerders.remove else "/beheerders"
+    return await attempt(request, "/beheerders", lambda: change(st.db, actor.email, org, email, st.settings.base_url),
+                         lambda _: done.format(email=email), onward)
+
+
+async def appoint(request: Request) -> Response:
+    return await _change(request, "beheerders.appoint", beheerders.appoint,
+                         "{email} is nu beheerder en heeft hierover een e-mail gekregen.")
+
+
+async def remove(request: Request) -> Response:
+    return await _change(request, "beheerders.remove", beheerders.remove,
+                         "{email} is geen beheerder meer en heeft hierover een e-mail gekregen.")
+
+
+# -- audit trail -----------------------------------------------------------------------------------------------
+
+def _compact(value: Any) -> str:
+    return "—" if value is None else json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+
+def changes(before: Any, after: Any) -> list[str]:
+    """What an audit record changed, one line per field that differs (the whole value when not a mapping)."""
+    if isinstance(before, dict) or isinstance(after, dict):
+        old, new = before if isinstance(before, dict) else {}, after if isinstance(after, dict) else {}
+        keys = sorted(k for k in {*old, *new} if old.get(k) != new.get(k))
+        if before is None:
+            return [f"{k}: {_compact(new[k])}" for k in keys]
+        return [f"{k}: {_compact(old.get(k))} → {_compact(new.get(k))}" for k in keys]
+    return [f"{_compact(before)} → {_compact(after)}"]
+
+
+async def audit_page(request: Request) -> Response:
+    actor, org = await guard.beheerder(request, "audit.read")
+    st = state(request)
+    user = request.query_params.get("gebruiker", "").strip()[:http.MAX_EMAIL]
+    product = request.query_params.get("product", "").strip()[:63]
+    before = request.query_params.get("voor", "")
+    before_id = int(before) if before.isdigit() and len(before) <= 18 else None
+
+    def read() -> list[dict[str, Any]]:
+        with st.db.read() as s:
+            rows = audit.trail(s, org, user=user or None, product=product or None, before_id=before_id,
+                               limit=AUDIT_PAGE + 1)
+            return [{"id": a.id, "at": when(a.at), "actor": a.actor, "action": a.action, "subject": a.subject,
+                     "changes": changes(a.before, a.after), "removed": a.after is None and a.before is not None}
+                    for a in rows]
+
+    rows = await run_in_threadpool(read)
+    older = None
+    if len(rows) > AUDIT_PAGE:
+        rows = rows[:AUDIT_PAGE]
+        older = "/audit?" + urlencode({"gebruiker": user, "product": product, "voor": rows[-1]["id"]})
+    return render(request, "audit.html", {**guard.frame(actor, "audit", "Logboek"), "entries": rows,
+                                          "user": user, "product": product, "older": older})
+
+
+routes = [
+    route("/aanvragen", requests_page),
+    route("/aanvragen/{id}/goedkeuren", approve, "POST"),
+    route("/aanvragen/{id}/afwijzen", reject, "POST"),
+    route("/beheerders", beheerders_page),
+    route("/beheerders/aanwijzen", appoint, "POST"),
+    route("/beheerders/intrekken", remove, "POST"),
+    route("/audit", audit_page),
+]

@@ -1,0 +1,184 @@
+"""Toegangsrechten beheren: the overview of users, one user's page with a checkbox per product (R2, R9), and the
+intermediair's organisations under management (R15).
+
+The grants come from :func:`authz.service.grants.overview` and are saved by :func:`authz.service.grants.save`,
+exactly as ``GET``/``PUT /v1/orgs/{kvk}/users/{email}/grants`` do. The page carries the grants ``version`` it
+showed; when another beheerder saved the same user meanwhile, the save is refused and the page shows the current
+state next to what was ticked, so nothing is silently overwritten.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+
+from admin_ui import guard
+from admin_ui.web import FormError, flash, form, message, redirect, render, route
+from authz.api import http
+from authz.api.auth import state
+from authz.errors import AuthzError
+from authz.service import grants, members
+from authz.store import accounts, catalogue
+from authz.store.sessions import Actor
+
+PAGE = 100
+
+
+@dataclass(frozen=True)
+class UserRow:
+    email: str
+    name: str
+    status: str
+    roles: list[str]
+    lapsed: bool  # approved, but its activation link ran out (R8): send a new one
+
+
+def _users(request: Request, actor: Actor, org: str) -> tuple[list[UserRow], str | None, bool]:
+    """One page of the organisation's users (search ``q``, after ``na``), the next cursor, and whether the
+    organisation acts for afnemers (then the overview shows the Intermediair button)."""
+    q = request.query_params.get("q", "").strip()[:http.MAX_EMAIL]
+    after = request.query_params.get("na", "").strip()[:http.MAX_EMAIL] or None
+    st = state(request)
+
+    def read() -> tuple[list[UserRow], bool]:
+        with st.db.tx(actor.email, on_behalf_of=org) as t:
+            found = accounts.of_org(t.s, org, q or None, after, PAGE + 1)
+            lapsed = members.lapsed(t, [a for a, _ in found])
+            rows = [UserRow(a.email, a.name, a.status, roles, a.id in lapsed) for a, roles in found]
+            return rows, bool(grants.clients(t, org))
+
+    rows, intermediair = read()
+    more = len(rows) > PAGE
+    rows = rows[:PAGE]
+    return rows, rows[-1].email if more else None, intermediair
+
+
+async def overview(request: Request) -> Response:
+    actor, org = await guard.beheerder(request, "users.list")
+    rows, cursor, intermediair = await run_in_threadpool(_users, request, actor, org)
+    q = request.query_params.get("q", "").strip()
+    return render(request, "users.html", {
+        **guard.frame(actor, "rechten", "Toegangsrechten beheren"), "users": rows, "q": q, "intermediair": intermediair,
+        "next_url": f"/toegangsrechten?{urlencode({'q': q, 'na': cursor})}" if cursor else None, "afnemer": None,
+        "clients": None})
+
+
+async def clients(request: Request) -> Response:
+    """R15: the afnemers this organisation acts for, then (once one is chosen) its users."""
+    actor, org = await guard.beheerder(request, "clients.list")
+    st = state(request)
+
+    def read() -> dict[str, Any]:
+        with st.db.tx(actor.email, on_behalf_of=org) as t:
+            offer = grants.clients(t, org)
+            names = catalogue.org_names(t.s, offer)
+            products = catalogue.product_names(t.s, {p for codes in offer.values() for p in codes})
+        return {"clients": [{"kvk": a, "name": names.get(a, a),
+                             "products": [(p, products.get(p, p)) for p in codes]} for a, codes in offer.items()]}
+
+    found = await run_in_threadpool(read)
+    chosen = request.query_params.get("afnemer")
+    chosen_client = next((c for c in found["clients"] if c["kvk"] == chosen), None)
+    rows: list[UserRow] = []
+    cursor = None
+    if chosen_client is not None:
+        rows, cursor, _ = await run_in_threadpool(_users, request, actor, org)
+    q = request.query_params.get("q", "").strip()
+    return render(request, "clients.html", {
+        **guard.frame(actor, "rechten", "Organisaties onder uw beheer"), "clients": found["clients"],
+        "afnemer": chosen_client, "users": rows, "q": q,
+        "next_url": f"/organisaties-onder-beheer?{urlencode({'afnemer': chosen, 'q': q, 'na': cursor})}"
+        if cursor else None})
+
+
+# -- one user's page -------------------------------------------------------------------------------------------
+
+def _user_page(request: Request, actor: Actor, org: str, email: str, afnemer: str | None,
+               tried: list[str] | None = None, error: str | None = None, status: int = 200) -> Response:
+    st = state(request)
+    ov = grants.overview(st.db, actor.email, org, email)
+    with st.db.tx(actor.email, on_behalf_of=org) as t:
+        account = accounts.get(t, email, org)
+        person = {"email": account.email, "name": account.name, "status": account.status,
+                  "roles": sorted(accounts.roles(t, account)), "lapsed": bool(members.lapsed(t, [account]))}
+    names, products = ov["organisations"], ov["products"]
+    # Own organisation first, then the afnemers it acts for, then any afnemer of an inert grant (lapsed mandate).
+    order = [a for a in [org, *ov["selectable"], *ov["grants"]] if a in ov["selectable"] or a in ov["grants"]]
+    afnemers = list(dict.fromkeys(order))
+    if afnemer not in afnemers:
+        afnemer = afnemers[0] if len(afnemers) == 1 else None
+    summary = [{"kvk": a, "name": names.get(a, a), "own": a == org,
+                "products": [(p, products.get(p, p), p in ov["inert"].get(a, ())) for p in ov["grants"].get(a, [])]}
+               for a in afnemers]
+    boxes = []
+    if afnemer is not None:
+        held = ov["grants"].get(afnemer, [])
+        codes = sorted(set(ov["selectable"].get(afnemer, [])) | set(held))
+        boxes = [{"code": p, "name": products.get(p, p), "checked": p in held,
+                  "inert": p in ov["inert"].get(afnemer, ()),
+                  "tried": tried is not None and p in tried} for p in codes]
+    return render(request, "user.html", {
+        **guard.frame(actor, "rechten", f"Toegangsrechten van {person['name'] or person['email']}"),
+        "person": person, "afnemers": [{"kvk": a, "name": names.get(a, a), "own": a == org} for a in afnemers],
+        "afnemer": {"kvk": afnemer, "name": names.get(afnemer, afnemer), "own": afnemer == org} if afnemer else None,
+        "summary": summary, "boxes": boxes, "version": ov["version"], "tried": tried,
+        "tried_names": [products.get(p, p) for p in tried or []], "error": error,
+        "self_url": f"/toegangsrechten/{quote(email)}"}, status)
+
+
+async def user(request: Request) -> Response:
+    actor, org = await guard.beheerder(request, "grants.read")
+    email = http.email(request.path_params["email"], "email")
+    afnemer = request.query_params.get("afnemer")
+    return await run_in_threadpool(_user_page, request, actor, org, email, afnemer)
+
+
+async def save(request: Request) -> Response:
+    actor, org = await guard.beheerder(request, "grants.edit")
+    st = state(request)
+    email = http.email(request.path_params["email"], "email")
+    data = await form(request)
+    afnemer = http.kvk(data.get("afnemer"), "afnemer")
+    raw_version = data.get("version")
+    if not isinstance(raw_version, str) or not raw_version.isdigit():
+        raise FormError("missing_field", "Het formulier mist zijn versie; laad de pagina opnieuw.")
+    products = [http.code(v, "product") for v in data.getlist("product")]
+    try:
+        saved = await run_in_threadpool(grants.save, st.db, actor.email, org, email, afnemer, sorted(set(products)),
+                                        int(raw_version), st.settings.base_url)
+    except AuthzError as exc:
+        if exc.status == 404:
+            raise
+        return await run_in_threadpool(_user_page, request, actor, org, email, afnemer, sorted(set(products)),
+                                       message(exc), exc.status)
+    if saved.revision is not None:
+        await guard.committed(st, saved.revision)
+    target = f"/toegangsrechten/{quote(email)}?{urlencode({'afnemer': afnemer})}"
+    if not saved.added and not saved.removed:
+        return flash(request, redirect(target), "Er is niets gewijzigd.", "info")
+    names = await run_in_threadpool(_product_names, request, [*saved.added, *saved.removed])
+    parts = []
+    if saved.added:
+        parts.append("Toegevoegd: " + ", ".join(names.get(p, p) for p in saved.added) + ".")
+    if saved.removed:
+        parts.append("Verwijderd: " + ", ".join(names.get(p, p) for p in saved.removed) + ".")
+    parts.append(f"{email} heeft hierover een e-mail gekregen.")
+    return flash(request, redirect(target), "Opgeslagen. " + " ".join(parts))
+
+
+def _product_names(request: Request, codes: list[str]) -> dict[str, str]:
+    with state(request).db.read() as s:
+        return catalogue.product_names(s, codes)
+
+
+routes = [
+    route("/toegangsrechten", overview),
+    route("/organisaties-onder-beheer", clients),
+    route("/toegangsrechten/{email}", user),
+    route("/toegangsrechten/{email}", save, "POST"),
+]

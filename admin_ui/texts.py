@@ -1,0 +1,92 @@
+"""The UI's Dutch words: labels of statuses and roles, and the errors of the service layer as a user reads them.
+
+The services raise errors with a code and an English message (the JSON API's contract); the UI shows the Dutch
+text for the code here, or the service's own message when a code has none yet.
+"""
+
+from __future__ import annotations
+
+STATUS = {"approved": "goedgekeurd, nog niet geactiveerd", "active": "actief", "inactive": "gedeactiveerd",
+          "pending_operator": "wacht op Gegevensdiensten", "pending_beheerder": "wacht op een beheerder",
+          "pending": "nog niet gecontroleerd", "verified": "gecontroleerd"}
+ROLES = {"beheerder": "beheerder", "operator": "operator"}
+
+CSRF_FAILED = ("Dit formulier is verlopen of komt niet van deze website. Er is niets gewijzigd. Laad de pagina "
+               "opnieuw en probeer het nog eens.")
+
+ERROR_TITLES = {400: "Onjuist verzoek", 403: "Geen toegang", 404: "Niet gevonden", 409: "Dat kan niet (meer)",
+                410: "Link verlopen", 422: "Controleer uw invoer", 429: "Even geduld",
+                503: "Tijdelijk niet beschikbaar"}
+
+FIELDS = {"email": "e-mailadres", "password": "wachtwoord", "password2": "herhaling van het wachtwoord",
+          "kvk": "KvK-nummer", "organisation_name": "naam van de organisatie", "name": "naam", "code": "code",
+          "afnemer": "afnemer", "reason": "reden", "intermediair": "KvK-nummer van de intermediair",
+          "product": "product", "domains": "e-maildomeinen", "valid_from": "ingangsdatum",
+          "valid_until": "einddatum", "description": "omschrijving", "old_password": "huidige wachtwoord"}
+
+ERRORS = {
+    "invalid_credentials": "Het e-mailadres of wachtwoord klopt niet, of het account is (nog) niet actief.",
+    "not_logged_in": "Log eerst in.",
+    "forbidden": "U heeft geen toegang tot deze pagina of handeling.",
+    "weak_password": "Kies een wachtwoord van 12 tot 256 tekens.",
+    "password_mismatch": "De twee wachtwoorden zijn niet gelijk.",
+    "invalid_email": "Vul een geldig zakelijk e-mailadres in.",
+    "free_mail_domain": "Gebruik uw zakelijke e-mailadres; adressen van gratis e-maildiensten worden niet "
+                        "geaccepteerd.",
+    "email_domain_not_allowed": "Dit e-mailadres hoort niet bij een van de e-maildomeinen van de organisatie.",
+    "invalid_kvk": "Een KvK-nummer bestaat uit precies 8 cijfers.",
+    "already_registered": "Voor dit e-mailadres bestaat al een account of een aanvraag.",
+    "account_exists": "Voor dit e-mailadres bestaat al een account.",
+    "missing_field": "Vul alle verplichte velden in.",
+    "invalid_token": "Deze link is niet geldig.",
+    "token_expired": "Deze link is verlopen. Vraag uw beheerder om een nieuwe.",
+    "token_used": "Deze link is al gebruikt.",
+    "not_activatable": "Dit account kan niet (meer) worden geactiveerd.",
+    "stale_version": "Een andere beheerder heeft de rechten van deze gebruiker intussen gewijzigd. Uw wijziging is "
+                     "niet opgeslagen. Hieronder ziet u de huidige stand; pas die zo nodig opnieuw aan.",
+    "not_selectable": "Een of meer van de aangevinkte producten kunnen voor deze afnemer niet (meer) worden "
+                      "gekoppeld.",
+    "afnemer_not_selectable": "Uw organisatie heeft (vandaag) geen geldige opdracht van deze afnemer.",
+    "last_beheerder": "Dit is de laatste beheerder van uw organisatie. Wijs eerst een andere beheerder aan.",
+    "account_not_active": "Alleen een actief account kan beheerder worden.",
+    "not_beheerder": "Dit account is geen beheerder.",
+    "request_decided": "Over deze aanvraag is al besloten.",
+    "not_for_operator": "Over deze aanvraag beslist een beheerder van de organisatie.",
+    "not_for_beheerder": "Over deze aanvraag beslist Gegevensdiensten.",
+    "unknown_request": "Deze aanvraag bestaat niet.",
+    "unknown_account": "Dit account bestaat niet (in uw organisatie).",
+    "unknown_organisation": "Deze organisatie is niet bekend.",
+    "unknown_product": "Dit product is niet bekend.",
+    "unknown_contract": "Dit contract bestaat niet.",
+    "unknown_mandate": "Deze opdracht bestaat niet.",
+    "organisation_exists": "Er bestaat al een organisatie met dit KvK-nummer.",
+    "product_exists": "Er bestaat al een product met deze code.",
+    "invalid_product_code": "Een productcode bestaat uit kleine letters, cijfers en '-' (2 tot 63 tekens).",
+    "invalid_date": "Vul een datum in als JJJJ-MM-DD.",
+    "invalid_dates": "De einddatum ligt voor de ingangsdatum.",
+    "invalid_domain": "Vul e-maildomeinen in zoals 'voorbeeld.nl'.",
+    "invalid_mandate": "Een organisatie kan geen opdracht aan zichzelf geven.",
+    "already_invited": "Dit e-mailadres heeft al een open uitnodiging; verstuur die opnieuw.",
+    "already_inactive": "Dit account is al gedeactiveerd.",
+    "not_inactive": "Dit account is niet gedeactiveerd.",
+    "unknown_invitation": "Deze uitnodiging bestaat niet.",
+    "invitation_accepted": "Deze uitnodiging is al gebruikt.",
+    "invitation_withdrawn": "Deze uitnodiging is ingetrokken.",
+    "wrong_password": "Het huidige wachtwoord klopt niet.",
+    "same_password": "Kies een ander wachtwoord dan het huidige.",
+    "too_many_attempts": "Te veel mislukte pogingen om in te loggen. Probeer het later opnieuw.",
+    "stale": "De gegevens kunnen nu niet worden bevestigd; probeer het zo nog eens.",
+    "database_unavailable": "De database is niet bereikbaar; probeer het zo nog eens.",
+}
+
+
+def label(name: str) -> str:
+    return FIELDS.get(name, name)
+
+
+def missing(name: str) -> str:
+    return f"Vul het veld '{label(name)}' in."
+
+
+def too_long(name: str, max_len: int) -> str:
+    return f"Het veld '{label(name)}' mag ten hoogste {max_len} tekens bevatten."

@@ -1,0 +1,1 @@
+"""Helpers of the admin UI tests."""
