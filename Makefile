@@ -19,6 +19,7 @@ $(BIN)/authz: pyproject.toml
 
 install: $(BIN)/authz ## create .venv and install authz with its development extras
 
+run: export AUTHZ_BASE_URL ?= http://$(HOST):$(PORT)
 run: install ## set up a SQLite database with demo data and serve on http://$(HOST):$(PORT)
 	$(BIN)/authz db upgrade
 	$(BIN)/authz demo
