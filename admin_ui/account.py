@@ -8,8 +8,9 @@ from starlette.responses import Response
 
 from admin_ui import guard
 from admin_ui.entry import new_password
-from admin_ui.web import flash, form, message, redirect, render, route, secret_field
+from admin_ui.web import client_address, flash, form, message, redirect, render, route, secret_field
 from authz.api.auth import state
+from authz.cache.throttle import TooManyAttempts
 from authz.errors import AuthzError
 from authz.service import passwords
 
@@ -24,13 +25,20 @@ async def change_password(request: Request) -> Response:
     st = state(request)
     data = await form(request)
     try:
-        await run_in_threadpool(passwords.change_password, st.db, st.sessions, actor,
-                                secret_field(data, "old_password"), new_password(data))
+        old, new = secret_field(data, "old_password"), new_password(data)
+        # Guesses of the old password count as failed log-ins, as in the API: a stolen session must not become a
+        # way to try passwords unthrottled.
+        address = client_address(request)
+        await run_in_threadpool(lambda: passwords.change_password(st.db, st.sessions, actor, old, new,
+                                                                  throttle=st.throttle, address=address))
     except AuthzError as exc:
-        if exc.status not in (403, 422):
+        if exc.status not in (403, 422, 429):
             raise
-        return render(request, "account.html", {**guard.frame(actor, "account", "Mijn account"),
+        page = render(request, "account.html", {**guard.frame(actor, "account", "Mijn account"),
                                                 "error": message(exc)}, exc.status)
+        if isinstance(exc, TooManyAttempts):
+            page.headers["Retry-After"] = str(exc.retry_after)
+        return page
     await guard.committed(st)
     return flash(request, redirect("/account"), "Uw wachtwoord is gewijzigd. U bent op uw andere apparaten "
                                                 "uitgelogd en u krijgt hierover een e-mail.")

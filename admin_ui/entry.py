@@ -14,6 +14,7 @@ from starlette.responses import Response
 from admin_ui import guard, texts
 from admin_ui.web import (
     FormError,
+    client_address,
     flash,
     form,
     is_https,
@@ -63,9 +64,8 @@ async def login(request: Request) -> Response:
     next_ = local_path(text_field(data, "volgende", required=False, max_len=2000), "")
     try:
         password = secret_field(data, "password")
-        address = request.client.host if request.client is not None else ""
         token, actor = await run_in_threadpool(accounts.login, st.db, st.sessions, st.throttle, email.lower(),
-                                               password, address, request.cookies.get(SESSION_COOKIE))
+                                               password, client_address(request), request.cookies.get(SESSION_COOKIE))
     except AuthzError as exc:
         return _login_page(request, email, next_, message(exc), 401 if exc.status == 401 else exc.status)
     resp = redirect(next_ or home_of(actor.roles, actor.org))

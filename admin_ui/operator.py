@@ -23,8 +23,8 @@ from admin_ui.org import decision
 from admin_ui.web import FormError, attempt, form, render, route, text_field
 from authz.api import http
 from authz.api.auth import state
-from authz.api.operator import _org_domains
 from authz.service import accounts as account_service
+from authz.service import emails
 from authz.store import catalogue
 from authz.store.db import Tx
 from authz.store.sessions import Actor
@@ -133,7 +133,7 @@ async def add_org(request: Request) -> Response:
     number = http.kvk(text_field(data, "kvk", max_len=8), "kvk")
     name = text_field(data, "name", max_len=200)
     raw_domains = text_field(data, "domains", required=False, max_len=2000)
-    domains = _org_domains(request)([d for d in raw_domains.replace(",", " ").split() if d], "domains")
+    domains = emails.org_domains(raw_domains.replace(",", " ").split(), state(request).settings.free_mail_domains)
     return await _write(request, actor, lambda t: catalogue.create_org(t, number, name, domains),
                         f"/operator/organisaties/{number}", f"Organisatie {name} ({number}) is geregistreerd.")
 

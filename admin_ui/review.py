@@ -9,7 +9,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from admin_ui import guard
+from admin_ui import guard, texts
 from admin_ui.org import when
 from admin_ui.web import render, route
 from authz.api import http
@@ -36,7 +36,8 @@ async def findings(request: Request) -> Response:
     st = state(request)
     found = await run_in_threadpool(lint.lint, st.db, st.clock.today())
     return render(request, "op_lint.html", {**guard.frame(actor, "op-controle", "Controle van de rechten"),
-                                            "findings": found, "severity": SEVERITY})
+                                            "findings": found, "severity": SEVERITY,
+                                            "meaning": texts.FINDINGS})
 
 
 async def download(request: Request) -> Response:

@@ -6,6 +6,8 @@ text for the code here, or the service's own message when a code has none yet.
 
 from __future__ import annotations
 
+from authz.policyfile.lint import ENDING_DAYS
+
 STATUS = {"approved": "goedgekeurd, nog niet geactiveerd", "active": "actief", "inactive": "gedeactiveerd",
           "pending_operator": "wacht op Gegevensdiensten", "pending_beheerder": "wacht op een beheerder",
           "pending": "nog niet gecontroleerd", "verified": "gecontroleerd"}
@@ -77,6 +79,27 @@ ERRORS = {
     "too_many_attempts": "Te veel mislukte pogingen om in te loggen. Probeer het later opnieuw.",
     "stale": "De gegevens kunnen nu niet worden bevestigd; probeer het zo nog eens.",
     "database_unavailable": "De database is niet bereikbaar; probeer het zo nog eens.",
+    "throttle_unavailable": "Inloggen en wachtwoorden controleren kan nu even niet; probeer het zo nog eens.",
+    "sessions_unavailable": "Sessies kunnen nu niet worden gecontroleerd; probeer het zo nog eens.",
+    "conflict": "Dit botst met gegevens die al bestaan. Er is niets gewijzigd.",
+    "key_exists": "Deze dienst heeft al een sleutel.",
+    "unknown_mail": "Deze e-mail bestaat niet.",
+    "mail_not_dead": "Alleen een e-mail die niet kon worden bezorgd, kan opnieuw worden verstuurd.",
+}
+
+# What the findings of ``authz policy lint`` (authz/policyfile/lint.py) mean, per kind; the page shows the
+# finding's own detail under it.
+FINDINGS = {
+    "account_not_activated": ("Account niet geactiveerd", "Het account is lang geleden goedgekeurd maar nooit "
+                              "geactiveerd: verstuur een nieuwe activatielink of deactiveer het account."),
+    "grant_to_inactive_account": ("Koppeling van een gedeactiveerd account", "Het account is gedeactiveerd maar "
+                                  "heeft nog een koppeling: verwijder de koppeling."),
+    "inert_grant": ("Vervallen koppeling", "De koppeling geeft vandaag geen toegang: het contract of de opdracht "
+                    "is niet geldig. Vernieuw het contract of de opdracht, of verwijder de koppeling."),
+    "no_beheerder": ("Geen beheerder", "De organisatie heeft accounts maar geen actieve beheerder (R4)."),
+    "single_beheerder": ("Eén beheerder", "De organisatie heeft één beheerder: laat een tweede aanwijzen (R4)."),
+    "contract_ending": ("Contract loopt af", f"Het contract loopt binnen {ENDING_DAYS} dagen af."),
+    "mandate_ending": ("Opdracht loopt af", f"De opdracht aan de intermediair loopt binnen {ENDING_DAYS} dagen af."),
 }
 
 

@@ -10,6 +10,8 @@ import pytest
 import sqlalchemy as sa
 from starlette.testclient import TestClient
 
+from authz.clock import FrozenClock
+from authz.config import Settings
 from authz.store.db import Database
 from authz.store.schema import AccountRequest, Contract, Mandate, Organisation, Outbox, Product
 from tests.conftest import login, sync
@@ -129,6 +131,27 @@ def test_beheerders_page_advises_a_second_then_appoints_and_steps_down(client: T
     assert f"{BEHEERDER} is geen beheerder meer" in r.text
     assert "<h1>Mijn account</h1>" in r.text  # no longer a beheerder: the own account page
     assert client.get("/beheerders").status_code == 403
+
+
+def test_guesses_of_the_old_password_are_throttled_as_failed_log_ins(client: TestClient, world: World,
+                                                                      settings: Settings, clock: FrozenClock) -> None:
+    world.org(ORG)
+    world.beheerder(BEHEERDER, ORG)
+    login(client, BEHEERDER)
+    new = "een heel ander wachtwoord"
+    for _ in range(settings.login_failures_per_account):
+        r = post_form(client, "/account", "/account/wachtwoord",
+                      {"old_password": "een gok naar het wachtwoord", "password": new, "password2": new})
+        assert r.status_code == 403 and "Het huidige wachtwoord klopt niet." in r.text
+    right = {"old_password": PASSWORD, "password": new, "password2": new}
+    r = post_form(client, "/account", "/account/wachtwoord", right)
+    assert r.status_code == 429 and "Te veel mislukte pogingen" in r.text and "Uw wachtwoord is gewijzigd" not in r.text
+    assert int(r.headers["Retry-After"]) > 0
+    check_page(r.text)
+    assert client.get("/account").status_code == 200  # the session itself goes on; only the guessing stops
+    clock.advance(seconds=settings.login_window_seconds)
+    r = post_form(client, "/account", "/account/wachtwoord", right)
+    assert r.status_code == 200 and "Uw wachtwoord is gewijzigd." in r.text
 
 
 def test_the_last_beheerder_cannot_step_down(client: TestClient, world: World, db: Database) -> None:

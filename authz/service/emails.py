@@ -7,11 +7,14 @@ later by the activation link that is sent to it.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 from email_validator import EmailNotValidError, validate_email
 
 from authz.errors import Invalid
+
+_DOMAIN_RE = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)+")
 
 
 def domain_of(email: str) -> str:
@@ -43,3 +46,17 @@ def check_org_domain(email: str, org_domains: Iterable[str]) -> None:
     if allowed and domain_of(email) not in allowed:
         raise Invalid("email_domain_not_allowed",
                       f"This organisation accepts e-mail addresses at {', '.join(sorted(allowed))} only.")
+
+
+def org_domains(values: Iterable[str], free_mail_domains: Iterable[str], name: str = "domains") -> list[str]:
+    """An organisation's e-mail domains as registered: lower-case, sorted, each once; each a domain name such as
+    'example.nl' (``invalid_domain``) and none a free-mail domain (``free_mail_domain``)."""
+    free = set(free_mail_domains)
+    out = sorted({v.strip().lower() for v in values})
+    for d in out:
+        if len(d) > 253 or not _DOMAIN_RE.fullmatch(d):
+            raise Invalid("invalid_domain", f"'{d}' in '{name}' is not an e-mail domain such as 'example.nl'.")
+        if d in free:
+            # R10: an address at a free-mail domain is never a business e-mail, so it cannot be an org's domain.
+            raise Invalid("free_mail_domain", f"'{d}' is a free-mail domain; it cannot belong to an organisation.")
+    return out
