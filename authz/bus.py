@@ -102,6 +102,9 @@ class RedisBus:
         self.errors = 0
         self.announced = 0
         self.received = 0
+        # The newest revision whose announcement failed: published again as soon as Redis answers, so that the
+        # others learn of it by announcement and not only by their next SQL poll.
+        self.unannounced: int | None = None
 
     async def start(self, on_revision: OnRevision) -> None:
         self._on_revision = on_revision
@@ -111,13 +114,23 @@ class RedisBus:
         return time.monotonic() - self.alive_at <= within
 
     async def announce(self, revision: int, events: Events | None = None) -> None:
-        """Publish; an error is logged and counted, never raised: the SQL poll still carries the change."""
+        """Publish; an error is logged and counted, never raised: the SQL poll still carries the change, and the
+        revision is announced again (without its events) once Redis answers."""
         try:
             await self._client.publish(self.channel, encode(revision, events, self._secret))
             self.announced += 1
+            if self.unannounced is not None and self.unannounced <= revision:
+                self.unannounced = None
         except (RedisError, OSError) as exc:
             self.errors += 1
+            self.unannounced = max(self.unannounced or 0, revision)
             log.warning("announcing revision %s on Redis failed: %s", revision, exc)
+
+    async def _announce_again(self) -> None:
+        revision = self.unannounced
+        if revision is not None:
+            log.info("announcing revision %s again after a failed announcement", revision)
+            await self.announce(revision)
 
     async def _listen(self) -> None:
         delay = 0.1
@@ -164,6 +177,7 @@ class RedisBus:
             if now - last_ping >= self._health_interval:
                 await pubsub.ping()
                 last_ping = now
+                await self._announce_again()
 
     async def stop(self) -> None:
         # The flag as well as the cancellation: redis-py can swallow a cancellation that arrives while it reads,
