@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TextIO
 
 from authz import policy
+from authz.cache.sessions import make_sessions
 from authz.clock import Clock
 from authz.config import Settings
 from authz.decision_tables import Row, Table, TableError, load_table
@@ -155,7 +156,9 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
         return 2
     db = _database(settings)
     try:
-        outcome = import_file(db, args.file, dry_run=args.dry_run)
+        # No app runs here: the session store is built as the app builds it, to end a deactivated account's sessions.
+        outcome = import_file(db, args.file, dry_run=args.dry_run, portal_url=settings.base_url,
+                              sessions=make_sessions(settings, db))
     except PolicyFileError as exc:
         for problem in exc.problems:
             print(problem, file=sys.stderr)

@@ -6,8 +6,10 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
+import pytest
 from starlette.testclient import TestClient
 
+from authz import cli
 from authz.clock import FrozenClock
 from authz.store import catalogue
 from authz.store.db import Database
@@ -130,3 +132,36 @@ def test_user_history(client: TestClient, world: World, clock: FrozenClock, db: 
     assert client.get(f"/v1/orgs/{A}/users/{ALICE}/history").status_code == 200
     client.cookies.clear()
     assert client.get(f"/v1/orgs/{A}/users/{ALICE}/history").status_code == 401
+
+
+def test_moments_out_of_range_are_refused_not_a_crash(api: TestClient, world: World, clock: FrozenClock, db: Database,
+                                                      monkeypatch: pytest.MonkeyPatch,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    build(world, clock)
+    for at in ("9999-12-31", "0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"):
+        answer = api.get(URL, params={"afnemer": A, "at": at})
+        assert answer.status_code == 422 and answer.json()["error"]["code"] == "invalid_field", (at, answer.text)
+    assert users(api.get(URL, params={"afnemer": A, "at": "0001-01-01"})) == []  # the far past is a fine question
+    monkeypatch.setenv("AUTHZ_DATABASE_URL", db.url)
+    assert cli.main(["policy", "export", "--at", "9999-12-31"]) == 1
+    err = capsys.readouterr().err
+    assert "'--at' lies outside the range of dates this service can handle: '9999-12-31'" in err
+
+
+def test_the_answer_then_is_paginated_like_the_answer_now(api: TestClient, world: World, clock: FrozenClock) -> None:
+    build(world, clock)
+    sync(api)
+    first = api.get(URL, params={"afnemer": A, "at": "2026-06-15", "limit": "1"})
+    assert users(first) == [ALICE] and first.json()["cursor"]
+    second = api.get(URL, params={"afnemer": A, "at": "2026-06-15", "limit": "1", "cursor": first.json()["cursor"]})
+    assert users(second) == [BOB] and second.json()["cursor"] is None
+    assert second.json()["users"][0]["mandate"]["intermediair"] == INTER  # the same rows, with the why
+    assert users(api.get(URL, params={"afnemer": A, "at": "2026-06-15", "cursor": first.json()["cursor"]})) == [BOB]
+    full = api.get(URL, params={"afnemer": A, "at": "2026-06-15", "limit": "2"})
+    assert users(full) == [ALICE, BOB] and full.json()["cursor"] is None
+    # The live answer's cursor (same format) continues the answer then.
+    live = api.get(URL, params={"afnemer": A, "limit": "1", "cursor": first.json()["cursor"]})
+    assert live.status_code == 200 and users(live) == [BOB]
+    for bad in ({"limit": "0"}, {"limit": "1001"}, {"limit": "²"}, {"limit": "x"}, {"cursor": "nonsense"}):
+        answer = api.get(URL, params={"afnemer": A, "at": "2026-06-15", **bad})
+        assert answer.status_code == 422, (bad, answer.text)

@@ -6,6 +6,7 @@ Both read the audit trail (no decider, no hot path): ``GET /v1/products/{code}/u
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
@@ -14,6 +15,7 @@ from starlette.routing import Route
 
 from authz.api import http
 from authz.api.auth import check_permission, current_actor, service_client, state
+from authz.api.decisions import _cursor_decode, _cursor_encode
 from authz.api.http import JSONResponse
 from authz.api.openapi import describe, obj
 from authz.errors import Forbidden, Invalid
@@ -21,6 +23,14 @@ from authz.policy import OPERATOR_SCOPE, permitted
 from authz.policyfile import history, review
 from authz.policyfile.model import utc_text
 from authz.store.sessions import Actor
+
+PAGE, MAX_PAGE = 100, 1000  # as the live answer (authz.api.decisions.product_users)
+
+
+def _limit(raw: str) -> int:
+    if not re.fullmatch(r"[0-9]{1,4}", raw) or not 1 <= int(raw) <= MAX_PAGE:  # ASCII digits only: int("²") fails
+        raise Invalid("invalid_limit", f"'limit' must be a whole number from 1 to {MAX_PAGE}.")
+    return int(raw)
 
 
 def _is_operator(actor: Actor) -> bool:
@@ -35,12 +45,14 @@ async def product_users_at(request: Request) -> JSONResponse:
     """
     st = state(request)
     q = request.query_params
-    unknown = sorted(set(q) - {"afnemer", "at"})
+    unknown = sorted(set(q) - {"afnemer", "at", "cursor", "limit"})
     if unknown:
         raise Invalid("unknown_parameter", f"Unknown query parameter(s): {', '.join(unknown)}.")
     product = http.code(request.path_params["code"], "code")
     afnemer = http.kvk(q["afnemer"], "afnemer") if "afnemer" in q else None
     at, day = review.moment(q["at"]) if "at" in q else (st.clock.now(), st.clock.today())
+    limit = _limit(q["limit"]) if "limit" in q else PAGE
+    after = _cursor_decode(q["cursor"]) if "cursor" in q else None
     own: str | None = None  # a beheerder's organisation: only its users' rows
     if request.headers.get("authorization"):
         service_client(request)
@@ -57,7 +69,11 @@ async def product_users_at(request: Request) -> JSONResponse:
     if own is not None and own != afnemer and (afnemer, own) not in state_then.mandates:
         raise Forbidden("forbidden", "Your organisation does not act for this afnemer.")
     rows = await run_in_threadpool(review.who_could_see, state_then, product, afnemer, day)
-    return JSONResponse({"users": [w.as_dict() for w in rows if own is None or w.org == own], "cursor": None,
+    # Pages as the live answer: (user, afnemer) order, the cursor names the last row given (same format).
+    shown = [w for w in rows if (own is None or w.org == own) and (after is None or (w.user, w.afnemer) > after)]
+    page = shown[:limit]
+    cursor = _cursor_encode(page[-1].user, page[-1].afnemer) if len(shown) > limit else None
+    return JSONResponse({"users": [w.as_dict() for w in page], "cursor": cursor,
                          "at": utc_text(at), "day": day.isoformat(), "revision": st.decider.revision})
 
 

@@ -9,8 +9,9 @@ that made it so.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from authz.clock import AMSTERDAM
@@ -46,21 +47,33 @@ def _window(valid_from: date, valid_until: date | None) -> dict[str, str | None]
 
 def moment(text: str, field: str = "at") -> tuple[datetime, date]:
     """A DATE (the end of that day in Europe/Amsterdam: the state as the day closed) or an ISO instant with a time
-    zone, as (instant, day in Europe/Amsterdam)."""
+    zone, as (instant, day in Europe/Amsterdam). Invalid ``invalid_date`` when it is neither, ``invalid_field`` when
+    it is one but lies where no instant can be computed (the ends of year 1 and year 9999 in some time zone)."""
     if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
         try:
             day = date.fromisoformat(text)
         except ValueError:
             raise Invalid("invalid_date", f"'{field}' is not a date: {text!r}.") from None
-        end = datetime.combine(day + timedelta(days=1), time.min, AMSTERDAM) - timedelta(microseconds=1)
-        return end, day
+        return _in_range(lambda: datetime.combine(day + timedelta(days=1), time.min, AMSTERDAM)
+                         - timedelta(microseconds=1), field, text)
     try:
         at = datetime.fromisoformat(text)
     except ValueError:
         at = None
     if at is None or at.tzinfo is None:
         raise Invalid("invalid_date", f"'{field}' must be an ISO day (YYYY-MM-DD) or an instant with a time zone.")
-    return at, at.astimezone(AMSTERDAM).date()
+    return _in_range(lambda: at, field, text)
+
+
+def _in_range(instant: Callable[[], datetime], field: str, text: str) -> tuple[datetime, date]:
+    """(instant, its day in Europe/Amsterdam), both also expressible in UTC (the answer and the audit trail are)."""
+    try:
+        at = instant()
+        at.astimezone(UTC)
+        return at, at.astimezone(AMSTERDAM).date()
+    except OverflowError:
+        raise Invalid("invalid_field", f"'{field}' lies outside the range of dates this service can handle: "
+                                       f"{text!r}.") from None
 
 
 def state_for(db: Database, afnemer: str | None, at: datetime) -> PolicyState:
