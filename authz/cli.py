@@ -7,8 +7,17 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from datetime import date
 
 from authz.config import Settings
+
+
+def iso_day(value: str) -> date:
+    """An ISO day given on the command line (argparse reports anything else as a usage error)."""
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO day (YYYY-MM-DD): {value!r}") from None
 
 
 def _settings() -> Settings:
@@ -143,12 +152,12 @@ def parser() -> argparse.ArgumentParser:
     pl = pol.add_parser("lint", help="what in the policy needs a human; exit 1 on findings of --severity or worse")
     pl.add_argument("--severity", choices=("info", "warning", "error"), default="warning")
     pl.add_argument("--json", action="store_true")
-    pl.add_argument("--today", help="the day to lint for (ISO date; default today in Europe/Amsterdam)")
+    pl.add_argument("--today", type=iso_day, help="the day to lint for (ISO date; default today in Europe/Amsterdam)")
     pl.set_defaults(func=cmd_policy)
     pd = pol.add_parser("diff", help="who gains or loses which product for which afnemer between two policy files")
     pd.add_argument("old")
     pd.add_argument("new")
-    pd.add_argument("--day", help="the day to evaluate R1 on (ISO date; default today)")
+    pd.add_argument("--day", type=iso_day, help="the day to evaluate R1 on (ISO date; default today)")
     pd.add_argument("--json", action="store_true")
     pd.set_defaults(func=cmd_policy)
     return p

@@ -127,8 +127,8 @@ def _database(settings: Settings) -> Database:
     return Database(settings.database_url)
 
 
-def _day(value: str | None) -> date:
-    return date.fromisoformat(value) if value else Clock().today()
+def _day(value: date | None) -> date:
+    return value if value is not None else Clock().today()
 
 
 def cmd_export(args: argparse.Namespace, settings: Settings) -> int:

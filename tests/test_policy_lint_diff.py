@@ -168,3 +168,12 @@ def test_diff_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     new.write_text("organisations: [\n", encoding="utf-8")
     assert cli.main(["policy", "diff", str(old), str(new)]) == 2
     assert f"{new}:2: malformed YAML" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv", [["policy", "lint", "--today", "2026-13-01"], ["policy", "diff", "a.yaml", "b.yaml",
+                                                                                "--day", "gisteren"]])
+def test_a_bad_day_on_the_command_line_is_a_usage_error(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        cli.main(argv)
+    assert exc.value.code == 2
+    assert "not an ISO day (YYYY-MM-DD)" in capsys.readouterr().err
