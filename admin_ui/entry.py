@@ -26,6 +26,7 @@ from admin_ui.web import (
     secret_field,
     text_field,
 )
+from authz.api import http
 from authz.api.accounts import path_token
 from authz.api.auth import SESSION_COOKIE, state
 from authz.errors import AuthzError, Invalid
@@ -64,6 +65,7 @@ async def login(request: Request) -> Response:
     next_ = local_path(text_field(data, "volgende", required=False, max_len=2000), "")
     try:
         password = secret_field(data, "password")
+        http.no_control(email, "email")  # before the throttle counts it: a NUL would reach its store
         token, actor = await run_in_threadpool(accounts.login, st.db, st.sessions, st.throttle, email.lower(),
                                                password, client_address(request), request.cookies.get(SESSION_COOKIE))
     except AuthzError as exc:
@@ -108,7 +110,7 @@ async def register(request: Request) -> Response:
         for required in ("email", "kvk"):
             if not values[required]:
                 raise FormError("missing_field", texts.missing(required))
-        if not values["kvk"].isdigit() or len(values["kvk"]) != 8:
+        if not http.KVK_RE.fullmatch(values["kvk"]):  # ASCII digits only: '１１１１１１１１' is no KvK number
             raise Invalid("invalid_kvk", "A KvK number has 8 digits.")
         reg = accounts.Registration(email=values["email"], password=password, kvk=values["kvk"],
                                     organisation_name=values["organisation_name"] or None, name=values["name"])
@@ -170,7 +172,8 @@ async def forgot_form(request: Request) -> Response:
 async def forgot(request: Request) -> Response:
     st = state(request)
     email = text_field(await form(request), "email")
-    await run_in_threadpool(passwords.request_password_reset, st.db, st.settings, email)
+    await run_in_threadpool(passwords.request_password_reset, st.db, st.settings, email, st.throttle,
+                            client_address(request))
     await guard.committed(st)
     # The same answer for every address: it tells nobody which accounts exist.
     return render(request, "forgot.html", {"title": "Wachtwoord vergeten", "done": True})

@@ -25,10 +25,10 @@ INVITE_PAGE = "/uitnodigen"
 
 
 def _invitation_id(request: Request) -> int:
-    raw: str = request.path_params["id"]
-    if not raw.isdigit() or len(raw) > 18:
+    number = http.whole_number(request.path_params["id"])
+    if number is None:
         raise NotFound("unknown_invitation", "No such invitation.")
-    return int(raw)
+    return number
 
 
 # -- invitations (R7) -------------------------------------------------------------------------------------------

@@ -117,7 +117,7 @@ async def add_product(request: Request) -> Response:
 async def orgs_page(request: Request) -> Response:
     actor = await guard.operator(request, "operator.organisations")
     st = state(request)
-    q = request.query_params.get("q", "").strip()[:200]
+    q = http.search_text(request.query_params.get("q", ""), 200)
 
     def read() -> list[dict[str, Any]]:
         with st.db.read() as s:

@@ -28,10 +28,10 @@ AUDIT_PAGE = 50
 
 
 def request_id(request: Request) -> int:
-    raw: str = request.path_params["id"]
-    if not raw.isdigit() or len(raw) > 18:
+    number = http.whole_number(request.path_params["id"])
+    if number is None:
         raise NotFound("unknown_request", "No such account request.")
-    return int(raw)
+    return number
 
 
 async def decision(request: Request) -> tuple[int, str | None]:
@@ -133,10 +133,9 @@ def changes(before: Any, after: Any) -> list[str]:
 async def audit_page(request: Request) -> Response:
     actor, org = await guard.beheerder(request, "audit.read")
     st = state(request)
-    user = request.query_params.get("gebruiker", "").strip()[:http.MAX_EMAIL]
-    product = request.query_params.get("product", "").strip()[:63]
-    before = request.query_params.get("voor", "")
-    before_id = int(before) if before.isdigit() and len(before) <= 18 else None
+    user = http.search_text(request.query_params.get("gebruiker", ""), http.MAX_EMAIL)
+    product = http.search_text(request.query_params.get("product", ""), 63)
+    before_id = http.whole_number(request.query_params.get("voor"))
 
     def read() -> list[dict[str, Any]]:
         with st.db.read() as s:

@@ -41,8 +41,8 @@ class UserRow:
 def _users(request: Request, actor: Actor, org: str) -> tuple[list[UserRow], str | None, bool]:
     """One page of the organisation's users (search ``q``, after ``na``), the next cursor, and whether the
     organisation acts for afnemers (then the overview shows the Intermediair button)."""
-    q = request.query_params.get("q", "").strip()[:http.MAX_EMAIL]
-    after = request.query_params.get("na", "").strip()[:http.MAX_EMAIL] or None
+    q = http.search_text(request.query_params.get("q", ""), http.MAX_EMAIL)
+    after = http.search_text(request.query_params.get("na", ""), http.MAX_EMAIL) or None
     st = state(request)
 
     def read() -> tuple[list[UserRow], bool]:
@@ -145,12 +145,13 @@ async def save(request: Request) -> Response:
     data = await form(request)
     afnemer = http.kvk(data.get("afnemer"), "afnemer")
     raw_version = data.get("version")
-    if not isinstance(raw_version, str) or not raw_version.isdigit():
+    version = http.whole_number(raw_version) if isinstance(raw_version, str) else None
+    if version is None:
         raise FormError("missing_field", "Het formulier mist zijn versie; laad de pagina opnieuw.")
     products = [http.code(v, "product") for v in data.getlist("product")]
     try:
         saved = await run_in_threadpool(grants.save, st.db, actor.email, org, email, afnemer, sorted(set(products)),
-                                        int(raw_version), st.settings.base_url)
+                                        version, st.settings.base_url)
     except AuthzError as exc:
         if exc.status == 404:
             raise

@@ -27,7 +27,7 @@ from authz.decider import Decider, Snapshot
 REASONS = ("granted", "unknown_user", "inactive_user", "unknown_product", "no_grant", "no_contract", "no_mandate")
 STATUSES = ("approved", "active", "inactive")
 ROLES = ("beheerder", "operator")
-_KVK = re.compile(r"\d{8}")
+_KVK = re.compile(r"[0-9]{8}")
 _CODE = re.compile(r"[a-z0-9][a-z0-9-]{1,62}")
 _LINE = "__line__"
 

@@ -13,6 +13,7 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 TEMPLATES = Path(__file__).resolve().parent / "mail_templates"
+MAX_SUBJECT = 300  # Outbox.subject is String(300): PostgreSQL refuses a longer one, and the change with it
 
 
 @cache
@@ -24,5 +25,11 @@ def _env() -> Environment:
 def render(name: str, **ctx: Any) -> tuple[str, str, str]:
     """(subject, plain text, html) of message ``name``."""
     env = _env()
-    subject = env.get_template(f"{name}.subject.txt").render(**ctx).strip()
+    subject = _fit(env.get_template(f"{name}.subject.txt").render(**ctx).strip())
     return subject, env.get_template(f"{name}.txt").render(**ctx), env.get_template(f"{name}.html").render(**ctx)
+
+
+def _fit(subject: str) -> str:
+    """The subject cut to :data:`MAX_SUBJECT` characters, ending in an ellipsis when cut (an organisation name of
+    200 characters and a long address together can exceed it)."""
+    return subject if len(subject) <= MAX_SUBJECT else subject[:MAX_SUBJECT - 1].rstrip() + "…"

@@ -5,6 +5,7 @@ Expiry (21 days), withdrawal and sending again; every refusal changes nothing.""
 from __future__ import annotations
 
 import dataclasses
+import re
 from typing import Any
 
 import pytest
@@ -14,7 +15,7 @@ from starlette.testclient import TestClient
 from authz.clock import FrozenClock
 from authz.config import Settings
 from authz.store.db import Database
-from authz.store.schema import AccountRequest, Audit, Invitation
+from authz.store.schema import AccountRequest, Audit, Invitation, Outbox
 from tests.conftest import delivered, link_token, login
 from tests.factories import PASSWORD, World
 from tests.mailbox import Mailbox, error_of, footprint, subject_of, text_of
@@ -273,3 +274,48 @@ def test_an_invitee_who_registered_meanwhile_is_refused(client: TestClient, org:
     with db.read() as s:
         assert s.scalar(sa.select(Invitation.status)) == "open"
         assert s.scalar(sa.select(sa.func.count()).select_from(AccountRequest)) == 1
+
+
+@pytest.mark.parametrize("setup", ["account", "request", "invitation"])
+def test_an_address_of_another_organisation_gets_one_neutral_answer(client: TestClient, org: str, world: World,
+                                                                     db: Database, smtp: Mailbox, setup: str) -> None:
+    """A beheerder must not learn whether another organisation has an account, a request or an invitation for an
+    address: all three get the same 409 ``email_unavailable`` (own-organisation cases keep their own codes)."""
+    email = "piet@garage-oost.nl"
+    if setup == "account":
+        world.account(email, OTHER)
+    elif setup == "request":
+        r = client.post("/v1/registrations", json={"email": email, "password": PASSWORD, "kvk": OTHER})
+        assert r.status_code == 202, r.text
+    else:
+        login(client, "baas@garage-oost.nl")
+        assert invite(client, email, OTHER).status_code == 201
+    login(client, ANNA)
+    before = footprint(db)
+    r = invite(client, email.upper())
+    assert r.status_code == 409
+    assert r.json() == {"error": {"code": "email_unavailable", "message": "This address cannot be invited."}}
+    assert footprint(db) == before
+
+
+def test_long_organisation_names_and_addresses_fit_the_subject_column(client: TestClient, world: World,
+                                                                      db: Database) -> None:
+    """A 200-character organisation name and a long address made a subject over Outbox.subject's 300 characters,
+    which PostgreSQL refused (a 500 for the acceptance and the registration); subjects are cut with an ellipsis."""
+    long_org = "22223333"
+    world.org(long_org, "N" * 200)
+    world.beheerder("baas@lang.nl", long_org)
+    login(client, "baas@lang.nl")
+    invitee = "x" * 60 + "@lang.nl"
+    assert invite(client, invitee, long_org).status_code == 201
+    with db.read() as s:
+        body = s.scalars(sa.select(Outbox.body_text).where(Outbox.to_addr == invitee)).one()
+    token = re.findall(r"/uitnodiging/([A-Za-z0-9_-]+)", body)[0]
+    as_anyone(client)
+    r = client.post(f"/v1/invitations/{token}/accept", json={"password": PASSWORD})
+    assert r.status_code == 202, r.text
+    r = client.post("/v1/registrations", json={"email": "y" * 64 + "@lang.nl", "password": PASSWORD, "kvk": long_org})
+    assert r.status_code == 202, r.text
+    with db.read() as s:
+        subjects = list(s.scalars(sa.select(Outbox.subject).where(Outbox.to_addr == "baas@lang.nl")))
+    assert len(subjects) == 2 and all(len(x) == 300 and x.endswith("…") for x in subjects), subjects

@@ -191,3 +191,43 @@ def test_a_reset_for_an_account_deactivated_meanwhile_does_nothing(client: TestC
     r = client.post(f"/v1/password-resets/{token}", json={"password": NEW})
     assert (r.status_code, error_of(r)) == (403, "account_not_active")
     assert (footprint(db), password_hash(db)) == (before, hashed)
+
+
+# -- reset requests are throttled and take the same time (authz/service/passwords.py) ------------------------------
+
+def test_reset_requests_beyond_the_limit_send_no_mail_and_answer_alike(client: TestClient, alice: str, db: Database,
+                                                                      smtp: Mailbox, clock: FrozenClock) -> None:
+    from authz.service.passwords import RESETS_PER_ADDRESS
+
+    for _ in range(RESETS_PER_ADDRESS + 1):
+        r = client.post("/v1/password-resets", json={"email": ALICE})
+        assert (r.status_code, r.json()) == (202, {"status": "accepted"})
+    assert len(delivered(client, smtp, ALICE)) == RESETS_PER_ADDRESS  # the 6th sent nothing
+    smtp.messages.clear()
+    clock.advance(minutes=16)  # the next window (15 minutes by default): mail again
+    assert client.post("/v1/password-resets", json={"email": ALICE}).status_code == 202
+    assert len(delivered(client, smtp, ALICE)) == 1
+
+
+def test_reset_requests_are_limited_per_client_address(settings: Settings, clock: FrozenClock, alice: str,
+                                                       smtp: Mailbox) -> None:
+    from authz.app import create_app
+
+    limited = dataclasses.replace(settings, login_failures_per_address=3)
+    with TestClient(create_app(limited, clock)) as c:
+        for i in range(3):
+            assert c.post("/v1/password-resets", json={"email": f"n{i}@korenschoof.nl"}).status_code == 202
+        r = c.post("/v1/password-resets", json={"email": ALICE})
+        assert r.status_code == 429 and error_of(r) == "too_many_requests" and int(r.headers["Retry-After"]) > 0
+        assert delivered(c, smtp, ALICE) == []
+
+
+def test_a_reset_request_takes_the_floor_time_for_unknown_addresses_too(client: TestClient, alice: str) -> None:
+    import time
+
+    from authz.service.passwords import RESET_ANSWER_FLOOR
+
+    for email in ("nobody@korenschoof.nl", "geen adres", ALICE):
+        began = time.monotonic()
+        assert client.post("/v1/password-resets", json={"email": email}).status_code == 202
+        assert time.monotonic() - began >= RESET_ANSWER_FLOOR

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterator
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from starlette.testclient import TestClient
@@ -145,3 +146,46 @@ def test_the_store_follows_the_settings(db: Database) -> None:
     for bad in (dataclasses.replace(base, session_store="redis"), dataclasses.replace(base, session_store="memcache")):
         with pytest.raises(ValueError):
             make_sessions(bad, db)
+
+
+# -- a log-out between a resolve's read and its touch (authz/cache/sessions.py) -------------------------------------
+
+class _LogoutAfterRead:
+    """The Redis client as a resolve sees it when another request logs the session out right after its HGETALL."""
+
+    def __init__(self, client: Any, store: RedisSessions, session_hash: str) -> None:
+        self.client, self.store, self.session_hash = client, store, session_hash
+
+    def hgetall(self, key: str) -> Any:
+        found = self.client.hgetall(key)
+        self.store.r = self.client
+        self.store.end(self.session_hash)
+        return found
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.client, name)
+
+
+def test_a_logout_during_a_resolve_leaves_no_orphan_key(ids: tuple[int, int], redis_prefix: str) -> None:
+    client = redis_client(REDIS_URL)
+    store = RedisSessions(client, redis_prefix, IDLE, ABSOLUTE)
+    token = store.create(ids[0], NOW)
+    h = token_hash(token)
+    store.r = _LogoutAfterRead(client, store, h)
+    later = NOW + timedelta(minutes=2)  # a touch is due
+    assert store.resolve(token, later) == (ids[0], h)  # it was live when read
+    assert client.exists(store._key(h)) == 0  # the touch did not bring back a key with only last_seen, no TTL
+    assert store.resolve(token, later + timedelta(seconds=10)) is None
+    client.close()
+
+
+def test_a_session_key_with_missing_fields_is_no_session(ids: tuple[int, int], redis_prefix: str) -> None:
+    client = redis_client(REDIS_URL)
+    store = RedisSessions(client, redis_prefix, IDLE, ABSOLUTE)
+    token = store.create(ids[0], NOW)
+    key = store._key(token_hash(token))
+    client.delete(key)
+    client.hset(key, "last_seen", NOW.timestamp())  # the orphan an older release's race left behind
+    assert store.resolve(token, NOW) is None
+    assert client.exists(key) == 0
+    client.close()

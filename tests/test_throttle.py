@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -116,3 +117,24 @@ def test_limits_and_timeouts_come_from_the_environment() -> None:
     assert Limits.of(s) == Limits(60, 2, 9)
     assert (s.session_idle_seconds, s.session_absolute_seconds) == (120, 3600)
     assert Limits.of(Settings.from_env({"AUTHZ_SECRET_KEY": "k"})) == Limits(900, 5, 50)
+
+
+# -- forgive() never creates a key (authz/cache/throttle.py) --------------------------------------------------------
+
+def test_forgiving_never_creates_a_negative_count_that_never_expires(redis_prefix: str) -> None:
+    """A log-in that began in one window and ended in the next forgives a key that does not exist: a plain DECR
+    would create -1 without a TTL, a free guess forever."""
+    client = redis_client(REDIS_URL)
+    counter = RedisCounter(client, redis_prefix)
+    throttle = Throttle(counter, Limits(600, 3, 8))
+    start = datetime.fromtimestamp(NOW.timestamp() // 600 * 600, UTC)
+    throttle.attempt(ANNA, "10.0.0.1", start + timedelta(seconds=599))
+    throttle.succeeded(ANNA, "10.0.0.1", start + timedelta(seconds=601))  # the next window: nothing to forgive
+    later = counter._key(f"account:{ANNA}", start + timedelta(seconds=600))
+    assert client.exists(later) == 0
+    earlier = counter._key(f"account:{ANNA}", start)
+    assert int(client.get(earlier)) == 1 and client.ttl(earlier) > 0
+    counter.forgive(f"account:{ANNA}", start)
+    counter.forgive(f"account:{ANNA}", start)  # never below 0
+    assert int(client.get(earlier)) == 0 and client.ttl(earlier) > 0
+    client.close()

@@ -29,6 +29,7 @@ from authz.api.http import (
     password,
     read_json,
     text,
+    whole_number,
 )
 from authz.api.openapi import describe, obj
 from authz.errors import Invalid, NotFound
@@ -79,10 +80,10 @@ async def committed(st: State, revision: int | None = None) -> int:
 
 
 def path_id(request: Request, what: str = "request", message: str = "No such account request.") -> int:
-    raw = request.path_params["id"]
-    if not raw.isdigit() or len(raw) > 18:
+    number = whole_number(request.path_params["id"])
+    if number is None:
         raise NotFound(f"unknown_{what}", message)
-    return int(raw)
+    return number
 
 
 def path_token(request: Request) -> str:
@@ -154,7 +155,8 @@ async def change_password(request: Request) -> Response:
 async def request_reset(request: Request) -> JSONResponse:
     st = state(request)
     f = fields(await read_json(request, st.settings.max_body_bytes), RESET_REQUEST)
-    await run_in_threadpool(passwords.request_password_reset, st.db, st.settings, f["email"])
+    await run_in_threadpool(passwords.request_password_reset, st.db, st.settings, f["email"], st.throttle,
+                            _address(request))
     await committed(st)
     # One answer for every address, known or not.
     return JSONResponse({"status": "accepted"}, status_code=202)

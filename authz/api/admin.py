@@ -18,7 +18,7 @@ from starlette.routing import Route
 
 from authz.api import http
 from authz.api.auth import require, state
-from authz.api.http import Field, JSONResponse, fields, read_json
+from authz.api.http import Field, JSONResponse, fields, has_control, read_json, whole_number
 from authz.api.openapi import describe, obj
 from authz.errors import Invalid
 from authz.service import beheerders, grants, members
@@ -42,6 +42,9 @@ def _params(request: Request, allowed: Collection[str]) -> QueryParams:
     too_long = [k for k, v in q.items() if len(v) > MAX_QUERY]
     if too_long:
         raise Invalid("invalid_parameter", f"'{too_long[0]}' may be at most {MAX_QUERY} characters.")
+    garbled = [k for k, v in q.items() if has_control(v)]
+    if garbled:  # a NUL would reach the database, which refuses it (a 500 where a 4xx belongs)
+        raise Invalid("invalid_parameter", f"'{garbled[0]}' may not contain control characters.")
     return q
 
 
@@ -49,9 +52,10 @@ def _limit(q: QueryParams, default: int, maximum: int) -> int:
     raw = q.get("limit")
     if raw is None:
         return default
-    if not raw.isdigit() or not 1 <= int(raw) <= maximum:
+    number = whole_number(raw)
+    if number is None or not 1 <= number <= maximum:
         raise Invalid("invalid_limit", f"'limit' must be a whole number from 1 to {maximum}.")
-    return int(raw)
+    return number
 
 
 def _kick_mailer(request: Request, changed: bool) -> None:
@@ -172,14 +176,15 @@ async def read_audit(request: Request) -> JSONResponse:
     q = _params(request, {"user", "product", "cursor", "limit"})
     limit = _limit(q, 50, 500)
     cursor = q.get("cursor")
-    if cursor is not None and not (cursor.isdigit() and len(cursor) <= 18):
+    before_id = whole_number(cursor)
+    if cursor is not None and before_id is None:
         raise Invalid("invalid_cursor", "The cursor is not one this service gave out.")
     st = state(request)
 
     def read() -> list[Audit]:
         with st.db.tx(actor, on_behalf_of=org) as t:
             return audit.trail(t.s, org, user=q.get("user") or None, product=q.get("product") or None,
-                               before_id=int(cursor) if cursor is not None else None, limit=limit + 1)
+                               before_id=before_id, limit=limit + 1)
 
     rows = await run_in_threadpool(read)
     more = len(rows) > limit

@@ -13,7 +13,19 @@ from starlette.requests import Request
 from starlette.routing import Route
 
 from authz.api.auth import SESSION_COOKIE, service_client, state
-from authz.api.http import CODE_RE, MAX_EMAIL, Field, JSONResponse, code, email, fields, integer, kvk, read_json
+from authz.api.http import (
+    CODE_RE,
+    MAX_EMAIL,
+    Field,
+    JSONResponse,
+    code,
+    email,
+    fields,
+    integer,
+    kvk,
+    read_json,
+    whole_number,
+)
 from authz.api.openapi import describe, obj
 from authz.decider import Decision
 from authz.errors import Invalid, Unavailable
@@ -139,9 +151,10 @@ async def product_users(request: Request) -> JSONResponse:
     afnemer = _known_afnemer(st, kvk(q["afnemer"], "afnemer") if "afnemer" in q else None)
     limit = 100
     if "limit" in q:
-        if not q["limit"].isdigit() or not 1 <= int(q["limit"]) <= 1000:
+        n = whole_number(q["limit"])
+        if n is None or not 1 <= n <= 1000:
             raise Invalid("invalid_limit", "'limit' must be a whole number from 1 to 1000.")
-        limit = int(q["limit"])
+        limit = n
     after = _cursor_decode(q["cursor"]) if "cursor" in q else None
     await _vouch(st, None)
     users: list[dict[str, str]] = []

@@ -14,8 +14,12 @@ from starlette.responses import Response
 
 from authz.errors import AuthzError, Invalid
 
-KVK_RE = re.compile(r"\d{8}")
+# [0-9], never \d: \d also matches '１' or '١', which int() reads but a KvK register or a database id never holds.
+KVK_RE = re.compile(r"[0-9]{8}")
 CODE_RE = re.compile(r"[a-z0-9][a-z0-9-]{1,62}")
+ID_RE = re.compile(r"[0-9]{1,18}")  # 18 digits stay below 2**63: a BIGINT column can hold every id we parse
+# C0 and C1 control characters and DEL: PostgreSQL refuses NUL outright, and none belongs in an address or a search.
+CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 MAX_EMAIL = 254
 
 
@@ -48,7 +52,8 @@ async def read_json(request: Request, max_bytes: int = 1_000_000) -> dict[str, A
     if ctype != "application/json":
         raise UnsupportedMedia("unsupported_media_type", "Send the body as Content-Type: application/json.")
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > max_bytes:
+    size_declared = whole_number(declared)
+    if size_declared is not None and size_declared > max_bytes:
         raise TooLarge("body_too_large", f"The body may be at most {max_bytes} bytes.")
     chunks = []
     size = 0
@@ -66,10 +71,34 @@ async def read_json(request: Request, max_bytes: int = 1_000_000) -> dict[str, A
     return data
 
 
+def whole_number(raw: str | None) -> int | None:
+    """``raw`` as a non-negative whole number of at most 18 ASCII digits, else None. ``str.isdigit`` is not enough:
+    it accepts '²', which ``int`` then refuses (a 500 where a 4xx belongs)."""
+    return int(raw) if raw is not None and ID_RE.fullmatch(raw) else None
+
+
+def has_control(value: str) -> bool:
+    return CONTROL_RE.search(value) is not None
+
+
+def no_control(value: str, name: str) -> str:
+    """``value`` unchanged; 422 ``invalid_email`` when it holds a control character (a NUL would reach the database,
+    which refuses it with a 500). For fields that are otherwise free text, such as the e-mail of a log-in."""
+    if has_control(value):
+        raise Invalid("invalid_email", f"'{name}' must be an e-mail address.")
+    return value
+
+
+def search_text(value: str, max_len: int) -> str:
+    """A search term as typed, without control characters, trimmed and cut to ``max_len``."""
+    return CONTROL_RE.sub("", value).strip()[:max_len]
+
+
 # -- field parsers: each takes the raw value and the field name, returns a trusted value or raises Invalid --------
 
 def email(value: Any, name: str) -> str:
-    if not isinstance(value, str) or not value.strip() or len(value) > MAX_EMAIL or "@" not in value:
+    if (not isinstance(value, str) or not value.strip() or len(value) > MAX_EMAIL or "@" not in value
+            or has_control(value.strip())):
         raise Invalid("invalid_email", f"'{name}' must be an e-mail address.")
     return value.strip().lower()
 

@@ -18,7 +18,20 @@ from starlette.requests import Request
 from starlette.routing import Route
 
 from authz.api.auth import require_operator, state
-from authz.api.http import Field, JSONResponse, code, codes, domains, fields, iso_day, kvk, read_json, text
+from authz.api.http import (
+    Field,
+    JSONResponse,
+    code,
+    codes,
+    domains,
+    fields,
+    has_control,
+    iso_day,
+    kvk,
+    read_json,
+    text,
+    whole_number,
+)
 from authz.api.openapi import describe, obj
 from authz.errors import Invalid
 from authz.service import emails
@@ -90,14 +103,15 @@ async def list_orgs(request: Request) -> JSONResponse:
     await require_operator(request, "operator.organisations")
     q = _query(request, {"q", "cursor", "limit"})
     search = q.get("q", "").strip()
-    if len(search) > 200:
-        raise Invalid("invalid_parameter", "'q' may be at most 200 characters.")
+    if len(search) > 200 or has_control(search):
+        raise Invalid("invalid_parameter", "'q' is at most 200 characters of text.")
     after = kvk(q["cursor"], "cursor") if "cursor" in q else None
     limit = 100
     if "limit" in q:
-        if not q["limit"].isdigit() or not 1 <= int(q["limit"]) <= MAX_LIMIT:
+        n = whole_number(q["limit"])
+        if n is None or not 1 <= n <= MAX_LIMIT:
             raise Invalid("invalid_limit", f"'limit' must be a whole number from 1 to {MAX_LIMIT}.")
-        limit = int(q["limit"])
+        limit = n
     # One more than asked: whether a next page exists.
     orgs = await _read(request, lambda s: [catalogue.org_view(o)
                                            for o in catalogue.find_orgs(s, search or None, after, limit + 1)])

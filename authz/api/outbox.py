@@ -12,7 +12,7 @@ from starlette.routing import Route
 
 from authz.api.accounts import committed, optional_body, path_id
 from authz.api.auth import require_operator, state
-from authz.api.http import JSONResponse
+from authz.api.http import JSONResponse, whole_number
 from authz.api.openapi import describe, obj
 from authz.errors import Invalid
 from authz.store import outbox
@@ -31,15 +31,15 @@ async def listing(request: Request) -> JSONResponse:
     if status not in STATUSES:
         raise Invalid("invalid_status", f"'status' is one of {', '.join(STATUSES)}.")
     limit, cursor = q.get("limit", "100"), q.get("cursor")
-    if not limit.isdigit() or not 1 <= int(limit) <= MAX_LIMIT:
+    size, after = whole_number(limit), whole_number(cursor)
+    if size is None or not 1 <= size <= MAX_LIMIT:
         raise Invalid("invalid_limit", f"'limit' must be a whole number from 1 to {MAX_LIMIT}.")
-    if cursor is not None and not (cursor.isdigit() and len(cursor) <= 18):
+    if cursor is not None and after is None:
         raise Invalid("invalid_cursor", "The cursor is not one this service gave out.")
     st = state(request)
-    rows = await run_in_threadpool(outbox.listing, st.db, status, int(limit) + 1,
-                                   int(cursor) if cursor is not None else None)
-    more = len(rows) > int(limit)
-    rows = rows[:int(limit)]
+    rows = await run_in_threadpool(outbox.listing, st.db, status, size + 1, after)
+    more = len(rows) > size
+    rows = rows[:size]
     return JSONResponse({"mails": rows, "cursor": str(rows[-1]["id"]) if more else None})
 
 

@@ -34,6 +34,16 @@ log = logging.getLogger(__name__)
 # last_seen is written at most this often per session: a write per minute, not per request.
 TOUCH_EVERY = timedelta(seconds=60)
 
+# Touch last_seen only while the session still exists. A plain HSET after the HGETALL would, when a log-out ended the
+# session in between, recreate the key holding only last_seen and no TTL: an orphan that never expires.
+_TOUCH = """
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  return redis.call('HSET', KEYS[1], 'last_seen', ARGV[1])
+end
+return -1
+"""
+FIELDS = (b"account", b"created", b"last_seen")
+
 
 class SessionStore(Protocol):
     """Where sessions live. Every method is synchronous (called from a worker thread)."""
@@ -84,6 +94,7 @@ class RedisSessions:
 
     def __init__(self, client: Any, prefix: str, idle: int, absolute: int) -> None:
         self.r, self.prefix, self.idle, self.absolute = client, prefix, idle, absolute
+        self._touch = client.register_script(_TOUCH)
 
     def _key(self, h: str) -> str:
         return f"{self.prefix}session:{h}"
@@ -110,6 +121,9 @@ class RedisSessions:
             found = self.r.hgetall(self._key(h))
             if not found:
                 return None
+            if not all(f in found for f in FIELDS):  # a half key (an orphan of an older release): no session
+                self.r.delete(self._key(h))
+                return None
             account_id = int(found[b"account"])
             created, last_seen = float(found[b"created"]), float(found[b"last_seen"])
             ts = now.timestamp()
@@ -117,7 +131,7 @@ class RedisSessions:
                 self._drop(account_id, h)
                 return None
             if ts - last_seen > TOUCH_EVERY.total_seconds():
-                self.r.hset(self._key(h), "last_seen", ts)
+                self._touch(keys=[self._key(h)], args=[ts])
         return account_id, h
 
     def _drop(self, account_id: int, h: str) -> None:

@@ -34,14 +34,25 @@ log = logging.getLogger(__name__)
 
 PURGE_EVERY = 100  # about one hit in this many also clears rows of past windows
 
+# Take an attempt back only from a count that exists and is positive. A plain DECR after the window's key expired
+# (a log-in that began in one window and ended in the next) would create a key holding -1 without a TTL: a credit
+# of one free guess that never expires.
+_FORGIVE = """
+local n = tonumber(redis.call('GET', KEYS[1]))
+if n ~= nil and n > 0 then
+  return redis.call('DECR', KEYS[1])
+end
+return n
+"""
+
 
 class TooManyAttempts(AuthzError):
     """429 with ``Retry-After`` (whole seconds)."""
 
     status = 429
 
-    def __init__(self, retry_after: int) -> None:
-        super().__init__("too_many_attempts", f"Too many failed log-ins; try again in {retry_after} seconds.")
+    def __init__(self, retry_after: int, code: str = "too_many_attempts", what: str = "failed log-ins") -> None:
+        super().__init__(code, f"Too many {what}; try again in {retry_after} seconds.")
         self.retry_after = retry_after
         self.headers = {"Retry-After": str(retry_after)}
 
@@ -103,6 +114,7 @@ class RedisCounter:
 
     def __init__(self, client: Any, prefix: str) -> None:
         self.r, self.prefix = client, prefix
+        self._forgive = client.register_script(_FORGIVE)
 
     def _key(self, key: str, window_start: datetime) -> str:
         return f"{self.prefix}throttle:{key}:{int(window_start.timestamp())}"
@@ -121,16 +133,21 @@ class RedisCounter:
 
     def forgive(self, key: str, window_start: datetime) -> None:
         try:
-            self.r.decr(self._key(key, window_start))
+            self._forgive(keys=[self._key(key, window_start)])
         except redis.RedisError as exc:  # the attempt stays counted: stricter, never looser
             log.warning("could not take back a log-in attempt in Redis: %s", exc)
 
 
 class Throttle:
-    """Counts log-in attempts per account and per client address against :class:`Limits`."""
+    """Counts log-in attempts per account and per client address against :class:`Limits`. Other kinds of request
+    share the counter under their own ``scope`` (a key prefix) and limits: see :meth:`scoped`."""
 
-    def __init__(self, counter: Counter, limits: Limits) -> None:
-        self.counter, self.limits = counter, limits
+    def __init__(self, counter: Counter, limits: Limits, scope: str = "") -> None:
+        self.counter, self.limits, self.scope = counter, limits, scope
+
+    def scoped(self, scope: str, limits: Limits) -> Throttle:
+        """A throttle on the same store with its own keys and limits."""
+        return Throttle(self.counter, limits, f"{self.scope}{scope}:")
 
     def _window(self, now: datetime) -> tuple[datetime, int]:
         """The start of the current window and the whole seconds until it ends (at least 1)."""
@@ -144,19 +161,32 @@ class Throttle:
         The account key is the normalised address as typed, whether or not it has an account: unknown and
         known accounts are throttled alike, so the answer tells nothing.
         """
-        start, left = self._window(now)
-        over = False
-        for key, limit in ((f"account:{account}", self.limits.per_account),
-                           (f"address:{address}", self.limits.per_address)):
-            if self.counter.hit(key, start, self.limits.window * 2) > limit:
-                over = True
-        if over:
+        over_account, over_address, left = self._count(account, address, now)
+        if over_account or over_address:
             raise TooManyAttempts(left)
+
+    def allow(self, account: str, address: str, now: datetime) -> bool:
+        """Count a request that must not tell whether it was held back for its account (a password reset): False
+        when the account key is over its limit; 429 ``too_many_requests`` only when the client address is, which
+        says nothing about any account."""
+        over_account, over_address, left = self._count(account, address, now)
+        if over_address:
+            raise TooManyAttempts(left, "too_many_requests", "requests")
+        return not over_account
+
+    def _count(self, account: str, address: str, now: datetime) -> tuple[bool, bool, int]:
+        """Count both keys (always both: a burst must not stop counting one once the other is over); whether each
+        is over its limit, and the seconds left in the window."""
+        start, left = self._window(now)
+        ttl = self.limits.window * 2
+        over_account = self.counter.hit(f"{self.scope}account:{account}", start, ttl) > self.limits.per_account
+        over_address = self.counter.hit(f"{self.scope}address:{address}", start, ttl) > self.limits.per_address
+        return over_account, over_address, left
 
     def succeeded(self, account: str, address: str, now: datetime) -> None:
         start, _ = self._window(now)
-        self.counter.forgive(f"account:{account}", start)
-        self.counter.forgive(f"address:{address}", start)
+        self.counter.forgive(f"{self.scope}account:{account}", start)
+        self.counter.forgive(f"{self.scope}address:{address}", start)
 
 
 def make_throttle(settings: Settings, db: Database) -> Throttle:

@@ -17,7 +17,7 @@ import yaml
 
 from authz.policyfile.model import Acct, Contr, GrantRec, Mand, Org, PolicyState, Prod
 
-KVK_RE = re.compile(r"\d{8}")
+KVK_RE = re.compile(r"[0-9]{8}")
 CODE_RE = re.compile(r"[a-z0-9][a-z0-9-]{1,62}")
 EMAIL_RE = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 STATUSES = ("approved", "active", "inactive")
@@ -119,7 +119,7 @@ class _Reader:
         if value is None:
             return None
         text = str(value)
-        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+        if re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", text):
             with contextlib.suppress(ValueError):
                 return date.fromisoformat(text)
         self.bad(m.line, f"'{key}' must be an ISO day (YYYY-MM-DD), not {value!r}")

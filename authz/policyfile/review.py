@@ -49,7 +49,7 @@ def moment(text: str, field: str = "at") -> tuple[datetime, date]:
     """A DATE (the end of that day in Europe/Amsterdam: the state as the day closed) or an ISO instant with a time
     zone, as (instant, day in Europe/Amsterdam). Invalid ``invalid_date`` when it is neither, ``invalid_field`` when
     it is one but lies where no instant can be computed (the ends of year 1 and year 9999 in some time zone)."""
-    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+    if re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", text):
         try:
             day = date.fromisoformat(text)
         except ValueError:

@@ -44,17 +44,32 @@ def _invite_mail(t: Tx, settings: Settings, email: str, org_name: str, token: st
 
 # -- invitations (R7) -------------------------------------------------------------------------------------------
 
+def _unavailable() -> Conflict:
+    # One answer for an account, a request or an invitation of another organisation: none of them is revealed.
+    return Conflict("email_unavailable", "This address cannot be invited.")
+
+
 def invite(db: Database, settings: Settings, actor: str, kvk: str, email: str) -> Outcome:
     """Invite a business e-mail address (R10) into ``kvk``; 409 when it has an account, an open request or an open
-    invitation."""
+    invitation. Only for its own organisation does the answer say which (``already_registered``,
+    ``already_invited``); for an address of another organisation it is one neutral ``email_unavailable``, so that a
+    beheerder cannot probe who has an account elsewhere."""
     address = business_email(email, settings.free_mail_domains)
     with db.tx(actor, on_behalf_of=kvk) as t:
         requests.lock_keys(t, f"email:{address}", f"kvk:{kvk}")
         org = catalogue.get_org(t, kvk)
         check_org_domain(address, org.domains or [])
         if requests.email_taken(t, address):
+            holder = accounts.by_email(t, address)
+            own = (holder.org == kvk if holder is not None
+                   else any(r.email == address for r in requests.open_for_org(t, kvk)))
+            if not own:
+                raise _unavailable()
             raise Conflict("already_registered", f"An account or an open account request for {address} exists.")
-        if invitations.open_for(t, address) is not None:
+        pending = invitations.open_for(t, address)
+        if pending is not None:
+            if pending.kvk != kvk:
+                raise _unavailable()
             raise Conflict("already_invited", f"{address} already has an open invitation; send it again instead.")
         i, token = invitations.create(t, address, kvk)
         _invite_mail(t, settings, address, org.name, token, i.expires_at)

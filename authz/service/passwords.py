@@ -7,11 +7,12 @@ checking (argon2, deliberately slow) happen outside transactions.
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 
 from authz import passwords
 from authz.cache.sessions import SessionStore
-from authz.cache.throttle import Throttle
+from authz.cache.throttle import Limits, Throttle
 from authz.config import Settings
 from authz.errors import Forbidden, Invalid
 from authz.service.accounts import check_password, mail
@@ -22,6 +23,10 @@ from authz.store.schema import Account
 from authz.store.sessions import Actor
 
 RESET_TTL = timedelta(hours=1)
+RESETS_PER_ADDRESS = 5  # reset mails to one e-mail address per throttle window; more requests are answered alike
+# Every reset request takes at least this long (wall clock), whether it mailed a link, was held back, or found no
+# account: writing the token, audit row and e-mail costs a few milliseconds that would otherwise tell which it was.
+RESET_ANSWER_FLOOR = 0.15  # seconds
 
 
 def _set(t: Tx, a: Account, password_hash: str, how: str) -> None:
@@ -58,12 +63,34 @@ def change_password(db: Database, store: SessionStore, actor: Actor, old_passwor
     store.end_all(actor.id, keep=actor.session_hash)
 
 
-def request_password_reset(db: Database, settings: Settings, email: str) -> None:
+def reset_throttle(throttle: Throttle, settings: Settings) -> Throttle:
+    """Reset requests counted per e-mail address and per client address, in the log-in windows (one window length
+    for every key in the store: its clean-up removes what lies before the current window)."""
+    return throttle.scoped("reset", Limits(settings.login_window_seconds, RESETS_PER_ADDRESS,
+                                           settings.login_failures_per_address))
+
+
+def request_password_reset(db: Database, settings: Settings, email: str, throttle: Throttle,
+                           client: str = "unknown") -> None:
     """Mail a reset link (1 hour, single use) to an active account. Unknown, malformed or inactive addresses are
-    answered alike by the caller (202) and get nothing: the answer says nothing about which accounts exist."""
+    answered alike by the caller (202) and get nothing: the answer says nothing about which accounts exist.
+
+    At most :data:`RESETS_PER_ADDRESS` requests per e-mail address in a window send mail; later ones are answered
+    alike and send nothing. A client address over its limit gets 429 ``too_many_requests`` (that tells nothing
+    about accounts). Every answer takes at least :data:`RESET_ANSWER_FLOOR`."""
+    began = time.monotonic()
+    try:
+        _request_reset(db, settings, email, reset_throttle(throttle, settings), client)
+    finally:
+        time.sleep(max(0.0, RESET_ANSWER_FLOOR - (time.monotonic() - began)))
+
+
+def _request_reset(db: Database, settings: Settings, email: str, throttle: Throttle, client: str) -> None:
     try:
         address = normalise(email)
     except Invalid:
+        return
+    if not throttle.allow(address, client, db.clock.now()):
         return
     with db.tx(actor=address) as t:
         a = accounts.by_email(t, address, lock=True)
