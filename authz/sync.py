@@ -7,43 +7,33 @@ announcement that carries the signed events of the very next revision (see :mod:
 reading SQL; the writer read those events from the change log itself.
 
 With a snapshot cache (Redis), an instance starts from the newest snapshot there when SQL confirms it leads to the
-present (:func:`authz.store.snapshot.continues`) and catches up from the change log; otherwise it loads from SQL
-and writes a snapshot for the next instance to start from. Every so many revisions one instance refreshes it.
+present and catches up from the change log; otherwise it loads from SQL and writes a snapshot for the next instance
+to start from. Every so many revisions one instance refreshes it. That part is :mod:`authz.warmstart`'s.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import gc
 import logging
 import time
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 from starlette.concurrency import run_in_threadpool
 
 from authz.bus import NullBus, RedisBus
-from authz.cache.snapshot import Rejected, SnapshotCache
+from authz.cache.snapshot import SnapshotCache
 from authz.decider import Decider, Snapshot
 from authz.errors import Unavailable
 from authz.metrics import Metrics, Sample
 from authz.store.db import Database
-from authz.store.snapshot import continues, fingerprint, read_snapshot
+from authz.store.snapshot import read_snapshot
+from authz.warmstart import WarmStart
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-
-# A snapshot further behind SQL than this many revisions is not used: applying them one by one costs more than a
-# load from SQL.
-MAX_BEHIND = 50_000
-# After an attempt to refresh the snapshot, wait at least this long (seconds) before the next one.
-REFRESH_PAUSE = 60.0
-
-
-def _same(snap: Snapshot) -> Snapshot:
-    return snap
 
 
 @contextlib.contextmanager
@@ -76,12 +66,9 @@ class Sync:
         self.sql_revision = -1  # the newest revision SQL showed at the last catch-up
         self.applied_at = 0.0  # wall-clock time the applied revision was reached (for propagation measurements)
         self.last_commit: tuple[int, float] | None = None  # (revision, wall-clock time) of this instance's last write
-        self.cache = cache
         # Revisions after the snapshot in Redis at which an instance writes a newer one (0: never refresh).
         self.snapshot_refresh = snapshot_refresh
-        self._cached_revision = -1  # the newest snapshot revision this instance knows of in Redis
-        self._refresh_after = 0.0  # monotonic time before which no refresh is tried
-        self._background: set[asyncio.Task[None]] = set()
+        self.warm = WarmStart(db, cache, metrics, snapshot_refresh, self._in_thread) if cache is not None else None
         self._recent: dict[int, list[dict[str, Any]]] = {}
         self._lock = asyncio.Lock()
         self._advanced = asyncio.Condition()
@@ -165,17 +152,18 @@ class Sync:
 
     async def stop(self) -> None:
         await self.bus.stop()
-        for task in (self._task, *self._background):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self.warm is not None:
+            await self.warm.stop()
         # A cancelled task does not stop the thread it waited on: let SQL reads in flight finish, so that no
         # connection is still checked out when the database is disposed.
         if self._in_flight:
             await asyncio.wait(set(self._in_flight), timeout=30)
-        if self.cache is not None:
-            self.cache.close()
+        if self.warm is not None:
+            self.warm.close()
 
     async def _in_thread(self, fn: Callable[..., T], *args: Any) -> T:
         future = asyncio.ensure_future(run_in_threadpool(fn, *args))
@@ -195,9 +183,8 @@ class Sync:
             self.metrics.reloads += 1
             log.info("loaded revision %s in %.2f s: %s", revision, time.perf_counter() - started,
                      self.decider.stats())
-        if self.cache is not None and revision > max(self._cached_revision, 0):
-            # The rows just read are held until the writer has encoded them, then freed.
-            self._spawn(self._write_snapshot(revision, functools.partial(_same, snap)))
+        if self.warm is not None:
+            self.warm.loaded_from_sql(snap)
         await self._notify()
 
     def _load(self, snap: Snapshot) -> None:
@@ -209,68 +196,21 @@ class Sync:
 
     async def _warm_start(self) -> bool:
         """Load from the snapshot in Redis when it leads to the present; False (and counted why) when not."""
-        if self.cache is None:
+        if self.warm is None:
             return False
         started = time.perf_counter()
         with _no_cyclic_gc():
-            try:
-                snap, expected = await self._in_thread(self.cache.read)
-                if not await self._in_thread(continues, self.db, snap.revision, expected, MAX_BEHIND):
-                    raise Rejected("stale", f"revision {snap.revision} does not lead to SQL's present by the change "
-                                            "log")
-            except Rejected as exc:
-                self.metrics.snapshot_rejected[exc.reason] += 1
-                log.info("not starting from the snapshot in Redis (%s): loading from SQL", exc)
+            snap = await self.warm.usable()
+            if snap is None:
                 return False
             async with self._lock:
                 self._load(snap)
-                self._cached_revision = snap.revision
-                self.metrics.snapshot_loads += 1
+                self.warm.started_from(snap.revision)
             del snap
         log.info("loaded revision %s from the snapshot in Redis in %.2f s: %s", self.decider.revision,
                  time.perf_counter() - started, self.decider.stats())
         await self.catch_up()  # from the snapshot's revision to SQL's present (a gap there reloads from SQL)
         return True
-
-    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.create_task(work)
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
-
-    async def _write_snapshot(self, revision: int, read: Callable[[], Snapshot]) -> None:
-        """Write a snapshot to Redis (a failure costs the next instance a load from SQL, nothing more)."""
-        assert self.cache is not None
-        cache, db = self.cache, self.db
-
-        def produce() -> tuple[Snapshot, str] | None:
-            snap = read()
-            mark = fingerprint(db, snap.revision)
-            return (snap, mark) if mark is not None else None
-
-        try:
-            if await self._in_thread(cache.write, revision, produce):
-                self.metrics.snapshot_writes += 1
-                self._cached_revision = max(self._cached_revision, revision)
-                log.info("wrote the snapshot of revision %s to Redis", revision)
-        except Exception as exc:
-            self.metrics.snapshot_write_errors += 1
-            log.warning("writing the snapshot to Redis failed: %s", exc)
-
-    async def _maybe_refresh(self) -> None:
-        """When the snapshot in Redis is ``snapshot_refresh`` revisions behind, write a newer one (one instance
-        does: the cache's lock); a later start then has fewer revisions to apply."""
-        if self.cache is None or self.snapshot_refresh <= 0 or self._background:
-            return
-        if self.decider.revision - self._cached_revision < self.snapshot_refresh:
-            return
-        if time.monotonic() < self._refresh_after:
-            return
-        self._refresh_after = time.monotonic() + REFRESH_PAUSE
-        latest = await self._in_thread(self.cache.latest_revision)
-        self._cached_revision = max(self._cached_revision, latest if latest is not None else 0)
-        if self.decider.revision - self._cached_revision >= self.snapshot_refresh:
-            db = self.db
-            self._spawn(self._write_snapshot(self.decider.revision, lambda: read_snapshot(db)))
 
     async def catch_up(self) -> int:
         """Apply every committed revision this instance has not applied yet; returns the applied revision.
@@ -339,7 +279,8 @@ class Sync:
             try:
                 await self.catch_up()
                 self.last_error = None
-                await self._maybe_refresh()
+                if self.warm is not None:
+                    await self.warm.maybe_refresh(self.decider.revision)
             except Exception as exc:  # the poll must survive a database outage
                 self.last_error = f"{type(exc).__name__}: {exc}"
                 self.metrics.sync_errors += 1
