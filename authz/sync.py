@@ -221,6 +221,7 @@ class Sync:
         needs_reload = False
         while not needs_reload:
             checked_at = time.monotonic()
+            heard = self.known_revision
             if self._lock.locked():  # a reload is running: its result is what to continue from
                 async with self._lock:
                     pass
@@ -228,6 +229,13 @@ class Sync:
             if not changes:
                 self.confirmed_at = checked_at
                 self.sql_revision = max(self.sql_revision, self.decider.revision)
+                if heard > self.decider.revision and self.known_revision == heard:
+                    # Announced, yet not in SQL although announcements follow commits: not a revision of this
+                    # database (a stray publisher, another deployment on the same prefix). A hint, not a fact:
+                    # believing it would keep this instance 'stale' for good.
+                    log.warning("revision %s was announced but SQL has nothing after %s: ignoring it", heard,
+                                self.decider.revision)
+                    self.known_revision = self.decider.revision
                 break
             self.metrics.catch_ups += 1
             self.sql_revision = max(self.sql_revision, changes[-1][0])

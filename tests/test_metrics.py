@@ -144,3 +144,24 @@ def test_a_forged_announcement_is_read_from_sql_not_applied(world: World, db: Da
         m = until(client, lambda m: m["authz_revision_applied"] == revision + 2)
         assert "nieuw" in st.decider.products
         assert m["authz_catch_ups_total"] == catch_ups  # applied from the announcement: no SQL read
+
+
+def test_an_announced_revision_that_sql_does_not_have_stalls_nothing(world: World, service_key: str, quiet: Settings,
+                                                                      clock: FrozenClock) -> None:
+    """A message on the channel with a revision SQL has never seen (a stray publisher, another deployment on the
+    same prefix) is a hint, not a fact: after SQL says there is nothing newer, the instance answers again."""
+    import redis
+
+    small_world(world)
+    with TestClient(create_app(quiet, clock), base_url="http://testserver") as client:
+        until(client, lambda m: m["authz_bus_live"] == 1)
+        publisher = redis.Redis.from_url(REDIS_URL)
+        try:
+            publisher.publish(f"{quiet.redis_prefix}revisions", b"999999999")
+        finally:
+            publisher.close()
+        until(client, lambda m: m["authz_announcements_received_total"] >= 1)
+        r = client.post("/v1/check", json={"user": USER, "product": "verzuim"},
+                        headers={"Authorization": f"Bearer {service_key}"})
+        assert r.status_code == 200 and r.json()["allowed"] is True, r.text
+        assert client.get("/readyz").status_code == 200
