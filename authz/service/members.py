@@ -11,8 +11,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
-
 from authz import passwords
 from authz.cache.sessions import SessionStore
 from authz.config import Settings
@@ -21,7 +19,7 @@ from authz.service.accounts import ACTIVATION_TTL, check_password, dutch_day, ma
 from authz.service.emails import business_email, check_org_domain
 from authz.store import accounts, catalogue, invitations, requests, tokens
 from authz.store.db import Database, Tx
-from authz.store.schema import Account, Invitation, Token
+from authz.store.schema import Account, Invitation
 
 
 @dataclass(frozen=True)
@@ -136,12 +134,7 @@ def accept_invitation(db: Database, settings: Settings, token: str, password: st
 def lapsed(t: Tx, found: list[Account]) -> set[int]:
     """Ids of the approved accounts among ``found`` without a live activation link: they can no longer activate."""
     waiting = [a.id for a in found if a.status == "approved"]
-    if not waiting:
-        return set()
-    live = set(t.s.scalars(select(Token.account_id).where(
-        Token.account_id.in_(waiting), Token.purpose == "activation", Token.used_at.is_(None),
-        Token.expires_at > t.now)))
-    return set(waiting) - live
+    return set(waiting) - tokens.with_live_link(t, waiting, "activation")
 
 
 def resend_activation(db: Database, settings: Settings, actor: str, kvk: str, email: str) -> dict[str, Any]:

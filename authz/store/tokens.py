@@ -78,3 +78,12 @@ def check(t: Tx, row: Token) -> None:
 def use(t: Tx, row: Token) -> None:
     row.used_at = t.now
     t.s.flush()
+
+
+def with_live_link(t: Tx, account_ids: list[int], purpose: str) -> set[int]:
+    """Those of ``account_ids`` holding an unused, unexpired link of ``purpose``."""
+    if not account_ids:
+        return set()
+    return set(t.s.scalars(select(Token.account_id).where(
+        Token.account_id.in_(account_ids), Token.purpose == purpose, Token.used_at.is_(None),
+        Token.expires_at > t.now)))
