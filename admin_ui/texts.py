@@ -85,6 +85,8 @@ ERRORS = {
     "sessions_unavailable": "Sessies kunnen nu niet worden gecontroleerd; probeer het zo nog eens.",
     "conflict": "Dit botst met gegevens die al bestaan. Er is niets gewijzigd.",
     "key_exists": "Deze dienst heeft al een sleutel.",
+    "key_revoked": "De sleutel van deze dienst is al ingetrokken.",
+    "unknown_key": "Er is geen dienst met deze naam.",
     "unknown_mail": "Deze e-mail bestaat niet.",
     "mail_not_dead": "Alleen een e-mail die niet kon worden bezorgd, kan opnieuw worden verstuurd.",
 }

@@ -58,10 +58,39 @@ def cmd_service_key_create(args: argparse.Namespace) -> int:
     from authz.store.db import Database
 
     db = Database(_settings().database_url)
-    with db.tx(actor="cli:service-key") as t:
-        key = keys.create(t, args.name)
+    try:
+        with db.tx(actor="cli:service-key") as t:
+            key = keys.create(t, args.name)
+    finally:
+        db.dispose()
     print(f"service client '{args.name}' created; the key is shown once, keep it safe:", file=sys.stderr)
     print(key)
+    return 0
+
+
+def cmd_service_key_revoke(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from authz.bus import make_bus
+    from authz.store import keys
+    from authz.store.db import Database
+
+    settings = _settings()
+    db = Database(settings.database_url)
+    try:
+        with db.tx(actor="cli:service-key") as t:
+            keys.revoke(t, args.name)
+    finally:
+        db.dispose()
+    # Running instances read the change log at their next poll; with Redis, tell them now.
+    bus = make_bus(settings.redis_url, settings.redis_prefix, settings.secret_key)
+
+    async def announce() -> None:
+        await bus.announce(t.revision)
+        await bus.stop()
+
+    asyncio.run(announce())
+    print(f"the key of service client '{args.name}' is revoked (revision {t.revision})", file=sys.stderr)
     return 0
 
 
@@ -135,6 +164,9 @@ def parser() -> argparse.ArgumentParser:
     skc = sk.add_parser("create", help="create a key; prints it once, as the last line")
     skc.add_argument("name")
     skc.set_defaults(func=cmd_service_key_create)
+    skr = sk.add_parser("revoke", help="revoke a client's key: every instance refuses it from the next revision")
+    skr.add_argument("name")
+    skr.set_defaults(func=cmd_service_key_revoke)
 
     pol = sub.add_parser("policy", help="the policy as files").add_subparsers(dest="policy_command", required=True)
     pt = pol.add_parser("test", help="run the YAML decision tables against policy.conf")

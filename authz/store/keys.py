@@ -7,7 +7,7 @@ import secrets
 
 from sqlalchemy import select
 
-from authz.errors import Conflict
+from authz.errors import Conflict, NotFound
 from authz.store.db import Tx
 from authz.store.schema import ServiceKey
 
@@ -22,3 +22,16 @@ def create(t: Tx, name: str) -> str:
     t.audit("service_key.create", f"service-key:{name}", None, {"name": name})
     t.event("key", hash=digest, name=name, active=True)
     return key
+
+
+def revoke(t: Tx, name: str) -> None:
+    """Revoke the key of service client ``name``: every instance refuses it once it has applied this revision. The
+    name stays taken (the audit trail keeps pointing at one client); a successor gets a key under a new name."""
+    row = t.s.scalars(select(ServiceKey).where(ServiceKey.name == name).with_for_update()).first()
+    if row is None:
+        raise NotFound("unknown_key", f"No service client is named '{name}'.")
+    if row.revoked_at is not None:
+        raise Conflict("key_revoked", f"The key of '{name}' was revoked already.")
+    row.revoked_at = t.now
+    t.audit("service_key.revoke", f"service-key:{name}", {"name": name}, {"name": name, "revoked": True})
+    t.event("key", hash=row.key_hash, name=name, active=False)
