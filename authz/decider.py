@@ -305,11 +305,13 @@ class Decider:
         return span is not None and span[0] <= day <= span[1]
 
     def stats(self) -> dict[str, int]:
+        # tuple(...) copies each dict's values in one step of C, under the GIL: a generator walking the dict itself
+        # would raise 'dictionary changed size' when a thread reads while the loop applies a change.
         return {
             "accounts": len(self._users),
-            "grants": sum(len(a) for user in self._users.values() for a in user[2].values()),
-            "contracts": sum(1 for c in self._contracts.values() if c[0] <= c[1]),
-            "mandates": sum(1 for m in self._mandates.values() if m[0] <= m[1]),
+            "grants": sum(len(a) for user in tuple(self._users.values()) for a in tuple(user[2].values())),
+            "contracts": sum(1 for c in tuple(self._contracts.values()) if c[0] <= c[1]),
+            "mandates": sum(1 for m in tuple(self._mandates.values()) if m[0] <= m[1]),
             "products": len(self.products),
             "organisations": len(self.orgs),
         }
