@@ -8,8 +8,9 @@ from starlette.responses import Response
 
 from admin_ui import guard
 from admin_ui.entry import new_password
-from admin_ui.web import client_address, flash, form, message, redirect, render, route, secret_field
+from admin_ui.web import flash, form, message, redirect, render, route, secret_field
 from authz.api.auth import state
+from authz.api.http import client_address
 from authz.cache.throttle import TooManyAttempts
 from authz.errors import AuthzError
 from authz.service import passwords

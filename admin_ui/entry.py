@@ -14,7 +14,6 @@ from starlette.responses import Response
 from admin_ui import guard, texts
 from admin_ui.web import (
     FormError,
-    client_address,
     flash,
     form,
     is_https,
@@ -67,7 +66,8 @@ async def login(request: Request) -> Response:
         password = secret_field(data, "password")
         http.no_control(email, "email")  # before the throttle counts it: a NUL would reach its store
         token, actor = await run_in_threadpool(accounts.login, st.db, st.sessions, st.throttle, email.lower(),
-                                               password, client_address(request), request.cookies.get(SESSION_COOKIE))
+                                               password, http.client_address(request),
+                                               request.cookies.get(SESSION_COOKIE))
     except AuthzError as exc:
         return _login_page(request, email, next_, message(exc), 401 if exc.status == 401 else exc.status)
     resp = redirect(next_ or home_of(actor.roles, actor.org))
@@ -173,7 +173,7 @@ async def forgot(request: Request) -> Response:
     st = state(request)
     email = text_field(await form(request), "email")
     await run_in_threadpool(passwords.request_password_reset, st.db, st.settings, email, st.throttle,
-                            client_address(request))
+                            http.client_address(request))
     await guard.committed(st)
     # The same answer for every address: it tells nobody which accounts exist.
     return render(request, "forgot.html", {"title": "Wachtwoord vergeten", "done": True})

@@ -130,12 +130,6 @@ def redirect(url: str) -> RedirectResponse:
     return RedirectResponse(url, status_code=303)
 
 
-def client_address(request: Request) -> str:
-    """The address log-in throttling counts, as the API counts it: the peer's, never X-Forwarded-For (a header the
-    client writes itself would give it a fresh address for every guess)."""
-    return request.client.host if request.client is not None else "unknown"
-
-
 def local_path(value: str | None, default: str = "/") -> str:
     """Where to go after logging in: only a path of this site (never ``//host`` or a full URL: no open redirect)."""
     if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:

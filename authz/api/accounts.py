@@ -23,6 +23,7 @@ from authz.api.http import (
     Field,
     JSONResponse,
     UnsupportedMedia,
+    client_address,
     email,
     fields,
     kvk,
@@ -94,12 +95,6 @@ def path_token(request: Request) -> str:
     return token
 
 
-def _address(request: Request) -> str:
-    """The client address that log-in throttling counts. The peer's address, not X-Forwarded-For: a header the
-    client writes itself would let it pick a fresh address for every guess."""
-    return request.client.host if request.client is not None else "unknown"
-
-
 def _actor_view(st: State, actor: Actor) -> dict[str, Any]:
     return {"email": actor.email, "org": actor.org,
             "org_name": actor.org_name,
@@ -112,7 +107,7 @@ async def login(request: Request) -> JSONResponse:
     st = state(request)
     f = fields(await read_json(request, st.settings.max_body_bytes), LOGIN)
     token, actor = await run_in_threadpool(service.login, st.db, st.sessions, st.throttle, f["email"],
-                                           f["password"], _address(request), request.cookies.get(SESSION_COOKIE))
+                                           f["password"], client_address(request), request.cookies.get(SESSION_COOKIE))
     resp = JSONResponse(_actor_view(st, actor))
     resp.set_cookie(SESSION_COOKIE, token, max_age=st.settings.session_absolute_seconds, path="/",
                     secure=st.settings.base_url.startswith("https://"), httponly=True, samesite="lax")
@@ -147,7 +142,7 @@ async def change_password(request: Request) -> Response:
     f = fields(await read_json(request, st.settings.max_body_bytes), PASSWORD_CHANGE)
     await run_in_threadpool(lambda: passwords.change_password(st.db, st.sessions, actor, f["old_password"],
                                                               f["new_password"], throttle=st.throttle,
-                                                              address=_address(request)))
+                                                              address=client_address(request)))
     await committed(st)
     return Response(status_code=204)
 
@@ -156,7 +151,7 @@ async def request_reset(request: Request) -> JSONResponse:
     st = state(request)
     f = fields(await read_json(request, st.settings.max_body_bytes), RESET_REQUEST)
     await run_in_threadpool(passwords.request_password_reset, st.db, st.settings, f["email"], st.throttle,
-                            _address(request))
+                            client_address(request))
     await committed(st)
     # One answer for every address, known or not.
     return JSONResponse({"status": "accepted"}, status_code=202)

@@ -123,7 +123,7 @@ async def user_products(request: Request) -> JSONResponse:
                          "revision": st.decider.revision})
 
 
-def _cursor_decode(raw: str) -> tuple[str, str]:
+def cursor_decode(raw: str) -> tuple[str, str]:
     try:
         user, afnemer = orjson.loads(base64.urlsafe_b64decode(raw.encode() + b"=="))
         return str(user), str(afnemer)
@@ -131,7 +131,7 @@ def _cursor_decode(raw: str) -> tuple[str, str]:
         raise Invalid("invalid_cursor", "The cursor is not one this service gave out.") from None
 
 
-def _cursor_encode(user: str, afnemer: str) -> str:
+def cursor_encode(user: str, afnemer: str) -> str:
     return base64.urlsafe_b64encode(orjson.dumps([user, afnemer])).decode().rstrip("=")
 
 
@@ -155,14 +155,14 @@ async def product_users(request: Request) -> JSONResponse:
         if n is None or not 1 <= n <= 1000:
             raise Invalid("invalid_limit", "'limit' must be a whole number from 1 to 1000.")
         limit = n
-    after = _cursor_decode(q["cursor"]) if "cursor" in q else None
+    after = cursor_decode(q["cursor"]) if "cursor" in q else None
     await _vouch(st, None)
     users: list[dict[str, str]] = []
     next_cursor = None
     for user, a in st.decider.users_of(product, afnemer, after):
         if len(users) == limit:
             last = users[-1]
-            next_cursor = _cursor_encode(last["user"], last["afnemer"])
+            next_cursor = cursor_encode(last["user"], last["afnemer"])
             break
         users.append({"user": user, "afnemer": a})
     return JSONResponse({"users": users, "cursor": next_cursor, "revision": st.decider.revision})

@@ -71,6 +71,12 @@ async def read_json(request: Request, max_bytes: int = 1_000_000) -> dict[str, A
     return data
 
 
+def client_address(request: Request) -> str:
+    """The client address that log-in throttling counts (API and portal alike). The peer's address, not
+    X-Forwarded-For: a header the client writes itself would let it pick a fresh address for every guess."""
+    return request.client.host if request.client is not None else "unknown"
+
+
 def whole_number(raw: str | None) -> int | None:
     """``raw`` as a non-negative whole number of at most 18 ASCII digits, else None. ``str.isdigit`` is not enough:
     it accepts '²', which ``int`` then refuses (a 500 where a 4xx belongs)."""

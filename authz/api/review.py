@@ -15,7 +15,7 @@ from starlette.routing import Route
 
 from authz.api import http
 from authz.api.auth import check_permission, current_actor, service_client, state
-from authz.api.decisions import _cursor_decode, _cursor_encode
+from authz.api.decisions import cursor_decode, cursor_encode
 from authz.api.http import JSONResponse
 from authz.api.openapi import describe, obj
 from authz.errors import Forbidden, Invalid
@@ -52,7 +52,7 @@ async def product_users_at(request: Request) -> JSONResponse:
     afnemer = http.kvk(q["afnemer"], "afnemer") if "afnemer" in q else None
     at, day = review.moment(q["at"]) if "at" in q else (st.clock.now(), st.clock.today())
     limit = _limit(q["limit"]) if "limit" in q else PAGE
-    after = _cursor_decode(q["cursor"]) if "cursor" in q else None
+    after = cursor_decode(q["cursor"]) if "cursor" in q else None
     own: str | None = None  # a beheerder's organisation: only its users' rows
     if request.headers.get("authorization"):
         service_client(request)
@@ -72,7 +72,7 @@ async def product_users_at(request: Request) -> JSONResponse:
     # Pages as the live answer: (user, afnemer) order, the cursor names the last row given (same format).
     shown = [w for w in rows if (own is None or w.org == own) and (after is None or (w.user, w.afnemer) > after)]
     page = shown[:limit]
-    cursor = _cursor_encode(page[-1].user, page[-1].afnemer) if len(shown) > limit else None
+    cursor = cursor_encode(page[-1].user, page[-1].afnemer) if len(shown) > limit else None
     return JSONResponse({"users": [w.as_dict() for w in page], "cursor": cursor,
                          "at": utc_text(at), "day": day.isoformat(), "revision": st.decider.revision})
 

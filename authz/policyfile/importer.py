@@ -18,7 +18,7 @@ export imported elsewhere keeps who ticked what and when; a grant without them i
 and moment. Only an operator runs an import: the file is the operator's word, like a beheerder's save.
 
 Side effects as in the service layer: each changed (account, afnemer) grant set sends that account the same
-"grants changed" e-mail as a beheerder's save (R9, :func:`authz.service.grants._notify`; the message names one
+"grants changed" e-mail as a beheerder's save (R9, :func:`authz.service.grants.notify`; the message names one
 afnemer, so an account whose grants change for two afnemers gets two); an account the import deactivates gets the
 deactivation e-mail, and its sessions end after the commit through the session store the caller passes (the CLI
 builds one with :func:`authz.cache.sessions.make_sessions`). The e-mails commit with the change (outbox).
@@ -43,7 +43,7 @@ from authz.policyfile.model import Acct, Contr, Mand, PolicyState, only, utc_tex
 from authz.policyfile.parse import Parsed, PolicyFileError, Problem, parse
 from authz.policyfile.rules import check_rules
 from authz.service.accounts import mail
-from authz.service.grants import _notify, today
+from authz.service.grants import notify, today
 from authz.store import accounts, catalogue, policystate
 from authz.store import grants as grant_store
 from authz.store.db import Database, Tx
@@ -176,7 +176,7 @@ def _replace_grants(t: Tx, email: str, afnemer: str, products: set[str],
     account = accounts.get(t, email)
     added, removed = grant_store.replace(t, account, afnemer, products, None, provenance)
     if added or removed:
-        _notify(t, account, afnemer, added, removed, portal_url)  # R9, as a beheerder's save
+        notify(t, account, afnemer, added, removed, portal_url)  # R9, as a beheerder's save
 
 
 def _list(products: tuple[str, ...] | None) -> list[str] | None:

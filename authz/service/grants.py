@@ -101,12 +101,12 @@ def save(db: Database, actor: str, org: str, email: str, afnemer: str, products:
                                             f"afnemer's currently contracted products (within the mandate) are.")
         added, removed = grant_store.replace(t, account, afnemer, set(products), version)
         if added or removed:
-            _notify(t, account, afnemer, added, removed, portal_url)
+            notify(t, account, afnemer, added, removed, portal_url)
         new_version = account.grants_version
     return Saved(added, removed, new_version, t.revision if added or removed else None)
 
 
-def _notify(t: Tx, account: Account, afnemer: str, added: list[str], removed: list[str], portal_url: str) -> None:
+def notify(t: Tx, account: Account, afnemer: str, added: list[str], removed: list[str], portal_url: str) -> None:
     org = account.org or ""
     orgs = catalogue.org_names(t.s, [org, afnemer])
     names = catalogue.product_names(t.s, [*added, *removed])
