@@ -25,10 +25,12 @@ from admin_ui.web import (
     secret_field,
     text_field,
 )
+from authz import values
 from authz.api import http
 from authz.api.accounts import path_token
-from authz.api.auth import SESSION_COOKIE, state
+from authz.api.auth import state
 from authz.errors import AuthzError, Invalid
+from authz.identity import SESSION_COOKIE
 from authz.service import accounts, members, passwords
 
 
@@ -64,7 +66,7 @@ async def login(request: Request) -> Response:
     next_ = local_path(text_field(data, "volgende", required=False, max_len=2000), "")
     try:
         password = secret_field(data, "password")
-        http.no_control(email, "email")  # before the throttle counts it: a NUL would reach its store
+        values.no_control(email, "email")  # before the throttle counts it: a NUL would reach its store
         token, actor = await run_in_threadpool(accounts.login, st.db, st.sessions, st.throttle, email.lower(),
                                                password, http.client_address(request),
                                                request.cookies.get(SESSION_COOKIE))
@@ -104,22 +106,22 @@ async def register_form(request: Request) -> Response:
 async def register(request: Request) -> Response:
     st = state(request)
     data = await form(request)
-    values = {k: text_field(data, k, required=False, max_len=254) for k in _REGISTER_FIELDS}
+    given = {k: text_field(data, k, required=False, max_len=254) for k in _REGISTER_FIELDS}
     try:
         password = new_password(data)
         for required in ("email", "kvk"):
-            if not values[required]:
+            if not given[required]:
                 raise FormError("missing_field", texts.missing(required))
-        if not http.KVK_RE.fullmatch(values["kvk"]):  # ASCII digits only: '１１１１１１１１' is no KvK number
+        if not values.KVK_RE.fullmatch(given["kvk"]):  # ASCII digits only: '１１１１１１１１' is no KvK number
             raise Invalid("invalid_kvk", "A KvK number has 8 digits.")
-        reg = accounts.Registration(email=values["email"], password=password, kvk=values["kvk"],
-                                    organisation_name=values["organisation_name"] or None, name=values["name"])
+        reg = accounts.Registration(email=given["email"], password=password, kvk=given["kvk"],
+                                    organisation_name=given["organisation_name"] or None, name=given["name"])
         status = await run_in_threadpool(accounts.register, st.db, st.settings, reg)
     except AuthzError as exc:
-        return render(request, "register.html", {"title": "Account aanvragen", "done": None, "values": values,
+        return render(request, "register.html", {"title": "Account aanvragen", "done": None, "values": given,
                                                  "error": message(exc)}, exc.status)
     await guard.committed(st)
-    return render(request, "register.html", {"title": "Aanvraag ontvangen", "done": status, "values": values})
+    return render(request, "register.html", {"title": "Aanvraag ontvangen", "done": status, "values": given})
 
 
 async def activate_form(request: Request) -> Response:

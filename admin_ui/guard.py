@@ -10,10 +10,10 @@ from dataclasses import dataclass
 
 from starlette.requests import Request
 
-from authz.api.auth import SESSION_COOKIE, check_permission, current_actor, require_operator
+from authz.api.auth import current_actor, require_operator
 from authz.errors import Forbidden, Unauthorized
+from authz.identity import SESSION_COOKIE, Actor, check_permission
 from authz.state import State
-from authz.store.sessions import Actor
 
 
 @dataclass(frozen=True)

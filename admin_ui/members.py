@@ -16,7 +16,7 @@ from starlette.responses import Response
 
 from admin_ui import guard
 from admin_ui.web import attempt, form, render, route, text_field
-from authz.api import http
+from authz import values
 from authz.api.auth import state
 from authz.errors import NotFound
 from authz.service import members
@@ -25,7 +25,7 @@ INVITE_PAGE = "/uitnodigen"
 
 
 def _invitation_id(request: Request) -> int:
-    number = http.whole_number(request.path_params["id"])
+    number = values.whole_number(request.path_params["id"])
     if number is None:
         raise NotFound("unknown_invitation", "No such invitation.")
     return number
@@ -76,7 +76,7 @@ async def withdraw_invitation(request: Request) -> Response:
 # -- one account: activation link, deactivate, reactivate --------------------------------------------------------
 
 def _user_target(request: Request) -> tuple[str, str]:
-    email = http.email(request.path_params["email"], "email")
+    email = values.email(request.path_params["email"], "email")
     return email, f"/toegangsrechten/{quote(email)}"
 
 

@@ -21,13 +21,13 @@ from starlette.responses import Response
 from admin_ui import guard
 from admin_ui.org import decision
 from admin_ui.web import FormError, attempt, form, render, route, text_field
-from authz.api import http
+from authz import values
 from authz.api.auth import state
+from authz.identity import Actor
 from authz.service import accounts as account_service
 from authz.service import emails
 from authz.store import catalogue
 from authz.store.db import Tx
-from authz.store.sessions import Actor
 
 ORG_PAGE = 100
 
@@ -45,7 +45,7 @@ async def _write(request: Request, actor: Actor, work: Callable[[Tx], object], b
 
 def _day(data: FormData, name: str) -> date | None:
     raw = text_field(data, name, required=False, max_len=10)
-    return http.iso_day(raw, name) if raw else None
+    return values.iso_day(raw, name) if raw else None
 
 
 def _window(request: Request, data: FormData) -> tuple[date, date | None]:
@@ -105,7 +105,7 @@ async def products_page(request: Request) -> Response:
 async def add_product(request: Request) -> Response:
     actor = await guard.operator(request, "operator.products")
     data = await form(request)
-    code = http.code(text_field(data, "code", max_len=63), "code")
+    code = values.code(text_field(data, "code", max_len=63), "code")
     name = text_field(data, "name", max_len=200)
     description = text_field(data, "description", required=False, max_len=5000)
     return await _write(request, actor, lambda t: catalogue.create_product(t, code, name, description),
@@ -117,7 +117,7 @@ async def add_product(request: Request) -> Response:
 async def orgs_page(request: Request) -> Response:
     actor = await guard.operator(request, "operator.organisations")
     st = state(request)
-    q = http.search_text(request.query_params.get("q", ""), 200)
+    q = values.search_text(request.query_params.get("q", ""), 200)
 
     def read() -> list[dict[str, Any]]:
         with st.db.read() as s:
@@ -130,7 +130,7 @@ async def orgs_page(request: Request) -> Response:
 async def add_org(request: Request) -> Response:
     actor = await guard.operator(request, "operator.organisations")
     data = await form(request)
-    number = http.kvk(text_field(data, "kvk", max_len=8), "kvk")
+    number = values.kvk(text_field(data, "kvk", max_len=8), "kvk")
     name = text_field(data, "name", max_len=200)
     raw_domains = text_field(data, "domains", required=False, max_len=2000)
     domains = emails.org_domains(raw_domains.replace(",", " ").split(), state(request).settings.free_mail_domains)
@@ -141,7 +141,7 @@ async def add_org(request: Request) -> Response:
 async def org_page(request: Request) -> Response:
     actor = await guard.operator(request, "operator.contracts")
     st = state(request)
-    number = http.kvk(request.path_params["kvk"], "kvk")
+    number = values.kvk(request.path_params["kvk"], "kvk")
     today = st.clock.today()
 
     def read() -> dict[str, Any]:
@@ -161,9 +161,9 @@ async def org_page(request: Request) -> Response:
 
 async def put_contract(request: Request) -> Response:
     actor = await guard.operator(request, "operator.contracts")
-    number = http.kvk(request.path_params["kvk"], "kvk")
+    number = values.kvk(request.path_params["kvk"], "kvk")
     data = await form(request)
-    product = http.code(text_field(data, "product", max_len=63), "product")
+    product = values.code(text_field(data, "product", max_len=63), "product")
     valid_from, valid_until = _window(request, data)
     return await _write(request, actor, lambda t: catalogue.put_contract(t, number, product, valid_from, valid_until),
                         f"/operator/organisaties/{number}",
@@ -174,8 +174,8 @@ async def put_contract(request: Request) -> Response:
 
 async def end_contract(request: Request) -> Response:
     actor = await guard.operator(request, "operator.contracts")
-    number = http.kvk(request.path_params["kvk"], "kvk")
-    product = http.code(request.path_params["code"], "code")
+    number = values.kvk(request.path_params["kvk"], "kvk")
+    product = values.code(request.path_params["code"], "code")
     return await _write(request, actor, lambda t: catalogue.end_contract(t, number, product),
                         f"/operator/organisaties/{number}",
                         f"Het contract voor {product} is beëindigd. Koppelingen die erop rustten geven geen toegang "
@@ -184,10 +184,10 @@ async def end_contract(request: Request) -> Response:
 
 async def put_mandate(request: Request) -> Response:
     actor = await guard.operator(request, "operator.mandates")
-    afnemer = http.kvk(request.path_params["kvk"], "kvk")
+    afnemer = values.kvk(request.path_params["kvk"], "kvk")
     data = await form(request)
-    intermediair = http.kvk(text_field(data, "intermediair", max_len=8), "intermediair")
-    chosen = [http.code(v, "product") for v in data.getlist("product")]
+    intermediair = values.kvk(text_field(data, "intermediair", max_len=8), "intermediair")
+    chosen = [values.code(v, "product") for v in data.getlist("product")]
     products = sorted(set(chosen)) or None  # none ticked: all of the afnemer's products
     valid_from, valid_until = _window(request, data)
     return await _write(request, actor,
@@ -198,8 +198,8 @@ async def put_mandate(request: Request) -> Response:
 
 async def end_mandate(request: Request) -> Response:
     actor = await guard.operator(request, "operator.mandates")
-    afnemer = http.kvk(request.path_params["kvk"], "kvk")
-    intermediair = http.kvk(request.path_params["intermediair"], "intermediair")
+    afnemer = values.kvk(request.path_params["kvk"], "kvk")
+    intermediair = values.kvk(request.path_params["intermediair"], "intermediair")
     return await _write(request, actor, lambda t: catalogue.end_mandate(t, afnemer, intermediair),
                         f"/operator/organisaties/{quote(afnemer)}", f"De opdracht aan {intermediair} is beëindigd.")
 

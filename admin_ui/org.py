@@ -16,7 +16,7 @@ from starlette.responses import Response
 
 from admin_ui import guard
 from admin_ui.web import attempt, form, render, route, text_field
-from authz.api import http
+from authz import values
 from authz.api.auth import state
 from authz.clock import AMSTERDAM
 from authz.errors import NotFound
@@ -28,7 +28,7 @@ AUDIT_PAGE = 50
 
 
 def request_id(request: Request) -> int:
-    number = http.whole_number(request.path_params["id"])
+    number = values.whole_number(request.path_params["id"])
     if number is None:
         raise NotFound("unknown_request", "No such account request.")
     return number
@@ -96,7 +96,7 @@ async def beheerders_page(request: Request) -> Response:
 async def _change(request: Request, action: str, change: Any, done: str) -> Response:
     actor, org = await guard.beheerder(request, action)
     st = state(request)
-    email = http.email(text_field(await form(request), "email"), "email")
+    email = values.email(text_field(await form(request), "email"), "email")
     # Whoever stepped down is no beheerder any more: their start page is their own account.
     onward = "/" if email == actor.email and change is beheerders.remove else "/beheerders"
     return await attempt(request, "/beheerders", lambda: change(st.db, actor.email, org, email, st.settings.base_url),
@@ -133,9 +133,9 @@ def changes(before: Any, after: Any) -> list[str]:
 async def audit_page(request: Request) -> Response:
     actor, org = await guard.beheerder(request, "audit.read")
     st = state(request)
-    user = http.search_text(request.query_params.get("gebruiker", ""), http.MAX_EMAIL)
-    product = http.search_text(request.query_params.get("product", ""), 63)
-    before_id = http.whole_number(request.query_params.get("voor"))
+    user = values.search_text(request.query_params.get("gebruiker", ""), values.MAX_EMAIL)
+    product = values.search_text(request.query_params.get("product", ""), 63)
+    before_id = values.whole_number(request.query_params.get("voor"))
 
     def read() -> list[dict[str, Any]]:
         with st.db.read() as s:

@@ -12,7 +12,7 @@ from starlette.responses import Response
 from admin_ui import guard, texts
 from admin_ui.org import when
 from admin_ui.web import render, route
-from authz.api import http
+from authz import values
 from authz.api.auth import state
 from authz.policyfile import export, history, lint
 
@@ -21,7 +21,7 @@ SEVERITY = {"error": "fout", "warning": "waarschuwing", "info": "ter informatie"
 
 async def user_history(request: Request) -> Response:
     actor, org = await guard.beheerder(request, "audit.read")
-    email = http.email(request.path_params["email"], "email")
+    email = values.email(request.path_params["email"], "email")
     entries = await run_in_threadpool(history.user_history, state(request).db, org, email)
     rows = [{"at": when(e.at), "actor": e.actor, "action": e.action, "afnemer": e.afnemer, "added": e.added,
              "removed": e.removed, "status": e.status, "roles_added": e.roles_added,
@@ -44,7 +44,7 @@ async def download(request: Request) -> Response:
     """The policy file (``authz policy export``): the whole state, or one organisation's with ``?kvk=``."""
     await guard.operator(request, "operator.audit")
     raw = request.query_params.get("kvk")
-    org = http.kvk(raw, "kvk") if raw else None
+    org = values.kvk(raw, "kvk") if raw else None
     text = await run_in_threadpool(export.export_yaml, state(request).db, org)
     name = f"toegangsrechten-{org}.yaml" if org else "toegangsrechten.yaml"
     return Response(text, media_type="application/yaml; charset=utf-8",

@@ -19,12 +19,12 @@ from starlette.responses import Response
 
 from admin_ui import guard
 from admin_ui.web import FormError, flash, form, message, redirect, render, route
-from authz.api import http
+from authz import values
 from authz.api.auth import state
 from authz.errors import AuthzError
+from authz.identity import Actor
 from authz.service import grants, members
 from authz.store import accounts, catalogue
-from authz.store.sessions import Actor
 
 PAGE = 100
 
@@ -41,8 +41,8 @@ class UserRow:
 def _users(request: Request, actor: Actor, org: str) -> tuple[list[UserRow], str | None, bool]:
     """One page of the organisation's users (search ``q``, after ``na``), the next cursor, and whether the
     organisation acts for afnemers (then the overview shows the Intermediair button)."""
-    q = http.search_text(request.query_params.get("q", ""), http.MAX_EMAIL)
-    after = http.search_text(request.query_params.get("na", ""), http.MAX_EMAIL) or None
+    q = values.search_text(request.query_params.get("q", ""), values.MAX_EMAIL)
+    after = values.search_text(request.query_params.get("na", ""), values.MAX_EMAIL) or None
     st = state(request)
 
     def read() -> tuple[list[UserRow], bool]:
@@ -133,7 +133,7 @@ def _user_page(request: Request, actor: Actor, org: str, email: str, afnemer: st
 
 async def user(request: Request) -> Response:
     actor, org = await guard.beheerder(request, "grants.read")
-    email = http.email(request.path_params["email"], "email")
+    email = values.email(request.path_params["email"], "email")
     afnemer = request.query_params.get("afnemer")
     return await run_in_threadpool(_user_page, request, actor, org, email, afnemer)
 
@@ -141,14 +141,14 @@ async def user(request: Request) -> Response:
 async def save(request: Request) -> Response:
     actor, org = await guard.beheerder(request, "grants.edit")
     st = state(request)
-    email = http.email(request.path_params["email"], "email")
+    email = values.email(request.path_params["email"], "email")
     data = await form(request)
-    afnemer = http.kvk(data.get("afnemer"), "afnemer")
+    afnemer = values.kvk(data.get("afnemer"), "afnemer")
     raw_version = data.get("version")
-    version = http.whole_number(raw_version) if isinstance(raw_version, str) else None
+    version = values.whole_number(raw_version) if isinstance(raw_version, str) else None
     if version is None:
         raise FormError("missing_field", "Het formulier mist zijn versie; laad de pagina opnieuw.")
-    products = [http.code(v, "product") for v in data.getlist("product")]
+    products = [values.code(v, "product") for v in data.getlist("product")]
     try:
         saved = await run_in_threadpool(grants.save, st.db, actor.email, org, email, afnemer, sorted(set(products)),
                                         version, st.settings.base_url)

@@ -29,8 +29,9 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from admin_ui import guard, texts
-from authz.api.auth import SESSION_COOKIE, state
+from authz.api.auth import state
 from authz.errors import AuthzError, Forbidden, Invalid, Unauthorized
+from authz.identity import SESSION_COOKIE
 from authz.state import State
 
 log = logging.getLogger(__name__)

@@ -17,27 +17,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from authz.api.auth import SESSION_COOKIE, current_actor, require, require_operator, state
-from authz.api.http import (
-    MAX_EMAIL,
-    Field,
-    JSONResponse,
-    UnsupportedMedia,
-    client_address,
-    email,
-    fields,
-    kvk,
-    password,
-    read_json,
-    text,
-    whole_number,
-)
+from authz.api.auth import current_actor, require, require_operator, state
+from authz.api.http import Field, JSONResponse, UnsupportedMedia, client_address, fields, read_json
 from authz.api.openapi import describe, obj
 from authz.errors import Invalid, NotFound
+from authz.identity import SESSION_COOKIE, Actor
 from authz.service import accounts as service
 from authz.service import passwords
 from authz.state import State
-from authz.store.sessions import Actor
+from authz.values import MAX_EMAIL, email, kvk, password, text, whole_number
 
 log = logging.getLogger(__name__)
 

@@ -16,14 +16,15 @@ from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.routing import Route
 
-from authz.api import http
+from authz import values
 from authz.api.auth import require, state
-from authz.api.http import Field, JSONResponse, fields, has_control, read_json, whole_number
+from authz.api.http import Field, JSONResponse, fields, read_json
 from authz.api.openapi import describe, obj
 from authz.errors import Invalid
 from authz.service import beheerders, grants, members
 from authz.store import accounts, audit, catalogue
 from authz.store.schema import Audit
+from authz.values import has_control, whole_number
 
 MAX_QUERY = 254
 
@@ -31,7 +32,7 @@ MAX_QUERY = 254
 async def _beheerder(request: Request, action: str) -> tuple[str, str]:
     """(actor's e-mail, organisation) once the actor may perform ``action`` for the organisation in the path."""
     actor = await require(request, action, request.path_params["kvk"])
-    return actor.email, http.kvk(request.path_params["kvk"], "kvk")
+    return actor.email, values.kvk(request.path_params["kvk"], "kvk")
 
 
 def _params(request: Request, allowed: Collection[str]) -> QueryParams:
@@ -112,20 +113,20 @@ async def list_clients(request: Request) -> JSONResponse:
 async def get_grants(request: Request) -> JSONResponse:
     actor, org = await _beheerder(request, "grants.read")
     _params(request, ())
-    user = http.email(request.path_params["email"], "email")
+    user = values.email(request.path_params["email"], "email")
     return JSONResponse(await run_in_threadpool(grants.overview, state(request).db, actor, org, user))
 
 
 PUT_GRANTS = {
-    "afnemer": Field(http.kvk),
-    "products": Field(http.codes),
-    "version": Field(http.integer(0), required=False, nullable=True),
+    "afnemer": Field(values.kvk),
+    "products": Field(values.codes),
+    "version": Field(values.integer(0), required=False, nullable=True),
 }
 
 
 async def put_grants(request: Request) -> JSONResponse:
     actor, org = await _beheerder(request, "grants.edit")
-    user = http.email(request.path_params["email"], "email")
+    user = values.email(request.path_params["email"], "email")
     st = state(request)
     f = fields(await read_json(request, st.settings.max_body_bytes), PUT_GRANTS)
     saved = await run_in_threadpool(grants.save, st.db, actor, org, user, f["afnemer"], f["products"], f.get("version"),
@@ -155,7 +156,7 @@ async def remove_beheerder(request: Request) -> JSONResponse:
 async def _change_beheerder(request: Request, action: str, change: Any) -> JSONResponse:
     """R14 (appoint) or R4/R14 (step down, remove): the answer carries the revision that holds the change."""
     actor, org = await _beheerder(request, action)
-    user = http.email(request.path_params["email"], "email")
+    user = values.email(request.path_params["email"], "email")
     await _no_body(request)
     st = state(request)
     outcome = await run_in_threadpool(change, st.db, actor, org, user, st.settings.base_url)

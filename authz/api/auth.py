@@ -1,4 +1,4 @@
-"""Who is asking: a service client by API key, or a logged-in account by session cookie; and may they?"""
+"""Who is asking over HTTP: a service client by API key, or a logged-in account by session cookie; and may they?"""
 
 from __future__ import annotations
 
@@ -8,13 +8,10 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
 from authz.cache import sessions
-from authz.errors import Forbidden, Unauthorized
-from authz.policy import OPERATOR_SCOPE, permitted
+from authz.errors import Unauthorized
+from authz.identity import SESSION_COOKIE, Actor, check_permission
+from authz.policy import OPERATOR_SCOPE
 from authz.state import State
-from authz.store.sessions import Actor
-
-SESSION_COOKIE = "authz_session"
-
 
 MAX_KNOWN_KEYS = 1024
 
@@ -56,12 +53,6 @@ async def current_actor(request: Request) -> Actor:
     if actor is None:
         raise Unauthorized("not_logged_in", "The session has ended; log in again.")
     return actor
-
-
-def check_permission(actor: Actor, action: str, scope: str) -> None:
-    """Enforced through the Casbin model (r2/p2/m2 of policy.conf) with the actor's own role lines."""
-    if not permitted(actor.lines(), actor.email, scope, action):
-        raise Forbidden("forbidden", "You may not do that for this organisation.")
 
 
 async def require(request: Request, action: str, scope: str) -> Actor:

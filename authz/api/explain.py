@@ -17,9 +17,10 @@ from starlette.routing import Route
 
 from authz import explain as explaining
 from authz.api.auth import service_client, state
-from authz.api.http import Field, JSONResponse, code, email, fields, integer, kvk, read_json
+from authz.api.http import Field, JSONResponse, fields, read_json
 from authz.api.openapi import describe, obj
 from authz.errors import Invalid, Unavailable
+from authz.values import code, email, integer, kvk
 
 log = logging.getLogger(__name__)
 

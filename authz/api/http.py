@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import date
 from typing import Any
 
 import orjson
@@ -13,14 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from authz.errors import AuthzError, Invalid
-
-# [0-9], never \d: \d also matches '１' or '١', which int() reads but a KvK register or a database id never holds.
-KVK_RE = re.compile(r"[0-9]{8}")
-CODE_RE = re.compile(r"[a-z0-9][a-z0-9-]{1,62}")
-ID_RE = re.compile(r"[0-9]{1,18}")  # 18 digits stay below 2**63: a BIGINT column can hold every id we parse
-# C0 and C1 control characters and DEL: PostgreSQL refuses NUL outright, and none belongs in an address or a search.
-CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-MAX_EMAIL = 254
+from authz.values import whole_number
 
 
 class JSONResponse(Response):
@@ -75,99 +66,6 @@ def client_address(request: Request) -> str:
     """The client address that log-in throttling counts (API and portal alike). The peer's address, not
     X-Forwarded-For: a header the client writes itself would let it pick a fresh address for every guess."""
     return request.client.host if request.client is not None else "unknown"
-
-
-def whole_number(raw: str | None) -> int | None:
-    """``raw`` as a non-negative whole number of at most 18 ASCII digits, else None. ``str.isdigit`` is not enough:
-    it accepts '²', which ``int`` then refuses (a 500 where a 4xx belongs)."""
-    return int(raw) if raw is not None and ID_RE.fullmatch(raw) else None
-
-
-def has_control(value: str) -> bool:
-    return CONTROL_RE.search(value) is not None
-
-
-def no_control(value: str, name: str) -> str:
-    """``value`` unchanged; 422 ``invalid_email`` when it holds a control character (a NUL would reach the database,
-    which refuses it with a 500). For fields that are otherwise free text, such as the e-mail of a log-in."""
-    if has_control(value):
-        raise Invalid("invalid_email", f"'{name}' must be an e-mail address.")
-    return value
-
-
-def search_text(value: str, max_len: int) -> str:
-    """A search term as typed, without control characters, trimmed and cut to ``max_len``."""
-    return CONTROL_RE.sub("", value).strip()[:max_len]
-
-
-# -- field parsers: each takes the raw value and the field name, returns a trusted value or raises Invalid --------
-
-def email(value: Any, name: str) -> str:
-    if (not isinstance(value, str) or not value.strip() or len(value) > MAX_EMAIL or "@" not in value
-            or has_control(value.strip())):
-        raise Invalid("invalid_email", f"'{name}' must be an e-mail address.")
-    return value.strip().lower()
-
-
-def kvk(value: Any, name: str) -> str:
-    if not isinstance(value, str) or not KVK_RE.fullmatch(value):
-        raise Invalid("invalid_kvk", f"'{name}' must be a KvK number of exactly 8 digits.")
-    return value
-
-
-def code(value: Any, name: str) -> str:
-    if not isinstance(value, str) or not CODE_RE.fullmatch(value):
-        raise Invalid("invalid_product_code",
-                      f"'{name}' must be a product code: lowercase letters, digits and '-', 2 to 63 characters.")
-    return value
-
-
-def codes(value: Any, name: str) -> list[str]:
-    if not isinstance(value, list):
-        raise Invalid("invalid_field", f"'{name}' must be a list of product codes.")
-    out = [code(v, name) for v in value]
-    if len(set(out)) != len(out):
-        raise Invalid("duplicate_product", f"'{name}' names a product more than once.")
-    return out
-
-
-def text(max_len: int = 200, min_len: int = 1) -> Callable[[Any, str], str]:
-    def parse(value: Any, name: str) -> str:
-        if not isinstance(value, str) or not min_len <= len(value.strip()) <= max_len:
-            raise Invalid("invalid_field", f"'{name}' must be text of {min_len} to {max_len} characters.")
-        return value.strip()
-
-    return parse
-
-
-def password(value: Any, name: str) -> str:
-    if not isinstance(value, str) or not 12 <= len(value) <= 256:
-        raise Invalid("weak_password", f"'{name}' must be a password of 12 to 256 characters.")
-    return value
-
-
-def integer(minimum: int = 0) -> Callable[[Any, str], int]:
-    def parse(value: Any, name: str) -> int:
-        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-            raise Invalid("invalid_field", f"'{name}' must be a whole number of at least {minimum}.")
-        return value
-
-    return parse
-
-
-def iso_day(value: Any, name: str) -> date:
-    try:
-        if not isinstance(value, str) or len(value) != 10:
-            raise ValueError
-        return date.fromisoformat(value)
-    except ValueError:
-        raise Invalid("invalid_date", f"'{name}' must be an ISO date (YYYY-MM-DD).") from None
-
-
-def domains(value: Any, name: str) -> list[str]:
-    if not isinstance(value, list) or not all(isinstance(v, str) and "." in v and len(v) <= 253 for v in value):
-        raise Invalid("invalid_field", f"'{name}' must be a list of e-mail domains such as 'example.nl'.")
-    return sorted({v.strip().lower() for v in value})
 
 
 @dataclass(frozen=True)

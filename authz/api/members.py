@@ -15,7 +15,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.routing import Route
 
-from authz.api import http
+from authz import values
 from authz.api.accounts import committed, optional_body, path_id, path_token
 from authz.api.auth import require, state
 from authz.api.http import Field, JSONResponse, fields, read_json
@@ -23,14 +23,14 @@ from authz.api.openapi import describe, obj
 from authz.service import members
 from authz.state import State
 
-INVITE = {"email": Field(http.email)}
-ACCEPT = {"password": Field(http.password), "name": Field(http.text(200, 0), required=False, nullable=True)}
+INVITE = {"email": Field(values.email)}
+ACCEPT = {"password": Field(values.password), "name": Field(values.text(200, 0), required=False, nullable=True)}
 
 
 async def _beheerder(request: Request, action: str) -> tuple[str, str]:
     """(actor's e-mail, organisation) once the actor may perform ``action`` for the organisation in the path."""
     actor = await require(request, action, request.path_params["kvk"])
-    return actor.email, http.kvk(request.path_params["kvk"], "kvk")
+    return actor.email, values.kvk(request.path_params["kvk"], "kvk")
 
 
 def _invitation_id(request: Request) -> int:
@@ -94,7 +94,7 @@ async def _on_account(request: Request, change: Callable[[State, str, str, str],
     holds it, applied on this instance (R11)."""
     actor, org = await _beheerder(request, "accounts.manage")
     st = state(request)
-    user = http.email(request.path_params["email"], "email")
+    user = values.email(request.path_params["email"], "email")
     await optional_body(request, {})
     outcome = await run_in_threadpool(change, st, actor, org, user)
     return JSONResponse({**outcome.answer, "revision": await committed(st, outcome.revision)})

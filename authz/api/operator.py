@@ -18,26 +18,14 @@ from starlette.requests import Request
 from starlette.routing import Route
 
 from authz.api.auth import require_operator, state
-from authz.api.http import (
-    Field,
-    JSONResponse,
-    code,
-    codes,
-    domains,
-    fields,
-    has_control,
-    iso_day,
-    kvk,
-    read_json,
-    text,
-    whole_number,
-)
+from authz.api.http import Field, JSONResponse, fields, read_json
 from authz.api.openapi import describe, obj
 from authz.errors import Invalid
+from authz.identity import Actor
 from authz.service import emails
 from authz.store import catalogue
 from authz.store.db import Tx
-from authz.store.sessions import Actor
+from authz.values import code, codes, domains, has_control, iso_day, kvk, text, whole_number
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)

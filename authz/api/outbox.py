@@ -12,10 +12,11 @@ from starlette.routing import Route
 
 from authz.api.accounts import committed, optional_body, path_id
 from authz.api.auth import require_operator, state
-from authz.api.http import JSONResponse, whole_number
+from authz.api.http import JSONResponse
 from authz.api.openapi import describe, obj
 from authz.errors import Invalid
 from authz.store import outbox
+from authz.values import whole_number
 
 STATUSES = ("dead", "pending", "sent")
 MAX_LIMIT = 500

@@ -13,16 +13,16 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.routing import Route
 
-from authz.api import http
-from authz.api.auth import check_permission, current_actor, service_client, state
+from authz import values
+from authz.api.auth import current_actor, service_client, state
 from authz.api.decisions import cursor_decode, cursor_encode
 from authz.api.http import JSONResponse
 from authz.api.openapi import describe, obj
 from authz.errors import Forbidden, Invalid
+from authz.identity import Actor, check_permission
 from authz.policy import OPERATOR_SCOPE, permitted
 from authz.policyfile import history, review
 from authz.policyfile.model import utc_text
-from authz.store.sessions import Actor
 
 PAGE, MAX_PAGE = 100, 1000  # as the live answer (authz.api.decisions.product_users)
 
@@ -48,8 +48,8 @@ async def product_users_at(request: Request) -> JSONResponse:
     unknown = sorted(set(q) - {"afnemer", "at", "cursor", "limit"})
     if unknown:
         raise Invalid("unknown_parameter", f"Unknown query parameter(s): {', '.join(unknown)}.")
-    product = http.code(request.path_params["code"], "code")
-    afnemer = http.kvk(q["afnemer"], "afnemer") if "afnemer" in q else None
+    product = values.code(request.path_params["code"], "code")
+    afnemer = values.kvk(q["afnemer"], "afnemer") if "afnemer" in q else None
     at, day = review.moment(q["at"]) if "at" in q else (st.clock.now(), st.clock.today())
     limit = _limit(q["limit"]) if "limit" in q else PAGE
     after = cursor_decode(q["cursor"]) if "cursor" in q else None
@@ -79,12 +79,12 @@ async def product_users_at(request: Request) -> JSONResponse:
 
 async def user_history(request: Request) -> JSONResponse:
     actor = await current_actor(request)
-    kvk = http.kvk(request.path_params["kvk"], "kvk")
+    kvk = values.kvk(request.path_params["kvk"], "kvk")
     if not _is_operator(actor):
         check_permission(actor, "audit.read", kvk)
     if request.query_params:
         raise Invalid("unknown_parameter", f"Unknown query parameter(s): {', '.join(sorted(request.query_params))}.")
-    user = http.email(request.path_params["email"], "email")
+    user = values.email(request.path_params["email"], "email")
     entries = await run_in_threadpool(history.user_history, state(request).db, kvk, user)
     return JSONResponse({"email": user, "history": [e.as_dict() for e in entries]})
 

@@ -24,10 +24,11 @@ import redis
 from authz.cache import redis_client
 from authz.config import Settings
 from authz.errors import Unavailable
+from authz.identity import Actor
 from authz.store import sessions as sql_sessions
 from authz.store.db import Database
 from authz.store.schema import Account
-from authz.store.sessions import Actor, token_hash
+from authz.store.sessions import token_hash
 
 log = logging.getLogger(__name__)
 

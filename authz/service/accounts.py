@@ -24,11 +24,11 @@ from authz.cache.throttle import Throttle
 from authz.clock import AMSTERDAM
 from authz.config import Settings
 from authz.errors import Conflict, Invalid, NotFound, Unauthorized
+from authz.identity import Actor
 from authz.service.emails import business_email, check_org_domain, normalise
 from authz.store import accounts, catalogue, requests, sessions, tokens
 from authz.store.db import Database, Tx
 from authz.store.schema import Account, AccountRequest, Organisation
-from authz.store.sessions import Actor
 
 ACTIVATION_TTL = timedelta(days=21)  # R8: "binnen drie weken"
 MIN_PASSWORD, MAX_PASSWORD = 12, 256

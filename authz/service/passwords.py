@@ -15,12 +15,12 @@ from authz.cache.sessions import SessionStore
 from authz.cache.throttle import Limits, Throttle
 from authz.config import Settings
 from authz.errors import Forbidden, Invalid
+from authz.identity import Actor
 from authz.service.accounts import check_password, mail
 from authz.service.emails import normalise
 from authz.store import accounts, catalogue, tokens
 from authz.store.db import Database, Tx
 from authz.store.schema import Account
-from authz.store.sessions import Actor
 
 RESET_TTL = timedelta(hours=1)
 RESETS_PER_ADDRESS = 5  # reset mails to one e-mail address per throttle window; more requests are answered alike

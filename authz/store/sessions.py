@@ -4,36 +4,18 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session as SqlSession
 
-from authz.policy import account_lines
+from authz.identity import Actor
 from authz.store.schema import Account, Organisation, Role
 from authz.store.schema import Session as SessionRow
 
 
 def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
-
-
-@dataclass(frozen=True)
-class Actor:
-    """A logged-in account, as the permission checks see it."""
-
-    id: int
-    email: str
-    org: str | None
-    status: str
-    roles: frozenset[str]
-    session_hash: str = ""
-    org_name: str | None = None
-
-    def lines(self) -> list[tuple[str, ...]]:
-        """This account's role lines in the Casbin model."""
-        return account_lines(self.email, self.org, self.status, self.roles)
 
 
 def roles_of(s: SqlSession, account_id: int) -> frozenset[str]:
