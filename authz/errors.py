@@ -1,4 +1,4 @@
-"""The few exceptions the core raises; :mod:`authz.api.errors` maps them to HTTP in one place."""
+"""The few exceptions the core raises, each with its HTTP status; `authz.api.http.error_response` renders them."""
 
 from __future__ import annotations
 

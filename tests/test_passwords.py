@@ -231,3 +231,26 @@ def test_a_reset_request_takes_the_floor_time_for_unknown_addresses_too(client: 
         began = time.monotonic()
         assert client.post("/v1/password-resets", json={"email": email}).status_code == 202
         assert time.monotonic() - began >= RESET_ANSWER_FLOOR
+
+
+def test_a_hash_with_old_parameters_is_upgraded_at_log_in(client: TestClient, alice: str, db: Database,
+                                                          smtp: Mailbox) -> None:
+    """argon2's parameters can be raised: a hash made with weaker ones is replaced by one made with today's at the
+    next log-in (the only moment the password is at hand). The password stays the same and nobody is mailed."""
+    from argon2 import PasswordHasher
+
+    from authz import passwords
+
+    weak = PasswordHasher(time_cost=1, memory_cost=8 * 1024, parallelism=1).hash(PASSWORD)
+    with db.tx("test") as t:
+        t.s.execute(sa.update(Account).where(Account.email == ALICE).values(password_hash=weak))
+    assert passwords.needs_rehash(weak)
+    assert log_in(client).status_code == 200
+    upgraded = password_hash(db)
+    assert upgraded != weak and not passwords.needs_rehash(upgraded) and passwords.verify(upgraded, PASSWORD)
+    with db.read() as s:
+        entry = s.scalars(sa.select(Audit).where(Audit.action == "account.password_rehash")).one()
+        assert entry.actor == ALICE and "$argon2" not in str(entry.after)
+    assert log_in(client).status_code == 200 and password_hash(db) == upgraded  # once only
+    client.cookies.clear()
+    assert delivered(client, smtp, ALICE) == []

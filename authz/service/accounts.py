@@ -203,10 +203,25 @@ def login(db: Database, store: SessionStore, throttle: Throttle, email: str, pas
             raise BAD_LOGIN
         actor = sessions.actor_of(s, a)
     throttle.succeeded(email, address, db.clock.now())
+    if stored is not None and passwords.needs_rehash(stored):
+        _upgrade_hash(db, actor, stored, passwords.hash_password(password))
     if previous:  # a new session on each log-in: a cookie planted before cannot ride along (fixation)
         store.end(sessions.token_hash(previous))
     token = store.create(actor.id, db.clock.now())
     return token, replace(actor, session_hash=sessions.token_hash(token))
+
+
+def _upgrade_hash(db: Database, actor: Actor, stored: str, new_hash: str) -> None:
+    """The hash was made with other argon2 parameters than today's: store one made with today's, while the password
+    is at hand (only at a log-in). The password itself is unchanged, so nobody is mailed and no session ends; a hash
+    that changed meanwhile (a reset, another log-in) is left alone."""
+    with db.tx(actor.email, on_behalf_of=actor.org) as t:
+        a = accounts.get(t, actor.email, lock=True)
+        if a.password_hash != stored:
+            return
+        a.password_hash = new_hash
+        t.audit("account.password_rehash", f"account:{a.email}", None, {"email": a.email, "password": "rehash"},
+                org=a.org)
 
 
 def logout(store: SessionStore, actor: Actor) -> None:
