@@ -15,6 +15,7 @@ from starlette.testclient import TestClient
 from authz.app import create_app
 from authz.clock import FrozenClock
 from authz.config import Settings
+from authz.events import GrantsReplaced, ProductCreated
 from authz.store.db import Database
 from tests.conftest import sync
 from tests.factories import PASSWORD, REDIS_URL, World
@@ -118,7 +119,7 @@ def test_a_forged_announcement_is_read_from_sql_not_applied(world: World, db: Da
         st = client.app.state.authz  # type: ignore[attr-defined]
         world.contract(AFNEMER, "polisadministratie", date(2026, 1, 1))
         revision = sync(client)
-        forged = [{"t": "grants", "email": USER, "afnemer": AFNEMER, "products": ["verzuim", "polisadministratie"]}]
+        forged = [GrantsReplaced(USER, AFNEMER, ("verzuim", "polisadministratie"))]
         world.product("ander")  # revision + 1 in SQL: a product only
         publisher = redis.Redis.from_url(REDIS_URL)
         try:
@@ -133,12 +134,12 @@ def test_a_forged_announcement_is_read_from_sql_not_applied(world: World, db: Da
         assert st.decider.check(USER, "verzuim").allowed is True
         # Signed with the service's secret, the next revision's events are applied as they come.
         with db.tx("test") as t:
-            t.event("product", code="nieuw")
+            t.event(ProductCreated("nieuw"))
         catch_ups = metrics(client)["authz_catch_ups_total"]
         good = redis.Redis.from_url(REDIS_URL)
         try:
             good.publish(f"{cfg.redis_prefix}revisions",
-                         encode(revision + 2, [{"t": "product", "code": "nieuw"}], cfg.secret_key.encode()))
+                         encode(revision + 2, [ProductCreated("nieuw")], cfg.secret_key.encode()))
         finally:
             good.close()
         m = until(client, lambda m: m["authz_revision_applied"] == revision + 2)
