@@ -186,47 +186,42 @@ class Decider:
         if revision != self.revision + 1:
             raise ValueError(f"revision {revision} does not follow {self.revision}")
         for ev in events:
-            if not self._apply_one(ev):
-                return False
+            match ev:
+                case GrantsReplaced():
+                    if ev.email not in self._users:
+                        return False  # grants of an account this index does not know: reload rather than guess
+                    self._set_grants(ev.email, ev.afnemer, set(ev.products))
+                case ContractPut():
+                    cell = self._cell(self._contracts, (ev.afnemer, ev.product), mandate=False)
+                    cell[0], cell[1] = _span(ev.valid_from, ev.valid_until)
+                case ContractEnded():
+                    cell = self._cell(self._contracts, (ev.afnemer, ev.product), mandate=False)
+                    cell[0], cell[1] = _LAPSED
+                case MandatePut():
+                    cell = self._cell(self._mandates, (ev.intermediair, ev.afnemer), mandate=True)
+                    cell[0], cell[1] = _span(ev.valid_from, ev.valid_until)
+                    cell[2] = frozenset(ev.products) if ev.products is not None else None
+                case MandateEnded():
+                    cell = self._cell(self._mandates, (ev.intermediair, ev.afnemer), mandate=True)
+                    cell[0], cell[1], cell[2] = *_LAPSED, None
+                case AccountChanged():
+                    user = self._users.get(ev.email)
+                    if user is not None and user[0] != ev.org:
+                        return False  # grants rest on the organisation's mandates: rebuild rather than patch
+                    self._users[ev.email] = (ev.org, ev.status == "active", user[2] if user is not None else {})
+                case ProductCreated():
+                    self.products.add(ev.code)
+                case OrganisationNamed():
+                    self.orgs[ev.kvk] = ev.name
+                case KeyIssued():
+                    self.keys[ev.hash] = ev.name
+                case KeyRevoked():
+                    self.keys.pop(ev.hash, None)
+                case Reload():
+                    return False
+                case _:
+                    assert_never(ev)
         self._set_revision(revision)
-        return True
-
-    def _apply_one(self, ev: Event) -> bool:
-        match ev:
-            case GrantsReplaced():
-                if ev.email not in self._users:
-                    return False  # grants of an account this index does not know: reload rather than guess
-                self._set_grants(ev.email, ev.afnemer, set(ev.products))
-            case ContractPut():
-                cell = self._cell(self._contracts, (ev.afnemer, ev.product), mandate=False)
-                cell[0], cell[1] = _span(ev.valid_from, ev.valid_until)
-            case ContractEnded():
-                cell = self._cell(self._contracts, (ev.afnemer, ev.product), mandate=False)
-                cell[0], cell[1] = _LAPSED
-            case MandatePut():
-                cell = self._cell(self._mandates, (ev.intermediair, ev.afnemer), mandate=True)
-                cell[0], cell[1] = _span(ev.valid_from, ev.valid_until)
-                cell[2] = frozenset(ev.products) if ev.products is not None else None
-            case MandateEnded():
-                cell = self._cell(self._mandates, (ev.intermediair, ev.afnemer), mandate=True)
-                cell[0], cell[1], cell[2] = *_LAPSED, None
-            case AccountChanged():
-                user = self._users.get(ev.email)
-                if user is not None and user[0] != ev.org:
-                    return False  # grants rest on the organisation's mandates: rebuild rather than patch
-                self._users[ev.email] = (ev.org, ev.status == "active", user[2] if user is not None else {})
-            case ProductCreated():
-                self.products.add(ev.code)
-            case OrganisationNamed():
-                self.orgs[ev.kvk] = ev.name
-            case KeyIssued():
-                self.keys[ev.hash] = ev.name
-            case KeyRevoked():
-                self.keys.pop(ev.hash, None)
-            case Reload():
-                return False
-            case _:
-                assert_never(ev)
         return True
 
     def _set_grants(self, email: str, afnemer: str, products: set[str]) -> None:
