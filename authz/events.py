@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, fields
 from datetime import date
-from typing import Any, ClassVar, get_type_hints
+from typing import Any, ClassVar, get_args, get_type_hints
 
 
 class MalformedEvent(ValueError):
@@ -122,8 +122,7 @@ class Reload:
 
 Event = (AccountChanged | GrantsReplaced | ContractPut | ContractEnded | MandatePut | MandateEnded | ProductCreated
          | OrganisationNamed | KeyIssued | KeyRevoked | Reload)
-KINDS: tuple[type[Event], ...] = (AccountChanged, GrantsReplaced, ContractPut, ContractEnded, MandatePut,
-                                  MandateEnded, ProductCreated, OrganisationNamed, KeyIssued, KeyRevoked, Reload)
+KINDS: tuple[type[Event], ...] = get_args(Event)
 
 
 # -- the codec -------------------------------------------------------------------------------------------------------

@@ -4,9 +4,12 @@ read of SQL, never to a change applied from it."""
 
 from __future__ import annotations
 
+import ast
 import asyncio
+import sys
 import time
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -16,6 +19,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from authz import bus
+from authz import events as events_module
 from authz.bus import RedisBus
 from authz.clock import FrozenClock
 from authz.decider import Decider
@@ -140,6 +144,16 @@ def test_any_field_missing_or_mistyped_is_refused(event: Event, data: st.DataObj
         decode({k: v for k, v in wire.items() if k != key})
     with pytest.raises(MalformedEvent):
         decode({**wire, key: data.draw(st.integers() | st.floats() | st.just([3]) | st.just({}))})
+
+
+def test_the_events_module_is_pure() -> None:
+    """No I/O: it imports the standard library only (no store, bus, cache, SQL or Redis)."""
+    tree = ast.parse(Path(events_module.__file__).read_text(encoding="utf-8"))
+    imported = {alias.name.partition(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import)
+                for alias in node.names}
+    imported |= {(node.module or "").partition(".")[0] for node in ast.walk(tree)
+                 if isinstance(node, ast.ImportFrom) and node.level == 0}
+    assert imported <= set(sys.stdlib_module_names) | {"__future__"}, imported
 
 
 def test_a_revision_s_events_are_a_list() -> None:
