@@ -5,8 +5,8 @@ them from the SQL change log, signed with the service's secret key (``AUTHZ_SECR
 revision it is applies them without a SQL round trip, which under read load is most of the propagation time.
 Anything else (a gap, an unsigned or badly signed message, signed events that do not decode (see
 :mod:`authz.events`), events it cannot apply) makes it read SQL, so a lost, forged or broken announcement can delay a
-change but never corrupt one. A subscriber that (re)connects catches up from SQL
-at once, and an announcement of revision N makes an instance read every revision it has not applied up to N.
+change but never corrupt one. A subscriber that (re)connects catches up from SQL at once, and an announcement of
+revision N makes an instance read every revision it has not applied up to N.
 
 On the wire: ``N`` (a revision alone) or ``N|signature|events JSON`` (the events as :func:`authz.events.encode_all`
 writes them, as in the change log).

@@ -206,10 +206,13 @@ def decode(value: Any) -> Event:
     if value.keys() != shape.keys:
         missing, extra = sorted(shape.keys - value.keys()), sorted(value.keys() - shape.keys)
         raise MalformedEvent(f"{shape.kind.__name__} event: missing {missing}, unexpected {extra}")
-    try:
-        return shape.kind(**{name: parse(value[name]) for name, parse, _ in shape.parts})
-    except MalformedEvent as exc:
-        raise MalformedEvent(f"{shape.kind.__name__} event: {exc}") from None
+    data = {}
+    for name, parse, _ in shape.parts:
+        try:
+            data[name] = parse(value[name])
+        except MalformedEvent as exc:
+            raise MalformedEvent(f"{shape.kind.__name__} event, field {name!r}: {exc}") from None
+    return shape.kind(**data)
 
 
 def encode_all(events: Iterable[Event]) -> list[dict[str, Any]]:
