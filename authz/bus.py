@@ -3,11 +3,13 @@
 An announcement carries a revision number and, when the announcer knows them, that revision's events as it read
 them from the SQL change log, signed with the service's secret key (``AUTHZ_SECRET_KEY``): an instance whose next
 revision it is applies them without a SQL round trip, which under read load is most of the propagation time.
-Anything else (a gap, an unsigned or badly signed message, events it cannot apply) makes it read SQL, so a lost or
-forged announcement can delay a change but never corrupt one. A subscriber that (re)connects catches up from SQL
-at once, and an announcement of revision N makes an instance read every revision it has not applied up to N.
+Anything else (a gap, an unsigned or badly signed message, signed events that do not decode (see
+:mod:`authz.events`), events it cannot apply) makes it read SQL, so a lost, forged or broken announcement can delay a
+change but never corrupt one. A subscriber that (re)connects catches up from SQL at once, and an announcement of
+revision N makes an instance read every revision it has not applied up to N.
 
-On the wire: ``N`` (a revision alone) or ``N|signature|events JSON``.
+On the wire: ``N`` (a revision alone) or ``N|signature|events JSON`` (the events as :func:`authz.events.encode_all`
+writes them, as in the change log).
 
 :class:`NullBus` is the bus of a lone instance (no Redis): announcing does nothing and the SQL poll of
 :mod:`authz.sync` is the only way to learn of other writers.
@@ -21,31 +23,32 @@ import hashlib
 import hmac
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import orjson
 import redis.asyncio as redis
 from redis.exceptions import RedisError
 
+from authz.events import Event, MalformedEvent, decode_all, encode_all
+
 log = logging.getLogger(__name__)
 
-Events = list[dict[str, Any]]
-OnRevision = Callable[[int, Events | None], Awaitable[None]]
+OnRevision = Callable[[int, list[Event] | None], Awaitable[None]]
 
 
 def _signature(secret: bytes, revision: int, body: bytes) -> bytes:
     return hmac.new(secret, b"%d|" % revision + body, hashlib.sha256).hexdigest().encode()
 
 
-def encode(revision: int, events: Events | None, secret: bytes | None) -> bytes:
+def encode(revision: int, events: Sequence[Event] | None, secret: bytes | None) -> bytes:
     if events is None or not secret:
         return b"%d" % revision
-    body = orjson.dumps(events)
+    body = orjson.dumps(encode_all(events))
     return b"%d|%s|%s" % (revision, _signature(secret, revision, body), body)
 
 
-def decode(data: bytes, secret: bytes | None) -> tuple[int, Events | None]:
+def decode(data: bytes, secret: bytes | None) -> tuple[int, list[Event] | None]:
     """The revision, and the events when they are signed with ``secret`` (else None: read them from SQL)."""
     head, _, rest = data.partition(b"|")
     revision = int(head)
@@ -55,8 +58,12 @@ def decode(data: bytes, secret: bytes | None) -> tuple[int, Events | None]:
     if not hmac.compare_digest(signature, _signature(secret, revision, body)):
         log.warning("announcement of revision %s carries events with a bad signature: reading SQL", revision)
         return revision, None
-    events = orjson.loads(body)
-    return revision, events if isinstance(events, list) else None
+    try:
+        return revision, decode_all(orjson.loads(body))
+    except (orjson.JSONDecodeError, MalformedEvent) as exc:
+        log.warning("announcement of revision %s carries events this version cannot read (%s): reading SQL",
+                    revision, exc)
+        return revision, None
 
 
 class NullBus:
@@ -72,7 +79,7 @@ class NullBus:
     async def start(self, on_revision: OnRevision) -> None:
         return None
 
-    async def announce(self, revision: int, events: Events | None = None) -> None:
+    async def announce(self, revision: int, events: Sequence[Event] | None = None) -> None:
         return None
 
     def live(self, within: float) -> bool:
@@ -113,7 +120,7 @@ class RedisBus:
     def live(self, within: float) -> bool:
         return time.monotonic() - self.alive_at <= within
 
-    async def announce(self, revision: int, events: Events | None = None) -> None:
+    async def announce(self, revision: int, events: Sequence[Event] | None = None) -> None:
         """Publish; an error is logged and counted, never raised: the SQL poll still carries the change, and the
         revision is announced again (without its events) once Redis answers."""
         try:

@@ -13,9 +13,23 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, assert_never
 
 from authz.clock import Clock
+from authz.events import (
+    AccountChanged,
+    ContractEnded,
+    ContractPut,
+    Event,
+    GrantsReplaced,
+    KeyIssued,
+    KeyRevoked,
+    MandateEnded,
+    MandatePut,
+    OrganisationNamed,
+    ProductCreated,
+    Reload,
+)
 
 OPEN_END = date.max.toordinal()
 
@@ -167,58 +181,47 @@ class Decider:
         elif all(e[0] != afnemer for e in current):
             by_product[product] = tuple(sorted((*current, *entry), key=lambda e: e[0]))
 
-    def apply(self, revision: int, events: Iterable[dict[str, Any]]) -> bool:
+    def apply(self, revision: int, events: Iterable[Event]) -> bool:
         """Apply one revision's events. False when it cannot be applied in place (the caller reloads)."""
         if revision != self.revision + 1:
             raise ValueError(f"revision {revision} does not follow {self.revision}")
         for ev in events:
-            if not self._apply_one(ev):
-                return False
+            match ev:
+                case GrantsReplaced():
+                    if ev.email not in self._users:
+                        return False  # grants of an account this index does not know: reload rather than guess
+                    self._set_grants(ev.email, ev.afnemer, set(ev.products))
+                case ContractPut():
+                    cell = self._cell(self._contracts, (ev.afnemer, ev.product), mandate=False)
+                    cell[0], cell[1] = _span(ev.valid_from, ev.valid_until)
+                case ContractEnded():
+                    cell = self._cell(self._contracts, (ev.afnemer, ev.product), mandate=False)
+                    cell[0], cell[1] = _LAPSED
+                case MandatePut():
+                    cell = self._cell(self._mandates, (ev.intermediair, ev.afnemer), mandate=True)
+                    cell[0], cell[1] = _span(ev.valid_from, ev.valid_until)
+                    cell[2] = frozenset(ev.products) if ev.products is not None else None
+                case MandateEnded():
+                    cell = self._cell(self._mandates, (ev.intermediair, ev.afnemer), mandate=True)
+                    cell[0], cell[1], cell[2] = *_LAPSED, None
+                case AccountChanged():
+                    user = self._users.get(ev.email)
+                    if user is not None and user[0] != ev.org:
+                        return False  # grants rest on the organisation's mandates: rebuild rather than patch
+                    self._users[ev.email] = (ev.org, ev.status == "active", user[2] if user is not None else {})
+                case ProductCreated():
+                    self.products.add(ev.code)
+                case OrganisationNamed():
+                    self.orgs[ev.kvk] = ev.name
+                case KeyIssued():
+                    self.keys[ev.hash] = ev.name
+                case KeyRevoked():
+                    self.keys.pop(ev.hash, None)
+                case Reload():
+                    return False
+                case _:
+                    assert_never(ev)
         self._set_revision(revision)
-        return True
-
-    def _apply_one(self, ev: dict[str, Any]) -> bool:
-        kind = ev["t"]
-        if kind == "account":
-            user = self._users.get(ev["email"])
-            if user is not None and user[0] != ev["org"]:
-                return False  # grants rest on the organisation's mandates: rebuild rather than patch
-            self._users[ev["email"]] = (ev["org"], ev["status"] == "active", user[2] if user is not None else {})
-        elif kind == "account_removed":
-            removed = self._users.pop(ev["email"], None)
-            for product, entries in (removed[2] if removed is not None else {}).items():
-                for e in entries:
-                    self._holders.get(product, {}).get(e[0], set()).discard(ev["email"])
-        elif kind == "grants":
-            if ev["email"] not in self._users:
-                return False  # grants of an account this index does not know: reload rather than guess
-            self._set_grants(ev["email"], ev["afnemer"], set(ev["products"]))
-        elif kind == "contract":
-            cell = self._cell(self._contracts, (ev["afnemer"], ev["product"]), mandate=False)
-            ended = ev.get("valid_from") is None
-            cell[0], cell[1] = _LAPSED if ended else _span(ev["valid_from"], ev.get("valid_until"))
-        elif kind == "mandate":
-            cell = self._cell(self._mandates, (ev["intermediair"], ev["afnemer"]), mandate=True)
-            if ev.get("valid_from") is None:
-                cell[0], cell[1], cell[2] = *_LAPSED, None
-            else:
-                ps = ev.get("products")
-                cell[0], cell[1] = _span(ev["valid_from"], ev.get("valid_until"))
-                cell[2] = frozenset(ps) if ps is not None else None
-        elif kind == "product":
-            self.products.add(ev["code"])
-        elif kind == "org":
-            self.orgs[ev["kvk"]] = ev["name"]
-        elif kind == "key":
-            if ev.get("active", True):
-                self.keys[ev["hash"]] = ev["name"]
-            else:
-                self.keys.pop(ev["hash"], None)
-        elif kind == "reload":
-            return False
-        # Unknown kinds come from a newer version of the service: reload rather than guess.
-        else:
-            return False
         return True
 
     def _set_grants(self, email: str, afnemer: str, products: set[str]) -> None:

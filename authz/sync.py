@@ -27,6 +27,7 @@ from authz.bus import NullBus, RedisBus
 from authz.cache.snapshot import SnapshotCache
 from authz.decider import Decider, Snapshot
 from authz.errors import Unavailable
+from authz.events import Event
 from authz.metrics import Metrics, Sample
 from authz.store.db import Database
 from authz.store.snapshot import read_snapshot
@@ -69,7 +70,7 @@ class Sync:
         # Revisions after the snapshot in Redis at which an instance writes a newer one (0: never refresh).
         self.snapshot_refresh = snapshot_refresh
         self.warm = WarmStart(db, cache, metrics, snapshot_refresh, self._in_thread) if cache is not None else None
-        self._recent: dict[int, list[dict[str, Any]]] = {}
+        self._recent: dict[int, list[Event]] = {}
         self._lock = asyncio.Lock()
         self._advanced = asyncio.Condition()
         self._task: asyncio.Task[None] | None = None
@@ -116,7 +117,7 @@ class Sync:
         await self.bus.announce(announced, self._recent.get(announced))
         return self.decider.revision
 
-    async def _heard(self, revision: int, events: list[dict[str, Any]] | None = None) -> None:
+    async def _heard(self, revision: int, events: list[Event] | None = None) -> None:
         """An announcement (0: the channel was (re)joined, so whatever it missed must be read from SQL). Signed
         events of the very next revision are applied as they come; anything else is read from SQL."""
         self.known_revision = max(self.known_revision, revision)
@@ -142,7 +143,7 @@ class Sync:
             self.metrics.sync_errors += 1
             log.warning("catching up after an announcement failed: %s", self.last_error)
 
-    def _applied(self, revision: int, events: list[dict[str, Any]]) -> None:
+    def _applied(self, revision: int, events: list[Event]) -> None:
         self.metrics.applied_changes += 1
         self.applied_at = time.time()
         # The last few revisions' events, to announce with them (see authz.bus).

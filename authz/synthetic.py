@@ -6,7 +6,7 @@ products, contracts (some lapsed, some ending later), mandates (some covering a 
 grants. Deterministic for a given seed and starting database.
 
 Everything is written in ONE transaction through :mod:`authz.store.bulk`, domain tables and their ``casbin_rule``
-lines alike, with one audit record and one change event ``{"t": "reload"}``: running instances reload once.
+lines alike, with one audit record and one change event :class:`~authz.events.Reload`: running instances reload once.
 
 Every synthetic account has the same password, :data:`SYNTHETIC_PASSWORD`: one argon2 hash is computed and
 reused, because hashing 100 000s of passwords would take hours.
@@ -24,6 +24,7 @@ from typing import TextIO
 
 from authz import policy
 from authz.errors import Invalid
+from authz.events import Reload
 from authz.passwords import hash_password
 from authz.store import bulk
 from authz.store.db import Database, Tx
@@ -209,7 +210,7 @@ def load_synthetic(db: Database, n: int, seed: int = 1, stream: TextIO | None = 
         rng = random.Random(seed)  # noqa: S311 (reproducible test data, not secrets)
         plan = _plan(rng, want, first_kvk, db.clock.today())
         _write(t, plan, bulk.product_codes(t), result, out)
-        t.event("reload")
+        t.event(Reload())
         counts = {k: v for k, v in asdict(result).items() if k not in ("seconds", "revision")}
         t.audit("demo.synthetic", f"synthetic:seed={seed}", None, {**counts, "grants_wanted": n, "seed": seed})
     result.revision = t.revision

@@ -7,7 +7,8 @@ import time
 
 import redis
 
-from authz.bus import Events, RedisBus
+from authz.bus import RedisBus
+from authz.events import Event
 from tests.instances import RedisServer
 
 
@@ -16,7 +17,7 @@ def test_a_failed_announcement_is_published_again_when_redis_returns() -> None:
     server.start()
     heard: list[int] = []
 
-    async def on_revision(revision: int, events: Events | None) -> None:
+    async def on_revision(revision: int, events: list[Event] | None) -> None:
         heard.append(revision)
 
     async def scenario() -> list[bytes]:
@@ -56,7 +57,7 @@ def test_a_later_announcement_settles_an_earlier_failure() -> None:
     server = RedisServer()
     server.start()
 
-    async def on_revision(revision: int, events: Events | None) -> None:
+    async def on_revision(revision: int, events: list[Event] | None) -> None:
         return None
 
     async def scenario() -> int | None:

@@ -17,6 +17,7 @@ from authz.clock import FrozenClock
 from authz.config import Settings
 from authz.decider import Decider, Reason
 from authz.demo import ACCOUNTS, DEMO_PASSWORD, load_demo
+from authz.events import Reload
 from authz.passwords import verify
 from authz.store.db import Database
 from authz.store.schema import (
@@ -120,7 +121,7 @@ def test_synthetic_world_has_the_counts_the_lines_and_the_decisions(db: Database
     # one beheerder per organisation (R4), one revision, one change event, one audit record
     assert count(db, Role) == result.organisations
     assert db.revision() == result.revision == 1
-    assert db.changes_since(0) == [(1, [{"t": "reload"}])]
+    assert db.changes_since(0) == [(1, [Reload()])]
     assert count(db, Audit) == 1
 
     with db.engine.connect() as c:

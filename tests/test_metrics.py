@@ -15,6 +15,7 @@ from starlette.testclient import TestClient
 from authz.app import create_app
 from authz.clock import FrozenClock
 from authz.config import Settings
+from authz.events import GrantsReplaced, ProductCreated
 from authz.store.db import Database
 from tests.conftest import sync
 from tests.factories import PASSWORD, REDIS_URL, World
@@ -118,7 +119,7 @@ def test_a_forged_announcement_is_read_from_sql_not_applied(world: World, db: Da
         st = client.app.state.authz  # type: ignore[attr-defined]
         world.contract(AFNEMER, "polisadministratie", date(2026, 1, 1))
         revision = sync(client)
-        forged = [{"t": "grants", "email": USER, "afnemer": AFNEMER, "products": ["verzuim", "polisadministratie"]}]
+        forged = [GrantsReplaced(USER, AFNEMER, ("verzuim", "polisadministratie"))]
         world.product("ander")  # revision + 1 in SQL: a product only
         publisher = redis.Redis.from_url(REDIS_URL)
         try:
@@ -133,17 +134,48 @@ def test_a_forged_announcement_is_read_from_sql_not_applied(world: World, db: Da
         assert st.decider.check(USER, "verzuim").allowed is True
         # Signed with the service's secret, the next revision's events are applied as they come.
         with db.tx("test") as t:
-            t.event("product", code="nieuw")
+            t.event(ProductCreated("nieuw"))
         catch_ups = metrics(client)["authz_catch_ups_total"]
         good = redis.Redis.from_url(REDIS_URL)
         try:
             good.publish(f"{cfg.redis_prefix}revisions",
-                         encode(revision + 2, [{"t": "product", "code": "nieuw"}], cfg.secret_key.encode()))
+                         encode(revision + 2, [ProductCreated("nieuw")], cfg.secret_key.encode()))
         finally:
             good.close()
         m = until(client, lambda m: m["authz_revision_applied"] == revision + 2)
         assert "nieuw" in st.decider.products
         assert m["authz_catch_ups_total"] == catch_ups  # applied from the announcement: no SQL read
+
+
+def test_a_signed_announcement_with_broken_events_is_read_from_sql_not_applied(world: World, quiet: Settings,
+                                                                             clock: FrozenClock) -> None:
+    """Signed, yet its events do not decode (a grant's products as one string): the instance reads SQL instead."""
+    import redis
+
+    from authz import bus
+
+    small_world(world)
+    with TestClient(create_app(quiet, clock), base_url="http://testserver") as client:
+        until(client, lambda m: m["authz_bus_live"] == 1)
+        st = client.app.state.authz  # type: ignore[attr-defined]
+        world.contract(AFNEMER, "polisadministratie", date(2026, 1, 1))
+        revision = sync(client)
+        world.product("ander")  # revision + 1 in SQL: a product only
+        before = metrics(client)
+        body = b'[{"t": "grants", "email": "%s", "afnemer": "%s", "products": "polisadministratie"}]' % (
+            USER.encode(), AFNEMER.encode())
+        secret = quiet.secret_key.encode()
+        publisher = redis.Redis.from_url(REDIS_URL)
+        try:
+            publisher.publish(f"{quiet.redis_prefix}revisions",
+                              b"%d|%s|%s" % (revision + 1, bus._signature(secret, revision + 1, body), body))
+        finally:
+            publisher.close()
+        m = until(client, lambda m: m["authz_revision_applied"] == revision + 1)
+        assert m["authz_reloads_total"] == before["authz_reloads_total"]
+        assert "ander" in st.decider.products  # what SQL holds at revision + 1, which the announcement did not say
+        assert st.decider.check(USER, "polisadministratie").allowed is False
+        assert st.decider.check(USER, "verzuim").allowed is True
 
 
 def test_an_announced_revision_that_sql_does_not_have_stalls_nothing(world: World, service_key: str, quiet: Settings,

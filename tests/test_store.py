@@ -10,6 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from authz.errors import Conflict
+from authz.events import ContractPut
 from authz.store import catalogue
 from authz.store.db import Database
 from authz.store.schema import Audit, CasbinRule, Change, Contract, Outbox
@@ -29,8 +30,7 @@ def test_every_change_bumps_the_revision_with_its_audit_and_events(db: Database,
     assert db.revision() == 3
     changes = db.changes_since(0)
     assert [r for r, _ in changes] == [1, 2, 3]
-    assert changes[2][1] == [{"t": "contract", "afnemer": "11111111", "product": "polis",
-                              "valid_from": "2026-01-01", "valid_until": "2026-12-31"}]
+    assert changes[2][1] == [ContractPut("11111111", "polis", date(2026, 1, 1), date(2026, 12, 31))]
     with db.engine.connect() as c:
         rows = c.execute(sa.select(Audit.action, Audit.actor, Audit.on_behalf_of, Audit.revision, Audit.after)
                          .order_by(Audit.id)).all()

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from authz import policy
 from authz.errors import Conflict, NotFound
+from authz.events import AccountChanged
 from authz.store import projection
 from authz.store.db import Tx
 from authz.store.schema import Account, Role
@@ -57,7 +58,7 @@ def create(t: Tx, email: str, org: str | None, password_hash: str, status: str, 
     t.s.flush()
     projection.add(t.s, _lines(a, status, role_set or set()))
     t.audit("account.create", f"account:{email}", None, view(t, a), org=org)
-    t.event("account", email=email, org=org, status=status)
+    t.event(AccountChanged(email, org, status))
     return a
 
 
@@ -72,7 +73,7 @@ def set_status(t: Tx, a: Account, status: str) -> None:
     a.status = status
     t.s.flush()
     t.audit(f"account.{status}", f"account:{a.email}", before, view(t, a), org=a.org)
-    t.event("account", email=a.email, org=a.org, status=status)
+    t.event(AccountChanged(a.email, a.org, status))
 
 
 def set_role(t: Tx, a: Account, role: str, held: bool) -> None:
@@ -89,7 +90,7 @@ def set_role(t: Tx, a: Account, role: str, held: bool) -> None:
     t.s.flush()
     t.audit(f"role.{'grant' if held else 'revoke'}", f"account:{a.email}", before, view(t, a), org=a.org)
     # Roles do not change decisions (R1); the event keeps other instances' view of the account current.
-    t.event("account", email=a.email, org=a.org, status=a.status)
+    t.event(AccountChanged(a.email, a.org, a.status))
 
 
 def active_beheerders(t: Tx, org: str, *, lock: bool = False) -> list[Account]:

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from authz import policy
 from authz.errors import Conflict, NotFound
+from authz.events import ContractEnded, ContractPut, MandateEnded, MandatePut, OrganisationNamed, ProductCreated
 from authz.store import projection
 from authz.store.db import Tx
 from authz.store.schema import Contract, Mandate, Organisation, Product
@@ -28,7 +29,7 @@ def create_org(t: Tx, kvk: str, name: str, domains: list[str] | None = None, sta
     t.s.add(org)
     t.s.flush()
     t.audit("organisation.create", f"organisation:{kvk}", None, org_view(org), org=kvk)
-    t.event("org", kvk=kvk, name=name)
+    t.event(OrganisationNamed(kvk, name))
     return org
 
 
@@ -39,7 +40,7 @@ def verify_org(t: Tx, kvk: str, name: str | None = None) -> Organisation:
     if name:
         org.name = name
     t.audit("organisation.verify", f"organisation:{kvk}", before, org_view(org), org=kvk)
-    t.event("org", kvk=kvk, name=org.name)
+    t.event(OrganisationNamed(kvk, org.name))
     return org
 
 
@@ -57,7 +58,7 @@ def create_product(t: Tx, code: str, name: str, description: str = "") -> Produc
     t.s.add(product)
     t.s.flush()
     t.audit("product.create", f"product:{code}", None, {"code": code, "name": name, "description": description})
-    t.event("product", code=code)
+    t.event(ProductCreated(code))
     return product
 
 
@@ -93,8 +94,7 @@ def put_contract(t: Tx, afnemer: str, product: str, valid_from: date, valid_unti
     t.s.flush()
     projection.replace(t.s, old_lines, [policy.contract_line(afnemer, product, valid_from, valid_until)])
     t.audit("contract.put", f"contract:{afnemer}/{product}", before, _contract_view(c), org=afnemer)
-    t.event("contract", afnemer=afnemer, product=product, valid_from=valid_from.isoformat(),
-            valid_until=valid_until.isoformat() if valid_until else None)
+    t.event(ContractPut(afnemer, product, valid_from, valid_until))
     return c
 
 
@@ -107,7 +107,7 @@ def end_contract(t: Tx, afnemer: str, product: str) -> None:
     projection.remove(t.s, [policy.contract_line(afnemer, product, c.valid_from, c.valid_until)])
     t.s.delete(c)
     t.audit("contract.end", f"contract:{afnemer}/{product}", before, None, org=afnemer)
-    t.event("contract", afnemer=afnemer, product=product, valid_from=None)
+    t.event(ContractEnded(afnemer, product))
 
 
 def _mandate_view(m: Mandate) -> dict[str, Any]:
@@ -147,8 +147,7 @@ def put_mandate(t: Tx, afnemer: str, intermediair: str, products: list[str] | No
     after = _mandate_view(m)
     t.audit("mandate.put", f"mandate:{afnemer}/{intermediair}", before, after, org=afnemer)
     t.audit("mandate.put", f"mandate:{afnemer}/{intermediair}", before, after, org=intermediair)
-    t.event("mandate", afnemer=afnemer, intermediair=intermediair, valid_from=after["valid_from"],
-            valid_until=after["valid_until"], products=subset)
+    t.event(MandatePut(afnemer, intermediair, valid_from, valid_until, tuple(subset) if subset is not None else None))
     return m
 
 
@@ -161,7 +160,7 @@ def end_mandate(t: Tx, afnemer: str, intermediair: str) -> None:
     t.s.delete(m)
     t.audit("mandate.end", f"mandate:{afnemer}/{intermediair}", before, None, org=afnemer)
     t.audit("mandate.end", f"mandate:{afnemer}/{intermediair}", before, None, org=intermediair)
-    t.event("mandate", afnemer=afnemer, intermediair=intermediair, valid_from=None)
+    t.event(MandateEnded(afnemer, intermediair))
 
 
 def contracted_products(t: Tx, afnemer: str, today: date) -> list[str]:

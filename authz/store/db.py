@@ -9,6 +9,7 @@ change itself: all or nothing.
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -21,7 +22,10 @@ from sqlalchemy.pool import NullPool
 
 from authz.clock import Clock
 from authz.errors import Conflict
+from authz.events import Event, MalformedEvent, Reload, decode_all, encode_all
 from authz.store.schema import Audit, Change, Outbox, Revision
+
+log = logging.getLogger(__name__)
 
 
 def make_engine(url: str) -> Engine:
@@ -67,7 +71,7 @@ class Tx:
     on_behalf_of: str | None
     now: datetime
     audits: list[tuple[str, str, Any, Any, str | None]] = field(default_factory=list)
-    events: list[dict[str, Any]] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
     mails: list[Mail] = field(default_factory=list)
     revision: int = 0
 
@@ -75,12 +79,21 @@ class Tx:
         """Record a change (R12): who (the Tx's actor), when, for which organisation, before and after."""
         self.audits.append((action, subject, before, after, org if org is not None else self.on_behalf_of))
 
-    def event(self, kind: str, **data: Any) -> None:
+    def event(self, event: Event) -> None:
         """A change the in-memory deciders must apply (see :mod:`authz.decider`)."""
-        self.events.append({"t": kind, **data})
+        self.events.append(event)
 
     def mail(self, to: str, subject: str, text: str, html: str) -> None:
         self.mails.append(Mail(to, subject, text, html))
+
+
+def _events(revision: int, stored: Any) -> list[Event]:
+    try:
+        return decode_all(stored)
+    except MalformedEvent as exc:
+        log.warning("the change log's revision %s holds events this version cannot read (%s): reloading", revision,
+                    exc)
+        return [Reload()]
 
 
 class Database:
@@ -123,7 +136,7 @@ class Database:
         t.revision = s.execute(
             update(Revision).where(Revision.id == 1).values(value=Revision.value + 1).returning(Revision.value)
         ).scalar_one()
-        s.add(Change(revision=t.revision, at=t.now, events=t.events))
+        s.add(Change(revision=t.revision, at=t.now, events=encode_all(t.events)))
         for action, subject, before, after, org in t.audits:
             s.add(Audit(at=t.now, actor=t.actor, on_behalf_of=org, action=action, subject=subject,
                         before=before, after=after, revision=t.revision))
@@ -136,7 +149,9 @@ class Database:
         with self.engine.connect() as c:
             return int(c.execute(select(Revision.value).where(Revision.id == 1)).scalar_one())
 
-    def changes_since(self, revision: int, limit: int = 10_000) -> list[tuple[int, list[dict[str, Any]]]]:
+    def changes_since(self, revision: int, limit: int = 10_000) -> list[tuple[int, list[Event]]]:
+        """The change log after ``revision``, in order. A revision whose events this version cannot read (a newer
+        version's, or damaged) reads as :class:`~authz.events.Reload`: the deciders read the tables instead."""
         with self.engine.connect() as c:
             rows = c.execute(
                 select(Change.revision, Change.events)
@@ -144,7 +159,7 @@ class Database:
                 .order_by(Change.revision)
                 .limit(limit)
             ).all()
-        return [(int(r), list(ev)) for r, ev in rows]
+        return [(int(r), _events(int(r), ev)) for r, ev in rows]
 
     def ping(self) -> None:
         with self.engine.connect() as c:

@@ -10,6 +10,7 @@ from sqlalchemy import delete, select
 
 from authz import policy
 from authz.errors import Conflict
+from authz.events import GrantsReplaced
 from authz.store import projection
 from authz.store.db import Tx
 from authz.store.schema import Account, Grant
@@ -68,5 +69,5 @@ def replace(t: Tx, account: Account, afnemer: str, products: set[str], expected_
     t.audit("grants.replace", f"account:{account.email}", before, after, org=account.org)
     if afnemer != account.org:
         t.audit("grants.replace", f"account:{account.email}", before, after, org=afnemer)
-    t.event("grants", email=account.email, afnemer=afnemer, products=sorted(products))
+    t.event(GrantsReplaced(account.email, afnemer, tuple(sorted(products))))
     return added, removed

@@ -8,6 +8,7 @@ import secrets
 from sqlalchemy import select
 
 from authz.errors import Conflict, NotFound
+from authz.events import KeyIssued, KeyRevoked
 from authz.store.db import Tx
 from authz.store.schema import ServiceKey
 
@@ -20,7 +21,7 @@ def create(t: Tx, name: str) -> str:
     digest = hashlib.sha256(key.encode()).hexdigest()
     t.s.add(ServiceKey(name=name, key_hash=digest, created_at=t.now))
     t.audit("service_key.create", f"service-key:{name}", None, {"name": name})
-    t.event("key", hash=digest, name=name, active=True)
+    t.event(KeyIssued(digest, name))
     return key
 
 
@@ -34,4 +35,4 @@ def revoke(t: Tx, name: str) -> None:
         raise Conflict("key_revoked", f"The key of '{name}' was revoked already.")
     row.revoked_at = t.now
     t.audit("service_key.revoke", f"service-key:{name}", {"name": name}, {"name": name, "revoked": True})
-    t.event("key", hash=row.key_hash, name=name, active=False)
+    t.event(KeyRevoked(row.key_hash, name))
