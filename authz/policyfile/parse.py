@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from authz.policyfile.model import Acct, Contr, GrantRec, Mand, Org, PolicyState, Prod
+from authz.domain.state import Acct, Contr, GrantRec, Mand, Org, PolicyState, Prod
 
 KVK_RE = re.compile(r"[0-9]{8}")
 CODE_RE = re.compile(r"[a-z0-9][a-z0-9-]{1,62}")
