@@ -12,7 +12,7 @@ from authz.domain import beheerders as r4
 from authz.domain.access import Reason, stage
 from authz.domain.grants import Refusal, change, check_ticks, inert, offer, refusal
 from authz.domain.state import Acct, Contr, Mand
-from authz.domain.window import LAPSED, OPEN_END, check_dates, covers, holds, in_span, span
+from authz.domain.window import LAPSED, OPEN_END, check_dates, covers, holds, in_span, span, well_formed
 from authz.errors import Conflict, Invalid
 from authz.policy import day_in_window, window
 
@@ -67,6 +67,7 @@ def test_holds_is_from_le_day_le_until(w: tuple[date, date | None], day: date) -
 
 
 def test_a_window_may_not_end_before_it_starts() -> None:
+    assert well_formed(D, D) and well_formed(D, None) and not well_formed(D, D - timedelta(days=1))
     check_dates(D, D)
     check_dates(D, None)
     with pytest.raises(Invalid) as e:

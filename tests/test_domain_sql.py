@@ -1,8 +1,10 @@
-"""The SQL filters on validity windows (authz.store.catalogue) select exactly what authz.domain.window.holds says.
+"""Where SQL filters by a rule of authz.domain for speed, it selects exactly what the pure function says.
 
-The beheerder screens (R2, R15) let the database pick the contracts and mandates valid on a day, for speed; the rule
-itself is the pure function. Random windows (open-ended ones, one-day ones, the ends of the calendar) and random
-days (their boundaries and the days beside them) are written into real SQLite and PostgreSQL databases.
+The beheerder screens (R2, R15) let the database pick the contracts and mandates valid on a day
+(authz.store.catalogue; the rule is authz.domain.window.holds), and R4's guard lets it pick an organisation's
+active beheerders (authz.store.accounts.active_beheerders; the rule is authz.domain.beheerders.active). Random
+windows (open-ended ones, one-day ones, the ends of the calendar), random days (their boundaries and the days
+beside them) and random accounts are written into real SQLite and PostgreSQL databases.
 """
 
 from __future__ import annotations
@@ -15,8 +17,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from authz.clock import FrozenClock
+from authz.domain import beheerders as r4
+from authz.domain.state import Acct
 from authz.domain.window import holds
-from authz.store import catalogue
+from authz.store import accounts, catalogue
 from tests.conftest import NOW
 from tests.test_decider_equivalence import fresh_db, workdir  # noqa: F401 - workdir is a fixture
 
@@ -80,3 +84,24 @@ def test_the_window_filters_of_sql_agree_with_the_rule(
                 held = [m.afnemer for m in catalogue.mandates_held(t, INTERMEDIAIR, day)]
                 assert held == sorted(a for a, w in mandates.items() if holds(*w, day)), (day, mandates)
 
+
+
+members = st.lists(st.tuples(st.sampled_from(("approved", "active", "inactive")),
+                             st.frozensets(st.sampled_from((r4.ROLE, "operator")))), max_size=5)
+
+
+@settings(max_examples=30, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(found=members)
+def test_the_active_beheerders_of_sql_are_those_r4_counts(found: list[tuple[str, frozenset[str]]],
+                                                          template: Path | str, workdir: Path) -> None:  # noqa: F811
+    org = AFNEMERS[0]
+    want = [Acct(f"u{n}@example.nl", "", org, status, tuple(sorted(roles))) for n, (status, roles) in
+            enumerate(found)]
+    with fresh_db(template, workdir, FrozenClock(NOW)) as db:
+        with db.tx("test") as t:
+            catalogue.create_org(t, org, "Organisatie")
+            for a in want:
+                accounts.create(t, a.email, org, "!", a.status, role_set=set(a.roles))
+        with db.tx("test") as t:
+            assert [a.email for a in accounts.active_beheerders(t, org)] == r4.active(want)

@@ -41,7 +41,12 @@ def covers(products: Collection[str] | None, product: str) -> bool:
     return products is None or product in products
 
 
+def well_formed(valid_from: date, valid_until: date | None) -> bool:
+    """Whether a window does not end before it starts."""
+    return valid_until is None or valid_from <= valid_until
+
+
 def check_dates(valid_from: date, valid_until: date | None) -> None:
-    """A window must not end before it starts (422 ``invalid_dates``)."""
-    if valid_until is not None and valid_until < valid_from:
+    """:func:`well_formed`, or 422 ``invalid_dates``."""
+    if not well_formed(valid_from, valid_until):
         raise Invalid("invalid_dates", "'valid_until' lies before 'valid_from'.")

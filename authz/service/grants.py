@@ -14,7 +14,7 @@ from typing import Any
 
 from authz import messages
 from authz.clock import AMSTERDAM
-from authz.domain import grants as rules
+from authz.domain import grants as r2
 from authz.errors import Conflict
 from authz.store import accounts, catalogue
 from authz.store import grants as grant_store
@@ -49,7 +49,7 @@ def selectable(t: Tx, org: str) -> dict[str, list[str]]:
     day = today(t)
     mandates = catalogue.mandates_held(t, org, day)
     contracts = catalogue.contracts_valid_of(t.s, [org, *(m.afnemer for m in mandates)], day)
-    return rules.offer(org, contracts, mandates, day)
+    return r2.offer(org, contracts, mandates, day)
 
 
 def overview(db: Database, actor: str, org: str, email: str) -> dict[str, Any]:
@@ -63,7 +63,7 @@ def overview(db: Database, actor: str, org: str, email: str) -> dict[str, Any]:
             "email": account.email,
             "grants": held,
             "selectable": offer,
-            "inert": rules.inert(held, offer),
+            "inert": r2.inert(held, offer),
             "version": account.grants_version,
             "organisations": catalogue.org_names(t.s, [org, *held, *offer]),
             "products": catalogue.product_names(t.s, codes),
@@ -93,7 +93,7 @@ def set_grants(t: Tx, account: Account, afnemer: str, products: set[str], versio
     Returns (added, removed). ``provenance`` keeps who ticked an added product and when (``authz policy import``)."""
     held = grant_store.of_account(t, account.id).get(afnemer, [])
     offer = selectable(t, account.org) if account.org is not None else {}
-    rules.check_ticks(offer, account.org, afnemer, products, held)
+    r2.check_ticks(offer, account.org, afnemer, products, held)
     added, removed = grant_store.replace(t, account, afnemer, products, version, provenance)
     if added or removed:
         notify(t, account, afnemer, added, removed, portal_url)
