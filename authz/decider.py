@@ -23,7 +23,7 @@ from authz.domain.window import span as _span
 # How far a request got through R1: the furthest stage among an account's afnemers names a denial.
 _STAGE = {Reason.NO_GRANT: 0, Reason.NO_CONTRACT: 1, Reason.NO_MANDATE: 2, Reason.GRANTED: 3}
 # Module constants: the hot path reads them without an attribute lookup on the enum class.
-_GRANTED, _NO_GRANT, _NO_CONTRACT, _NO_MANDATE = Reason.GRANTED, Reason.NO_GRANT, Reason.NO_CONTRACT, Reason.NO_MANDATE
+_GRANTED, _NO_GRANT = Reason.GRANTED, Reason.NO_GRANT
 _UNKNOWN_USER, _INACTIVE_USER, _UNKNOWN_PRODUCT = Reason.UNKNOWN_USER, Reason.INACTIVE_USER, Reason.UNKNOWN_PRODUCT
 
 

@@ -1,6 +1,6 @@
 """The policy state as plain values: what a policy file holds, what the database holds, what the audit trail held.
 
-One :class:`PolicyState` is read from the domain tables (:func:`authz.store.policystate.current`), rebuilt from
+One :class:`PolicyState` is read from the tables (:func:`authz.store.policystate.current`), rebuilt from
 the audit trail up to a moment (:func:`authz.store.policystate.replay`, with :func:`apply_record`), or parsed
 from a file (:mod:`authz.policyfile.parse`); export, import, diff and lint all compare or render these values, so
 the three sources cannot drift apart. No password hash or token is ever part of it.
