@@ -19,6 +19,7 @@ from admin_ui.web import attempt, form, render, route, text_field
 from authz import values
 from authz.api.auth import state
 from authz.clock import AMSTERDAM
+from authz.domain.beheerders import ROLE
 from authz.errors import NotFound
 from authz.service import accounts as account_service
 from authz.service import beheerders
@@ -84,7 +85,7 @@ async def beheerders_page(request: Request) -> Response:
         listing = beheerders.listing(st.db, actor.email, org)
         with st.db.read() as s:
             candidates = [a.email for a, roles in accounts.of_org(s, org)
-                          if a.status == "active" and beheerders.ROLE not in roles]
+                          if a.status == "active" and ROLE not in roles]
         return listing, candidates
 
     listing, candidates = await run_in_threadpool(read)

@@ -12,10 +12,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
-from enum import StrEnum
 from typing import Any, NamedTuple, assert_never
 
 from authz.clock import Clock
+from authz.domain.access import Reason
+from authz.domain.access import stage as _stage
+from authz.domain.window import LAPSED as _LAPSED
+from authz.domain.window import span as _span
 from authz.events import (
     AccountChanged,
     ContractEnded,
@@ -31,23 +34,10 @@ from authz.events import (
     Reload,
 )
 
-OPEN_END = date.max.toordinal()
-
-
-class Reason(StrEnum):
-    GRANTED = "granted"
-    UNKNOWN_USER = "unknown_user"
-    INACTIVE_USER = "inactive_user"
-    UNKNOWN_PRODUCT = "unknown_product"
-    NO_GRANT = "no_grant"
-    NO_CONTRACT = "no_contract"
-    NO_MANDATE = "no_mandate"
-
-
 # How far a request got through R1: the furthest stage among an account's afnemers names a denial.
 _STAGE = {Reason.NO_GRANT: 0, Reason.NO_CONTRACT: 1, Reason.NO_MANDATE: 2, Reason.GRANTED: 3}
 # Module constants: the hot path reads them without an attribute lookup on the enum class.
-_GRANTED, _NO_GRANT, _NO_CONTRACT, _NO_MANDATE = Reason.GRANTED, Reason.NO_GRANT, Reason.NO_CONTRACT, Reason.NO_MANDATE
+_GRANTED, _NO_GRANT = Reason.GRANTED, Reason.NO_GRANT
 _UNKNOWN_USER, _INACTIVE_USER, _UNKNOWN_PRODUCT = Reason.UNKNOWN_USER, Reason.INACTIVE_USER, Reason.UNKNOWN_PRODUCT
 
 
@@ -60,7 +50,8 @@ class Decision(NamedTuple):
     revision: int
 
 
-# A validity cell [first day, last day] (ordinals) of a contract, or [first, last, products or None] of a mandate.
+# A validity cell: the span [first day, last day] (ordinals, authz.domain.window) of a contract, or [first, last,
+# products or None] of a mandate.
 # One cell per (afnemer, product) and per (intermediair, afnemer), changed in place: every grant that rests on it
 # holds a reference, so a contract change reaches them all without a lookup at check time.
 _Cell = list[Any]
@@ -69,7 +60,6 @@ _Cell = list[Any]
 _Entry = tuple[str, _Cell, _Cell | None, tuple[str]]
 # An account in the index: (organisation or None, active?, product -> entries of its grants, sorted by afnemer).
 _User = tuple[str | None, bool, dict[str, tuple[_Entry, ...]]]
-_LAPSED = (1, 0)  # the span of a contract or mandate that does not (or no longer) exist: contains no day
 
 
 @dataclass(slots=True)
@@ -84,25 +74,6 @@ class Snapshot:
     contracts: list[tuple[str, str, date, date | None]] = field(default_factory=list)
     mandates: list[tuple[str, str, date, date | None, list[str] | None]] = field(default_factory=list)
     keys: dict[str, str] = field(default_factory=dict)  # sha256 of key -> client name
-
-
-def _stage(entry: _Entry, product: str, today: int) -> Reason:
-    """How far one grant gets through R1 today: its contract, then (for another organisation) its mandate."""
-    contract = entry[1]
-    if not contract[0] <= today <= contract[1]:
-        return _NO_CONTRACT
-    mandate = entry[2]
-    if mandate is None:
-        return _GRANTED
-    if not mandate[0] <= today <= mandate[1] or (mandate[2] is not None and product not in mandate[2]):
-        return _NO_MANDATE
-    return _GRANTED
-
-
-def _span(valid_from: date | str, valid_until: date | str | None) -> tuple[int, int]:
-    start = date.fromisoformat(valid_from) if isinstance(valid_from, str) else valid_from
-    end = date.fromisoformat(valid_until) if isinstance(valid_until, str) else valid_until
-    return start.toordinal(), end.toordinal() if end else OPEN_END
 
 
 class Decider:
@@ -258,7 +229,7 @@ class Decider:
         if len(entries) == 1 or afnemer is not None:
             for entry in entries:
                 if afnemer is None or entry[0] == afnemer:
-                    stage = _stage(entry, product, today)
+                    stage = _stage(entry[1], entry[2], product, today)
                     if stage is _GRANTED:
                         return Decision(True, _GRANTED, entry[3], self.revision)
                     return self._denials[stage]
@@ -266,7 +237,7 @@ class Decider:
         allowed: list[str] = []
         best = _NO_GRANT
         for entry in entries:
-            stage = _stage(entry, product, today)
+            stage = _stage(entry[1], entry[2], product, today)
             if stage is _GRANTED:
                 allowed.append(entry[0])
             elif _STAGE[stage] > _STAGE[best]:
@@ -301,11 +272,6 @@ class Decider:
         """(organisation, active?) of a known account."""
         found = self._users.get(user)
         return (found[0], found[1]) if found is not None else None
-
-    def contract_valid(self, afnemer: str, product: str, today: int | None = None) -> bool:
-        span = self._contracts.get((afnemer, product))
-        day = self.clock.today_ordinal() if today is None else today
-        return span is not None and span[0] <= day <= span[1]
 
     def stats(self) -> dict[str, int]:
         # tuple(...) copies each dict's values in one step of C, under the GIL: a generator walking the dict itself

@@ -14,11 +14,13 @@ from typing import Any
 
 from authz.clock import AMSTERDAM
 from authz.decider import Decision
+from authz.domain.state import Contr, Mand
+from authz.domain.window import covers, holds
 from authz.policy import OPERATOR_SCOPE, Line, Reference, Verdict
 from authz.store import evidence as evidence_store
 from authz.store import rules
 from authz.store.db import Database
-from authz.store.evidence import Evidence, MandateFact, Window
+from authz.store.evidence import Evidence
 
 _MONTHS_NL = ("januari", "februari", "maart", "april", "mei", "juni", "juli", "augustus", "september", "oktober",
               "november", "december")
@@ -65,9 +67,9 @@ def agrees(decision: Decision, verdict: Verdict) -> bool:
 
 # -- the answer ------------------------------------------------------------------------------------------------------
 
-def _window(w: Window, day: date) -> dict[str, Any]:
-    return {"valid_from": w.valid_from.isoformat(),
-            "valid_until": w.valid_until.isoformat() if w.valid_until else None, "valid_today": w.holds(day)}
+def _window(w: Contr | Mand, day: date) -> dict[str, Any]:
+    return {"valid_from": w.valid_from.isoformat(), "valid_until": w.valid_until.isoformat() if w.valid_until else None,
+            "valid_today": holds(w.valid_from, w.valid_until, day)}
 
 
 def _lines_for(lines: list[Line], afnemer: str, product: str) -> list[list[str]]:
@@ -92,7 +94,7 @@ def _link(g: Gathered, afnemer: str, day: date) -> dict[str, Any]:
         "contract": _window(contract, day) if contract else None,
         "mandate_required": org != afnemer,
         "mandate": ({"intermediair": org, "products": list(mandate.products) if mandate.products is not None else None,
-                     "covers_product": mandate.covers(ev.product), **_window(mandate, day)}
+                     "covers_product": covers(mandate.products, ev.product), **_window(mandate, day)}
                     if mandate is not None and org != afnemer else None),
         "policy_lines": _lines_for(g.lines, afnemer, ev.product),
         # None when the engine was not asked (unknown or inactive account, unknown product: R13 before R1).
@@ -136,13 +138,13 @@ def _local_day(at: datetime) -> date:
     return (at if at.tzinfo is not None else at.replace(tzinfo=UTC)).astimezone(AMSTERDAM).date()
 
 
-def _span_nl(w: Window) -> str:
+def _span_nl(w: Contr | Mand) -> str:
     if w.valid_until is None:
         return f"vanaf {_day_nl(w.valid_from)} zonder einddatum"
     return f"van {_day_nl(w.valid_from)} tot en met {_day_nl(w.valid_until)}"
 
 
-def _span_en(w: Window) -> str:
+def _span_en(w: Contr | Mand) -> str:
     if w.valid_until is None:
         return f"from {_day_en(w.valid_from)} with no end date"
     return f"from {_day_en(w.valid_from)} up to and including {_day_en(w.valid_until)}"
@@ -152,7 +154,7 @@ def _join(names: list[str], last: str) -> str:
     return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} {last} {names[-1]}"
 
 
-def _mandate_scope(m: MandateFact, nl: bool) -> str:
+def _mandate_scope(m: Mand, nl: bool) -> str:
     if m.products is None:
         return "alle producten" if nl else "all products"
     if not m.products:
@@ -218,7 +220,7 @@ def sentences(decision: Decision, g: Gathered, day: date) -> tuple[str, str]:
     mandate = ev.mandates.get(at)
     if mandate is None:
         detail_nl, detail_en = "er is geen opdracht", "there is no mandate"
-    elif not mandate.holds(day):
+    elif not holds(mandate.valid_from, mandate.valid_until, day):
         detail_nl, detail_en = f"de opdracht loopt {_span_nl(mandate)}", f"the mandate runs {_span_en(mandate)}"
     else:
         detail_nl = f"de opdracht geldt voor {_mandate_scope(mandate, True)}"

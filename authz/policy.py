@@ -22,6 +22,8 @@ import casbin
 from casbin.core_enforcer import EnforceContext
 from casbin.model import Model
 
+from authz.domain.window import holds
+
 ROOT = Path(__file__).resolve().parent.parent
 MODEL_PATH = ROOT / "policy.conf"
 POLICIES_DIR = Path(__file__).resolve().parent / "policies"
@@ -31,9 +33,11 @@ Line = tuple[str, ...]  # (ptype, v0, v1, ...)
 
 
 def day_in_window(day: str, window: str) -> bool:
-    """The domain matching function of g2/g3: ISO day inside ``FROM..UNTIL`` (both inclusive, UNTIL may be empty)."""
+    """The domain matching function of g2/g3: ISO day inside ``FROM..UNTIL`` (UNTIL empty: open-ended), by the
+    window rule of :func:`authz.domain.window.holds`."""
     start, sep, end = window.partition("..")
-    return bool(sep) and start <= day and (not end or day <= end)
+    return bool(sep) and holds(date.fromisoformat(start), date.fromisoformat(end) if end else None,
+                               date.fromisoformat(day))
 
 
 def window(valid_from: date, valid_until: date | None) -> str:

@@ -15,8 +15,9 @@ from starlette.testclient import TestClient
 from authz import cli, policy
 from authz.clock import FrozenClock
 from authz.config import Settings
-from authz.decider import Decider, Reason
+from authz.decider import Decider
 from authz.demo import ACCOUNTS, DEMO_PASSWORD, load_demo
+from authz.domain.access import Reason
 from authz.events import Reload
 from authz.passwords import verify
 from authz.store.db import Database

@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from datetime import date
 
-from authz.policyfile.model import PolicyState, decider_for
+from authz.domain.state import PolicyState
+from authz.policyfile.model import decider_for
 
 
 @dataclass(frozen=True, order=True)

@@ -12,7 +12,8 @@ from typing import Any
 
 import yaml
 
-from authz.policyfile.model import PolicyState, only, utc_text
+from authz.domain.state import PolicyState
+from authz.policyfile.model import only, utc_text
 from authz.store import policystate
 from authz.store.db import Database
 

@@ -3,22 +3,23 @@
 The file is the desired state of its scope (the whole policy, or one organisation's part of it as ``authz policy
 export --org`` writes it). The plan is the difference between that and the database: organisations, products and
 accounts are created, contracts and mandates put or ended, account statuses and roles set, grants replaced. Every
-step is a store function, so the audit records (actor ``import:<file>``), the ``casbin_rule`` lines, the change
-events and the revision come exactly as from the API. A file that breaks a rule, or asks for what import does not
-do (deleting or renaming organisations, products or accounts), changes nothing.
+step is a store function or, for grants, the beheerder's save step (:func:`authz.service.grants.set_grants`,
+which checks R2 again and sends the R9 e-mail), so the audit records (actor ``import:<file>``), the
+``casbin_rule`` lines, the change events and the revision come exactly as from the API. A file that breaks a rule,
+or asks for what import does not do (deleting or renaming organisations, products or accounts), changes nothing.
 
-Rules (:mod:`authz.policyfile.rules`): R4 holds in the state *after* the import for every organisation it touches;
-a new grant must be one a beheerder could tick on the import's day (R2: the afnemer's currently contracted products,
-within the mandate's subset), while a grant the database already holds may stay even when inert (R1). A file scoped
-to one organisation changes no status or role of another organisation's account (nor creates one): those lines are
-refused, naming the line.
+Rules (:mod:`authz.policyfile.rules`, over the pure functions of :mod:`authz.domain`): R4 holds in the state
+*after* the import for every organisation it touches; a new grant must be one a beheerder could tick on the
+import's day (R2: the afnemer's currently contracted products, within the mandate's subset), while a grant the
+database already holds may stay even when inert (R1). A file scoped to one organisation changes no status or role
+of another organisation's account (nor creates one): those lines are refused, naming the line.
 
 Provenance is trusted: ``granted_by`` and ``granted_at`` of a new grant are taken from the file as written, so an
 export imported elsewhere keeps who ticked what and when; a grant without them is stamped with the import's actor
 and moment. Only an operator runs an import: the file is the operator's word, like a beheerder's save.
 
 Side effects as in the service layer: each changed (account, afnemer) grant set sends that account the same
-"grants changed" e-mail as a beheerder's save (R9, :func:`authz.service.grants.notify`; the message names one
+"grants changed" e-mail as a beheerder's save (R9, :func:`authz.service.grants.set_grants`; the message names one
 afnemer, so an account whose grants change for two afnemers gets two); an account the import deactivates gets the
 deactivation e-mail, and its sessions end after the commit through the session store the caller passes (the CLI
 builds one with :func:`authz.cache.sessions.make_sessions`). The e-mails commit with the change (outbox).
@@ -39,13 +40,14 @@ from pathlib import Path
 
 from authz.cache.sessions import SessionStore
 from authz.config import Settings
-from authz.policyfile.model import Acct, Contr, Mand, PolicyState, only, utc_text
+from authz.domain.grants import change
+from authz.domain.state import Acct, Contr, Mand, PolicyState
+from authz.policyfile.model import only, utc_text
 from authz.policyfile.parse import Parsed, PolicyFileError, Problem, parse
 from authz.policyfile.rules import check_rules
+from authz.service import grants
 from authz.service.accounts import mail
-from authz.service.grants import notify, today
 from authz.store import accounts, catalogue, policystate
-from authz.store import grants as grant_store
 from authz.store.db import Database, Tx
 
 NO_PASSWORD = "!imported"  # noqa: S105 - not an argon2 hash: authz.passwords.verify refuses every password against it
@@ -173,10 +175,8 @@ def _set_status(t: Tx, email: str, status: str, deactivated: list[int]) -> None:
 
 def _replace_grants(t: Tx, email: str, afnemer: str, products: set[str],
                     provenance: dict[str, tuple[str, datetime]], portal_url: str) -> None:
-    account = accounts.get(t, email)
-    added, removed = grant_store.replace(t, account, afnemer, products, None, provenance)
-    if added or removed:
-        notify(t, account, afnemer, added, removed, portal_url)  # R9, as a beheerder's save
+    # The beheerder's save step itself: R2 checked again on the database as the import has changed it so far, R9.
+    grants.set_grants(t, accounts.get(t, email), afnemer, products, None, portal_url, provenance)
 
 
 def _list(products: tuple[str, ...] | None) -> list[str] | None:
@@ -224,7 +224,7 @@ def _plan_grants(p: Plan, want: PolicyState, have: PolicyState, unstamped: set[t
     for email, afnemer in pairs:
         wanted = {k[2]: g for k, g in want.grants.items() if k[:2] == (email, afnemer)}
         held = {k[2] for k in have.grants if k[:2] == (email, afnemer)}
-        added, removed = sorted(set(wanted) - held), sorted(held - set(wanted))
+        added, removed = change(held, wanted)
         if not added and not removed:
             continue
         provenance = {c: (wanted[c].granted_by, wanted[c].granted_at) for c in added
@@ -251,7 +251,7 @@ def import_file(db: Database, path: str | Path, *, dry_run: bool = False, text: 
         kept = set(current.grants) & set(parsed.state.grants)
         problems: list[Problem] = []
         try:
-            check_rules(parsed, name, kept, current, today(t))
+            check_rules(parsed, name, kept, current, grants.today(t))
         except PolicyFileError as exc:
             problems += exc.problems
         try:

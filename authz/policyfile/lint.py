@@ -10,8 +10,10 @@ from dataclasses import asdict, dataclass
 from datetime import date, datetime, timedelta
 
 from authz.clock import AMSTERDAM
-from authz.decider import Reason
-from authz.policyfile.model import PolicyState, decider_for
+from authz.domain import beheerders as r4
+from authz.domain.access import Reason
+from authz.domain.state import PolicyState
+from authz.policyfile.model import decider_for
 from authz.store import policystate
 from authz.store.db import Database
 
@@ -79,13 +81,11 @@ def _beheerders(st: PolicyState) -> list[Finding]:
     out: list[Finding] = []
     for kvk, org in sorted(st.orgs.items()):
         members = [a for a in st.accounts.values() if a.org == kvk]
-        active = [a.email for a in members if a.status == "active" and "beheerder" in a.roles]
-        if org.status != "verified" or not members:
-            continue
-        if not active:
+        active = r4.active(members)
+        if r4.lacking(org.status == "verified", members):
             out.append(Finding("no_beheerder", "error", f"organisation:{kvk}",
                                f"{org.name} ({kvk}) has accounts but no active beheerder (R4)"))
-        elif len(active) == 1:
+        elif org.status == "verified" and r4.alone(active):
             out.append(Finding("single_beheerder", "info", f"organisation:{kvk}",
                                f"{org.name} ({kvk}) has one beheerder ({active[0]}): appoint a second (R4)"))
     return out

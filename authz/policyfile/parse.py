@@ -15,7 +15,8 @@ from typing import Any
 
 import yaml
 
-from authz.policyfile.model import Acct, Contr, GrantRec, Mand, Org, PolicyState, Prod
+from authz.domain.state import Acct, Contr, GrantRec, Mand, Org, PolicyState, Prod
+from authz.domain.window import well_formed
 
 KVK_RE = re.compile(r"[0-9]{8}")
 CODE_RE = re.compile(r"[a-z0-9][a-z0-9-]{1,62}")
@@ -216,7 +217,7 @@ def parse(text: str, path: str = "<policy>") -> Parsed:
 
     def window(m: _Map) -> tuple[date | None, date | None, bool]:
         start, end = r.day(m, "valid_from"), r.day(m, "valid_until")
-        if start is not None and end is not None and end < start:
+        if start is not None and not well_formed(start, end):
             r.bad(m.line, "'valid_until' lies before 'valid_from'")
             return start, end, False
         return start, end, start is not None

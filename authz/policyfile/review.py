@@ -15,8 +15,9 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from authz.clock import AMSTERDAM
+from authz.domain.state import Contr, GrantRec, Mand, PolicyState
 from authz.errors import Invalid
-from authz.policyfile.model import Contr, GrantRec, Mand, PolicyState, decider_for, utc_text
+from authz.policyfile.model import decider_for, utc_text
 from authz.store import policystate
 from authz.store.db import Database
 

@@ -5,55 +5,52 @@ from __future__ import annotations
 from collections.abc import Collection
 from datetime import date
 
-from authz.policyfile.model import PolicyState
+from authz.domain.beheerders import lacking
+from authz.domain.grants import Refusal, refusal
+from authz.domain.state import PolicyState
 from authz.policyfile.parse import Parsed, PolicyFileError, Problem
 
 
-def check_rules(parsed: Parsed, path: str, kept: Collection[tuple[str, str, str]] = (),
-                current: PolicyState | None = None, day: date | None = None) -> None:
+def check_rules(parsed: Parsed, path: str, kept: Collection[tuple[str, str, str]], current: PolicyState,
+                day: date) -> None:
     """R2 and R4; ``kept`` are grants the database holds already (an inert grant is kept, R1), ``current`` the
     database's state before the import and ``day`` the import's day (Europe/Amsterdam).
 
-    R2: a new grant (U, A, P) needs U's organisation, a contract of A for P and, when A is not U's organisation, a
-    mandate from A to it that covers P; on ``day`` both must be valid, as a beheerder could tick only A's currently
-    contracted products (within the mandate's subset). A grant in ``kept`` is not checked: a lapsed one stays (R1).
-    R4: every verified organisation in the file's scope, and every organisation whose accounts or status the import
-    changes, has an active beheerder in the state after the import (the database with the file applied), if it has
-    accounts.
+    R2 (:func:`authz.domain.grants.refusal`): a new grant (U, A, P) must be one a beheerder could tick on ``day``:
+    A's currently contracted products, within the mandate from A to U's organisation when A is not U's
+    organisation. A grant in ``kept`` is not checked: a lapsed one stays (R1).
+    R4 (:func:`authz.domain.beheerders.lacking`): every verified organisation in the file's scope, and every
+    organisation whose accounts or status the import changes, has an active beheerder in the state after the
+    import (the database with the file applied), if it has accounts.
     """
     st, lines = parsed.state, parsed.lines
     problems: list[Problem] = []
     for (email, afnemer, product) in sorted(st.grants):
         if (email, afnemer, product) in kept:
             continue
-        line = lines[("grant", email, afnemer, product)]
         org = st.accounts[email].org
-        contract, mandate = st.contracts.get((afnemer, product)), st.mandates.get((afnemer, org or ""))
-        if org is None:
-            problems.append(Problem(line, f"R2: {email} belongs to no organisation and can hold no grant", path))
-        elif contract is None:
-            problems.append(Problem(line, f"R2: afnemer {afnemer} has no contract for '{product}', so no "
-                                          f"beheerder can grant it", path))
-        elif afnemer != org and not (mandate and mandate.covers(product)):
-            problems.append(Problem(line, f"R2: {org} ({email}'s organisation) holds no mandate from {afnemer} "
-                                          f"covering '{product}'", path))
-        elif day is not None and not _valid(contract.valid_from, contract.valid_until, day):
-            problems.append(Problem(line, f"R2: the contract of {afnemer} for '{product}' is not valid on "
-                                          f"{day.isoformat()}, so no beheerder can grant it now (a grant already "
-                                          f"held may stay)", path))
-        elif day is not None and mandate is not None and afnemer != org and not _valid(
-                mandate.valid_from, mandate.valid_until, day):
-            problems.append(Problem(line, f"R2: the mandate from {afnemer} to {org} is not valid on "
-                                          f"{day.isoformat()}, so no beheerder can grant '{product}' now", path))
-    problems += _r4(parsed, path, current or PolicyState())
+        why = refusal(org, afnemer, product, st.contracts.get((afnemer, product)),
+                      st.mandates.get((afnemer, org or "")), day)
+        if why is not None:
+            problems.append(Problem(lines[("grant", email, afnemer, product)],
+                                    _R2[why].format(email=email, afnemer=afnemer, product=product, org=org,
+                                                    day=day.isoformat()), path))
+    problems += _r4(parsed, path, current)
     if st.scope is not None:
         problems += _outside_scope(parsed, path)
     if problems:
         raise PolicyFileError(problems)
 
 
-def _valid(valid_from: date, valid_until: date | None, day: date) -> bool:
-    return valid_from <= day and (valid_until is None or day <= valid_until)
+_R2 = {
+    Refusal.NO_ORGANISATION: "R2: {email} belongs to no organisation and can hold no grant",
+    Refusal.NO_CONTRACT: "R2: afnemer {afnemer} has no contract for '{product}', so no beheerder can grant it",
+    Refusal.NO_MANDATE: "R2: {org} ({email}'s organisation) holds no mandate from {afnemer} covering '{product}'",
+    Refusal.CONTRACT_NOT_VALID: "R2: the contract of {afnemer} for '{product}' is not valid on {day}, so no "
+                                "beheerder can grant it now (a grant already held may stay)",
+    Refusal.MANDATE_NOT_VALID: "R2: the mandate from {afnemer} to {org} is not valid on {day}, so no beheerder can "
+                               "grant '{product}' now",
+}
 
 
 def _r4(parsed: Parsed, path: str, current: PolicyState) -> list[Problem]:
@@ -67,9 +64,7 @@ def _r4(parsed: Parsed, path: str, current: PolicyState) -> list[Problem]:
     out = []
     for kvk in sorted(checked):
         o = orgs.get(kvk)
-        members = [a for a in after.values() if a.org == kvk]
-        if o is not None and o.status == "verified" and members and not any(
-                a.status == "active" and "beheerder" in a.roles for a in members):
+        if o is not None and lacking(o.status == "verified", [a for a in after.values() if a.org == kvk]):
             out.append(Problem(lines.get(("org", kvk), 1), f"R4: organisation {kvk} has accounts but no active "
                                                             f"beheerder", path))
     return out

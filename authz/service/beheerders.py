@@ -10,12 +10,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from authz import messages
-from authz.errors import Conflict, Forbidden, Invalid, NotFound
+from authz.domain import beheerders as r4
+from authz.errors import Forbidden, Invalid, NotFound
 from authz.store import accounts, catalogue
 from authz.store.db import Database, Tx
 from authz.store.schema import Account
-
-ROLE = "beheerder"
 
 
 @dataclass(frozen=True)
@@ -30,7 +29,7 @@ def answer(t: Tx, org: str) -> dict[str, Any]:
     """The active beheerders; with only one, the advice of the manual to appoint a second (R4)."""
     found = accounts.active_beheerders(t, org)
     out: dict[str, Any] = {"beheerders": [{"email": a.email, "name": a.name} for a in found]}
-    if len(found) == 1:
+    if r4.alone([a.email for a in found]):
         out["advice"] = {"code": "appoint_second_beheerder",
                          "message": "Uw organisatie heeft één beheerder. Wijs een tweede beheerder aan, "
                                     "voor vervanging bij afwezigheid."}
@@ -45,14 +44,13 @@ def listing(db: Database, actor: str, org: str) -> dict[str, Any]:
 def appoint(db: Database, actor: str, org: str, email: str, portal_url: str) -> Outcome:
     """Give an active account of ``org`` the beheerder role (R14). Appointing a beheerder again changes nothing."""
     with db.tx(actor, on_behalf_of=org) as t:
-        _still_beheerder(accounts.active_beheerders(t, org, lock=True), actor)
-        account = accounts.get(t, email, org, lock=True)
+        account = lock_change(t, org, actor, email, leaving=False)
         if account.status != "active":
             raise Invalid("account_not_active", f"{account.email} is not active; only an active account can be "
                                                 f"appointed beheerder.")
-        changed = ROLE not in accounts.roles(t, account)
+        changed = r4.ROLE not in accounts.roles(t, account)
         if changed:
-            accounts.set_role(t, account, ROLE, True)
+            accounts.set_role(t, account, r4.ROLE, True)
             _notify(t, account, "beheerder_appointed", portal_url)
         result = answer(t, org)
     return Outcome(result, t.revision if changed else None)
@@ -61,27 +59,28 @@ def appoint(db: Database, actor: str, org: str, email: str, portal_url: str) -> 
 def remove(db: Database, actor: str, org: str, email: str, portal_url: str) -> Outcome:
     """Take the beheerder role from an account of ``org``, or step down; never from the last active one (R4)."""
     with db.tx(actor, on_behalf_of=org) as t:
-        # Lock every active beheerder of the organisation first: two removals at once queue here, and the
-        # second one counts what the first left.
-        active = accounts.active_beheerders(t, org, lock=True)
-        _still_beheerder(active, actor)
-        account = accounts.get(t, email, org, lock=True)
-        if ROLE not in accounts.roles(t, account):
+        account = lock_change(t, org, actor, email, leaving=True)
+        if r4.ROLE not in accounts.roles(t, account):
             raise NotFound("not_beheerder", f"{account.email} is not a beheerder of this organisation.")
-        if [a.id for a in active] == [account.id]:
-            raise Conflict("last_beheerder", f"{account.email} is the last active beheerder of this organisation; "
-                                             f"appoint another beheerder first.")
-        accounts.set_role(t, account, ROLE, False)
+        accounts.set_role(t, account, r4.ROLE, False)
         _notify(t, account, "beheerder_removed", portal_url)
         result = answer(t, org)
     return Outcome(result, t.revision)
 
 
-def _still_beheerder(active: list[Account], actor: str) -> None:
-    # The session was checked before the transaction; under the lock, make sure a concurrent change did not take
-    # the actor's own role meanwhile (two beheerders removing each other at once).
-    if actor not in {a.email for a in active}:
+def lock_change(t: Tx, org: str, actor: str, email: str, *, leaving: bool) -> Account:
+    """Lock ``org``'s active beheerders, then its account ``email``, before a change to that account's roles or
+    status: concurrent changes queue here, and each counts what the one before left. The session was checked
+    before the transaction; under the lock the actor must still be an active beheerder (two beheerders removing
+    each other at once). With ``leaving`` (the change takes the account out of the active beheerders), R4 refuses
+    the last one (409 ``last_beheerder``)."""
+    before = [a.email for a in accounts.active_beheerders(t, org, lock=True)]
+    if actor not in before:
         raise Forbidden("forbidden", "You are no longer a beheerder of this organisation.")
+    account = accounts.get(t, email, org, lock=True)
+    if leaving:
+        r4.check_change(before, [e for e in before if e != account.email], account.email)
+    return account
 
 
 def _notify(t: Tx, account: Account, template: str, portal_url: str) -> None:

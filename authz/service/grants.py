@@ -7,13 +7,15 @@ valid today can be ticked for.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from authz import messages
 from authz.clock import AMSTERDAM
-from authz.errors import Conflict, Invalid
+from authz.domain import grants as r2
+from authz.errors import Conflict
 from authz.store import accounts, catalogue
 from authz.store import grants as grant_store
 from authz.store.db import Database, Tx
@@ -38,25 +40,16 @@ def today(t: Tx) -> date:
 def clients(t: Tx, org: str) -> dict[str, list[str]]:
     """R15: afnemer -> the products ``org`` may offer for it: one entry per mandate valid today, holding the
     afnemer's currently contracted products within the mandate's subset (possibly none)."""
-    day = today(t)
-    mandates = {m.afnemer: m.products for m in catalogue.mandates_held(t, org, day)}
-    contracted = catalogue.contracted_products_of(t.s, mandates, day)
-    return {afnemer: [p for p in contracted[afnemer] if subset is None or p in subset]
-            for afnemer, subset in mandates.items()}
+    return {a: products for a, products in selectable(t, org).items() if a != org}
 
 
 def selectable(t: Tx, org: str) -> dict[str, list[str]]:
-    """R2: afnemer -> the products a beheerder of ``org`` may tick for its users: the organisation's own currently
-    contracted products (when it has any), then those of each afnemer it acts for (:func:`clients`)."""
-    own = catalogue.contracted_products_of(t.s, [org], today(t))[org]
-    return {**({org: own} if own else {}), **clients(t, org)}
-
-
-def inert(held: dict[str, list[str]], offer: dict[str, list[str]]) -> dict[str, list[str]]:
-    """R1: the grants that give nothing today (contract or mandate lapsed, or the mandate no longer covers the
-    product). They are kept, and shown, until a beheerder unticks them."""
-    out = {a: [p for p in products if p not in offer.get(a, ())] for a, products in held.items()}
-    return {a: products for a, products in out.items() if products}
+    """R2: afnemer -> the products a beheerder of ``org`` may tick for its users today
+    (:func:`authz.domain.grants.offer`, over the contracts and mandates valid today)."""
+    day = today(t)
+    mandates = catalogue.mandates_held(t, org, day)
+    contracts = catalogue.contracts_valid_of(t.s, [org, *(m.afnemer for m in mandates)], day)
+    return r2.offer(org, contracts, mandates, day)
 
 
 def overview(db: Database, actor: str, org: str, email: str) -> dict[str, Any]:
@@ -70,7 +63,7 @@ def overview(db: Database, actor: str, org: str, email: str) -> dict[str, Any]:
             "email": account.email,
             "grants": held,
             "selectable": offer,
-            "inert": inert(held, offer),
+            "inert": r2.inert(held, offer),
             "version": account.grants_version,
             "organisations": catalogue.org_names(t.s, [org, *held, *offer]),
             "products": catalogue.product_names(t.s, codes),
@@ -88,22 +81,23 @@ def save(db: Database, actor: str, org: str, email: str, afnemer: str, products:
         if version is not None and version != account.grants_version:
             raise Conflict("stale_version", f"The grants of {account.email} were changed meanwhile (version "
                                             f"{account.grants_version}, not {version}); reload and try again.")
-        current = grant_store.of_account(t, account.id).get(afnemer, [])
-        offer = selectable(t, org)
-        if afnemer != org and afnemer not in offer and not current:
-            raise Invalid("afnemer_not_selectable",
-                          f"Organisation {org} holds no mandate from {afnemer} that is valid today.")
-        # An inert grant may stay ticked (it is kept until removed, R1); nothing else outside the offer may be added.
-        allowed = set(offer.get(afnemer, ())) | set(current)
-        refused = sorted(set(products) - allowed)
-        if refused:
-            raise Invalid("not_selectable", f"Not selectable for afnemer {afnemer}: {', '.join(refused)}. Only the "
-                                            f"afnemer's currently contracted products (within the mandate) are.")
-        added, removed = grant_store.replace(t, account, afnemer, set(products), version)
-        if added or removed:
-            notify(t, account, afnemer, added, removed, portal_url)
+        added, removed = set_grants(t, account, afnemer, set(products), version, portal_url)
         new_version = account.grants_version
     return Saved(added, removed, new_version, t.revision if added or removed else None)
+
+
+def set_grants(t: Tx, account: Account, afnemer: str, products: set[str], version: int | None, portal_url: str,
+               provenance: Mapping[str, tuple[str, datetime]] | None = None) -> tuple[list[str], list[str]]:
+    """Inside ``t``: make ``products`` the ticked set of (account, afnemer) when R2 allows it (a grant already held
+    may stay, R1), with its audit and change event, and one e-mail to the account when anything changed (R9).
+    Returns (added, removed). ``provenance`` keeps who ticked an added product and when (``authz policy import``)."""
+    held = grant_store.of_account(t, account.id).get(afnemer, [])
+    offer = selectable(t, account.org) if account.org is not None else {}
+    r2.check_ticks(offer, account.org, afnemer, products, held)
+    added, removed = grant_store.replace(t, account, afnemer, products, version, provenance)
+    if added or removed:
+        notify(t, account, afnemer, added, removed, portal_url)
+    return added, removed
 
 
 def notify(t: Tx, account: Account, afnemer: str, added: list[str], removed: list[str], portal_url: str) -> None:

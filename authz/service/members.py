@@ -14,8 +14,9 @@ from typing import Any
 from authz import passwords
 from authz.cache.sessions import SessionStore
 from authz.config import Settings
-from authz.errors import Conflict, Forbidden
+from authz.errors import Conflict
 from authz.service.accounts import ACTIVATION_TTL, check_password, dutch_day, mail, route_request
+from authz.service.beheerders import lock_change
 from authz.service.emails import business_email, check_org_domain
 from authz.store import accounts, catalogue, invitations, requests, tokens
 from authz.store.db import Database, Tx
@@ -162,17 +163,9 @@ def deactivate(db: Database, store: SessionStore, actor: str, kvk: str, email: s
     """The account stops deciding at once (R1: an inactive account views nothing), its sessions end, and it gets an
     e-mail. Never the last active beheerder (R4), also not when two beheerders deactivate each other at once."""
     with db.tx(actor, on_behalf_of=kvk) as t:
-        # Lock the organisation's active beheerders first (as a removal does): concurrent deactivations queue here
-        # and the second one counts what the first left.
-        active = accounts.active_beheerders(t, kvk, lock=True)
-        if actor not in {a.email for a in active}:
-            raise Forbidden("forbidden", "You are no longer a beheerder of this organisation.")
-        a = accounts.get(t, email, kvk, lock=True)
+        a = lock_change(t, kvk, actor, email, leaving=True)
         if a.status == "inactive":
             raise Conflict("already_inactive", f"{a.email} is already deactivated.")
-        if [b.id for b in active] == [a.id]:
-            raise Conflict("last_beheerder", f"{a.email} is the last active beheerder of this organisation; "
-                                             f"appoint another beheerder first.")
         accounts.set_status(t, a, "inactive")
         mail(t, a.email, "account_deactivated", person=a.name, org_name=catalogue.get_org(t, kvk).name,
              actor=t.actor)

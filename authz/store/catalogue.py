@@ -6,11 +6,13 @@ from collections.abc import Iterable
 from datetime import date
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from authz import policy
-from authz.errors import Conflict, NotFound
+from authz.domain import window
+from authz.domain.state import Contr, Mand
+from authz.errors import Conflict, Invalid, NotFound
 from authz.events import ContractEnded, ContractPut, MandateEnded, MandatePut, OrganisationNamed, ProductCreated
 from authz.store import projection
 from authz.store.db import Tx
@@ -78,10 +80,7 @@ def put_contract(t: Tx, afnemer: str, product: str, valid_from: date, valid_unti
     """Start a contract, or change its dates. Grants nobody anything and tells nobody (R3)."""
     get_org(t, afnemer)
     get_product(t, product)
-    if valid_until is not None and valid_until < valid_from:
-        from authz.errors import Invalid
-
-        raise Invalid("invalid_dates", "'valid_until' lies before 'valid_from'.")
+    window.check_dates(valid_from, valid_until)
     c = t.s.get(Contract, (afnemer, product))
     before = _contract_view(c) if c is not None else None
     old_lines = [policy.contract_line(afnemer, product, c.valid_from, c.valid_until)] if c is not None else []
@@ -122,14 +121,11 @@ def _mandate_lines(m: Mandate) -> list[policy.Line]:
 
 def put_mandate(t: Tx, afnemer: str, intermediair: str, products: list[str] | None, valid_from: date,
                 valid_until: date | None) -> Mandate:
-    from authz.errors import Invalid
-
     get_org(t, afnemer)
     get_org(t, intermediair)
     if afnemer == intermediair:
         raise Invalid("invalid_mandate", "An organisation needs no mandate from itself.")
-    if valid_until is not None and valid_until < valid_from:
-        raise Invalid("invalid_dates", "'valid_until' lies before 'valid_from'.")
+    window.check_dates(valid_from, valid_until)
     for code in products or []:
         get_product(t, code)
     m = t.s.get(Mandate, (afnemer, intermediair))
@@ -163,20 +159,18 @@ def end_mandate(t: Tx, afnemer: str, intermediair: str) -> None:
     t.event(MandateEnded(afnemer, intermediair))
 
 
-def contracted_products(t: Tx, afnemer: str, today: date) -> list[str]:
-    """The products the afnemer holds a contract for that is valid on ``today``, sorted."""
-    rows = t.s.scalars(select(Contract.product).where(
-        Contract.afnemer == afnemer, Contract.valid_from <= today,
-        (Contract.valid_until.is_(None)) | (Contract.valid_until >= today)).order_by(Contract.product))
-    return list(rows)
+def _valid_on(table: type[Contract] | type[Mandate], day: date) -> ColumnElement[bool]:
+    """The window rule (:func:`authz.domain.window.holds`) as SQL, so that the database filters the rows;
+    ``tests/test_domain_sql.py`` proves the two agree."""
+    return and_(table.valid_from <= day, or_(table.valid_until.is_(None), table.valid_until >= day))
 
 
-def mandates_held(t: Tx, intermediair: str, today: date) -> list[Mandate]:
-    """The mandates the organisation holds that are valid on ``today`` (R15: its clients)."""
-    rows = t.s.scalars(select(Mandate).where(
-        Mandate.intermediair == intermediair, Mandate.valid_from <= today,
-        (Mandate.valid_until.is_(None)) | (Mandate.valid_until >= today)).order_by(Mandate.afnemer))
-    return list(rows)
+def mandates_held(t: Tx, intermediair: str, today: date) -> list[Mand]:
+    """The mandates the organisation holds that are valid on ``today`` (R15: its clients), in afnemer order."""
+    rows = t.s.scalars(select(Mandate).where(Mandate.intermediair == intermediair, _valid_on(Mandate, today))
+                       .order_by(Mandate.afnemer))
+    return [Mand(m.afnemer, m.intermediair, m.valid_from, m.valid_until,
+                 tuple(m.products) if m.products is not None else None) for m in rows]
 
 
 # -- reading, for the operator's listings (a plain read session: no write lock, no revision) -------------------
@@ -186,15 +180,11 @@ def product_view(p: Product) -> dict[str, Any]:
 
 
 def contract_view(c: Contract, today: date) -> dict[str, Any]:
-    return {**_contract_view(c), "valid_today": _in_window(c.valid_from, c.valid_until, today)}
+    return {**_contract_view(c), "valid_today": window.holds(c.valid_from, c.valid_until, today)}
 
 
 def mandate_view(m: Mandate, today: date) -> dict[str, Any]:
-    return {**_mandate_view(m), "valid_today": _in_window(m.valid_from, m.valid_until, today)}
-
-
-def _in_window(valid_from: date, valid_until: date | None, today: date) -> bool:
-    return valid_from <= today and (valid_until is None or today <= valid_until)
+    return {**_mandate_view(m), "valid_today": window.holds(m.valid_from, m.valid_until, today)}
 
 
 def find_orgs(s: Session, q: str | None, after: str | None, limit: int) -> list[Organisation]:
@@ -232,19 +222,14 @@ def mandates_of(s: Session, kvk: str) -> tuple[list[Mandate], list[Mandate]]:
 
 # -- for the beheerder screens (R2, R15): batched, one query for many afnemers or codes ------------------------
 
-def contracted_products_of(s: Session, afnemers: Iterable[str], today: date) -> dict[str, list[str]]:
-    """For each afnemer (all in one query): the products with a contract valid on ``today``, sorted."""
+def contracts_valid_of(s: Session, afnemers: Iterable[str], today: date) -> list[Contr]:
+    """The contracts of these afnemers (all in one query) that are valid on ``today``, by afnemer and product."""
     wanted = sorted(set(afnemers))
-    out: dict[str, list[str]] = {a: [] for a in wanted}
     if not wanted:
-        return out
-    rows = s.execute(select(Contract.afnemer, Contract.product).where(
-        Contract.afnemer.in_(wanted), Contract.valid_from <= today,
-        (Contract.valid_until.is_(None)) | (Contract.valid_until >= today))
-        .order_by(Contract.afnemer, Contract.product))
-    for afnemer, product in rows:
-        out[afnemer].append(product)
-    return out
+        return []
+    rows = s.execute(select(Contract.afnemer, Contract.product, Contract.valid_from, Contract.valid_until).where(
+        Contract.afnemer.in_(wanted), _valid_on(Contract, today)).order_by(Contract.afnemer, Contract.product))
+    return [Contr(a, p, f, u) for a, p, f, u in rows]
 
 
 def org_names(s: Session, kvks: Iterable[str]) -> dict[str, str]:

@@ -7,10 +7,11 @@ matched with the decider's answer at that same revision.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import datetime
 
 from sqlalchemy import select, text
 
+from authz.domain.state import Contr, Mand
 from authz.store.db import Database
 from authz.store.schema import Account, Contract, Grant, Mandate, Organisation, Product, Revision
 
@@ -19,23 +20,6 @@ from authz.store.schema import Account, Contract, Grant, Mandate, Organisation, 
 class GrantFact:
     granted_by: str
     granted_at: datetime
-
-
-@dataclass(frozen=True)
-class Window:
-    valid_from: date
-    valid_until: date | None
-
-    def holds(self, day: date) -> bool:
-        return self.valid_from <= day and (self.valid_until is None or day <= self.valid_until)
-
-
-@dataclass(frozen=True)
-class MandateFact(Window):
-    products: tuple[str, ...] | None  # None: every product of the afnemer
-
-    def covers(self, product: str) -> bool:
-        return self.products is None or product in self.products
 
 
 @dataclass
@@ -47,8 +31,8 @@ class Evidence:
     product_name: str | None = None
     org_names: dict[str, str] = field(default_factory=dict)
     grants: dict[str, GrantFact] = field(default_factory=dict)  # afnemer -> grant of (user, afnemer, product)
-    contracts: dict[str, Window] = field(default_factory=dict)  # afnemer -> contract for the product
-    mandates: dict[str, MandateFact] = field(default_factory=dict)  # afnemer -> mandate held by the user's org
+    contracts: dict[str, Contr] = field(default_factory=dict)  # afnemer -> contract for the product
+    mandates: dict[str, Mand] = field(default_factory=dict)  # afnemer -> mandate held by the user's org
 
 
 def read(db: Database, user: str, product: str, afnemer: str | None) -> Evidence:
@@ -73,11 +57,11 @@ def read(db: Database, user: str, product: str, afnemer: str | None) -> Evidence
         ev.grants = {a: GrantFact(by, at) for a, by, at in conn.execute(q)}
         afnemers = sorted(set(ev.grants) | ({afnemer} if afnemer is not None else set()))
         if afnemers:
-            ev.contracts = {a: Window(f, u) for a, f, u in conn.execute(
+            ev.contracts = {a: Contr(a, product, f, u) for a, f, u in conn.execute(
                 select(Contract.afnemer, Contract.valid_from, Contract.valid_until)
                 .where(Contract.product == product, Contract.afnemer.in_(afnemers)))}
             if org is not None:
-                ev.mandates = {a: MandateFact(f, u, tuple(ps) if ps is not None else None) for a, f, u, ps in
+                ev.mandates = {a: Mand(a, org, f, u, tuple(ps) if ps is not None else None) for a, f, u, ps in
                                conn.execute(select(Mandate.afnemer, Mandate.valid_from, Mandate.valid_until,
                                                    Mandate.products)
                                             .where(Mandate.intermediair == org, Mandate.afnemer.in_(afnemers)))}

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import delete, select
 
 from authz import policy
+from authz.domain.grants import change
 from authz.errors import Conflict
 from authz.events import GrantsReplaced
 from authz.store import projection
@@ -27,11 +28,6 @@ def of_account(t: Tx, account_id: int) -> dict[str, list[str]]:
     return out
 
 
-def details(t: Tx, account_id: int) -> list[Grant]:
-    return list(t.s.scalars(select(Grant).where(Grant.account_id == account_id)
-                            .order_by(Grant.afnemer, Grant.product)))
-
-
 def replace(t: Tx, account: Account, afnemer: str, products: set[str], expected_version: int | None,
             provenance: Mapping[str, tuple[str, datetime]] | None = None) -> tuple[list[str], list[str]]:
     """Make ``products`` the ticked set of (account, afnemer). Returns (added, removed), both sorted.
@@ -47,8 +43,7 @@ def replace(t: Tx, account: Account, afnemer: str, products: set[str], expected_
         raise Conflict("stale_version", f"The grants of {account.email} were changed meanwhile (version "
                                         f"{account.grants_version}, not {expected_version}); reload and try again.")
     current = set(of_account(t, account.id).get(afnemer, []))
-    added = sorted(products - current)
-    removed = sorted(current - products)
+    added, removed = change(current, products)
     if not added and not removed:
         return [], []
     if removed:

@@ -12,7 +12,7 @@ from datetime import datetime
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from authz.policyfile.model import Acct, Contr, GrantRec, Mand, Org, PolicyState, Prod, apply_record
+from authz.domain.state import Acct, Contr, GrantRec, Mand, Org, PolicyState, Prod, apply_record
 from authz.store.schema import Account, Audit, Contract, Grant, Mandate, Organisation, Product, Role
 
 
