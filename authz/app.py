@@ -17,7 +17,6 @@ from starlette.routing import BaseRoute, Route
 
 import admin_ui
 from authz.api import accounts, admin, decisions, explain, members, operator, outbox, review
-from authz.api.auth import state
 from authz.api.http import JSONResponse, error_response
 from authz.bus import make_bus
 from authz.cache.sessions import make_sessions
@@ -29,7 +28,7 @@ from authz.decider import Decider
 from authz.errors import AuthzError, Unavailable
 from authz.mail import Mailer
 from authz.metrics import Metrics
-from authz.state import State
+from authz.state import State, state
 from authz.store.db import Database
 from authz.sync import Sync
 

@@ -72,6 +72,7 @@ def cmd_service_key_revoke(args: argparse.Namespace) -> int:
     import asyncio
 
     from authz.bus import make_bus
+    from authz.service.commit import Elsewhere, after_commit
     from authz.store import keys
     from authz.store.db import Database
 
@@ -86,7 +87,7 @@ def cmd_service_key_revoke(args: argparse.Namespace) -> int:
     bus = make_bus(settings.redis_url, settings.redis_prefix, settings.secret_key)
 
     async def announce() -> None:
-        await bus.announce(t.revision)
+        await after_commit(Elsewhere(bus), t.revision)
         await bus.stop()
 
     asyncio.run(announce())

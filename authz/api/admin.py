@@ -17,13 +17,13 @@ from starlette.requests import Request
 from starlette.routing import Route
 
 from authz import values
-from authz.api.auth import require, state
 from authz.api.http import Field, JSONResponse, fields, read_json
 from authz.api.openapi import describe, obj
 from authz.errors import Invalid
-from authz.service import beheerders, grants, members
-from authz.store import accounts, audit, catalogue
-from authz.store.schema import Audit
+from authz.identity import require
+from authz.service import audit, beheerders, grants, users
+from authz.service.commit import after_commit
+from authz.state import state
 from authz.values import has_control, whole_number
 
 MAX_QUERY = 254
@@ -59,13 +59,6 @@ def _limit(q: QueryParams, default: int, maximum: int) -> int:
     return number
 
 
-def _kick_mailer(request: Request, changed: bool) -> None:
-    # The change wrote e-mails to the outbox: have them delivered now rather than at the sender's next round.
-    mailer = state(request).mailer
-    if changed and mailer is not None:
-        mailer.kick()
-
-
 async def _no_body(request: Request) -> None:
     """These writes take no fields: no body, or an empty JSON object (read with the usual type and size checks)."""
     if request.headers.get("content-length", "0") == "0" and "transfer-encoding" not in request.headers:
@@ -79,33 +72,16 @@ async def list_users(request: Request) -> JSONResponse:
     actor, org = await _beheerder(request, "users.list")
     q = _params(request, {"q", "cursor", "limit"})
     limit = _limit(q, 500, 1000)
-    st = state(request)
-
-    def read() -> list[dict[str, Any]]:
-        with st.db.tx(actor, on_behalf_of=org) as t:
-            found = accounts.of_org(t.s, org, q.get("q") or None, q.get("cursor"), limit + 1)
-            lapsed = members.lapsed(t, [a for a, _ in found])  # approved, but the activation link ran out (R8)
-            return [{"email": a.email, "name": a.name, "status": a.status, "roles": roles, "lapsed": a.id in lapsed}
-                    for a, roles in found]
-
-    found = await run_in_threadpool(read)
-    more = len(found) > limit
-    found = found[:limit]
-    return JSONResponse({"users": found, "cursor": found[-1]["email"] if more else None})
+    found = await run_in_threadpool(users.listing, state(request).db, actor, org, q.get("q") or None, q.get("cursor"),
+                                    limit)
+    return JSONResponse({"users": [u.view() for u in found.items], "cursor": found.cursor})
 
 
 async def list_clients(request: Request) -> JSONResponse:
     actor, org = await _beheerder(request, "clients.list")
     _params(request, ())
-    st = state(request)
-
-    def read() -> list[dict[str, Any]]:
-        with st.db.tx(actor, on_behalf_of=org) as t:
-            offer = grants.clients(t, org)
-            names = catalogue.org_names(t.s, offer)
-            return [{"kvk": a, "name": names.get(a, a), "products": products} for a, products in offer.items()]
-
-    return JSONResponse({"clients": await run_in_threadpool(read)})
+    found = await run_in_threadpool(users.clients, state(request).db, actor, org)
+    return JSONResponse({"clients": [c.view() for c in found]})
 
 
 # -- grants ---------------------------------------------------------------------------------------------------
@@ -131,8 +107,7 @@ async def put_grants(request: Request) -> JSONResponse:
     f = fields(await read_json(request, st.settings.max_body_bytes), PUT_GRANTS)
     saved = await run_in_threadpool(grants.save, st.db, actor, org, user, f["afnemer"], f["products"], f.get("version"),
                              st.settings.base_url)
-    applied = await st.sync.committed(saved.revision) if saved.revision is not None else await st.sync.catch_up()
-    _kick_mailer(request, saved.revision is not None)
+    applied = await after_commit(st, saved.revision)
     return JSONResponse({"added": saved.added, "removed": saved.removed, "version": saved.version,
                          "revision": saved.revision if saved.revision is not None else applied})
 
@@ -160,37 +135,29 @@ async def _change_beheerder(request: Request, action: str, change: Any) -> JSONR
     await _no_body(request)
     st = state(request)
     outcome = await run_in_threadpool(change, st.db, actor, org, user, st.settings.base_url)
-    applied = await st.sync.committed(outcome.revision) if outcome.revision is not None else await st.sync.catch_up()
-    _kick_mailer(request, outcome.revision is not None)
+    applied = await after_commit(st, outcome.revision)
     return JSONResponse({**outcome.answer, "revision": applied if outcome.revision is None else outcome.revision})
 
 
 # -- audit trail ----------------------------------------------------------------------------------------------
 
-def _entry(a: Audit) -> dict[str, Any]:
+def _entry(a: audit.Entry) -> dict[str, Any]:
     return {"at": a.at.isoformat(), "actor": a.actor, "action": a.action, "subject": a.subject,
             "before": a.before, "after": a.after, "revision": a.revision}
 
 
 async def read_audit(request: Request) -> JSONResponse:
-    actor, org = await _beheerder(request, "audit.read")
+    _, org = await _beheerder(request, "audit.read")
     q = _params(request, {"user", "product", "cursor", "limit"})
     limit = _limit(q, 50, 500)
     cursor = q.get("cursor")
     before_id = whole_number(cursor)
     if cursor is not None and before_id is None:
         raise Invalid("invalid_cursor", "The cursor is not one this service gave out.")
-    st = state(request)
-
-    def read() -> list[Audit]:
-        with st.db.tx(actor, on_behalf_of=org) as t:
-            return audit.trail(t.s, org, user=q.get("user") or None, product=q.get("product") or None,
-                               before_id=before_id, limit=limit + 1)
-
-    rows = await run_in_threadpool(read)
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return JSONResponse({"entries": [_entry(a) for a in rows], "cursor": str(rows[-1].id) if more else None})
+    found = await run_in_threadpool(lambda: audit.trail(state(request).db, org, user=q.get("user") or None,
+                                                        product=q.get("product") or None, before_id=before_id,
+                                                        limit=limit))
+    return JSONResponse({"entries": [_entry(a) for a in found.items], "cursor": found.cursor})
 
 
 routes = [
@@ -220,7 +187,7 @@ describe("get", "/v1/orgs/{kvk}/users", "The organisation's accounts (the overvi
                                 "cursor": _STR, "limit": {"type": "integer", "minimum": 1, "maximum": 1000}},
          response=obj(["users", "cursor"], cursor=_CURSOR, users={"type": "array", "items": obj(
              ["email", "name", "status", "roles", "lapsed"], email=_STR, name=_STR,
-             status={"enum": list(accounts.STATUSES)}, roles={"type": "array", "items": _STR},
+             status={"enum": list(users.STATUSES)}, roles={"type": "array", "items": _STR},
              lapsed={"type": "boolean", "description": "approved, but its activation link ran out (R8)"})}))
 describe("get", "/v1/orgs/{kvk}/clients",
          "R15: the afnemers this intermediair acts for under a mandate valid today, with the products it may offer.",

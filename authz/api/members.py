@@ -16,12 +16,13 @@ from starlette.requests import Request
 from starlette.routing import Route
 
 from authz import values
-from authz.api.accounts import committed, optional_body, path_id, path_token
-from authz.api.auth import require, state
+from authz.api.accounts import optional_body, path_id, path_token
 from authz.api.http import Field, JSONResponse, fields, read_json
 from authz.api.openapi import describe, obj
+from authz.identity import require
 from authz.service import members
-from authz.state import State
+from authz.service.commit import after_commit
+from authz.state import State, state
 
 INVITE = {"email": Field(values.email)}
 ACCEPT = {"password": Field(values.password), "name": Field(values.text(200, 0), required=False, nullable=True)}
@@ -44,7 +45,7 @@ async def invite(request: Request) -> JSONResponse:
     st = state(request)
     f = fields(await read_json(request, st.settings.max_body_bytes), INVITE)
     outcome = await run_in_threadpool(members.invite, st.db, st.settings, actor, org, f["email"])
-    await committed(st, outcome.revision)
+    await after_commit(st, outcome.revision)
     return JSONResponse(outcome.answer, status_code=201)
 
 
@@ -58,7 +59,7 @@ async def withdraw_invitation(request: Request) -> JSONResponse:
     actor, org = await _beheerder(request, "invitations.create")
     st = state(request)
     view = await run_in_threadpool(members.withdraw_invitation, st.db, actor, org, _invitation_id(request))
-    await committed(st)
+    await after_commit(st)
     return JSONResponse(view)
 
 
@@ -68,7 +69,7 @@ async def resend_invitation(request: Request) -> JSONResponse:
     invitation_id = _invitation_id(request)
     await optional_body(request, {})
     view = await run_in_threadpool(members.resend_invitation, st.db, st.settings, actor, org, invitation_id)
-    await committed(st)
+    await after_commit(st)
     return JSONResponse(view)
 
 
@@ -83,7 +84,7 @@ async def accept_invitation(request: Request) -> JSONResponse:
     f = fields(await read_json(request, st.settings.max_body_bytes), ACCEPT)
     status = await run_in_threadpool(members.accept_invitation, st.db, st.settings, token, f["password"],
                                      f.get("name") or "")
-    await committed(st)
+    await after_commit(st)
     return JSONResponse({"status": status}, status_code=202)
 
 
@@ -97,7 +98,7 @@ async def _on_account(request: Request, change: Callable[[State, str, str, str],
     user = values.email(request.path_params["email"], "email")
     await optional_body(request, {})
     outcome = await run_in_threadpool(change, st, actor, org, user)
-    return JSONResponse({**outcome.answer, "revision": await committed(st, outcome.revision)})
+    return JSONResponse({**outcome.answer, "revision": await after_commit(st, outcome.revision)})
 
 
 async def resend_activation(request: Request) -> JSONResponse:

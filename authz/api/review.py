@@ -14,15 +14,15 @@ from starlette.requests import Request
 from starlette.routing import Route
 
 from authz import values
-from authz.api.auth import current_actor, service_client, state
 from authz.api.decisions import cursor_decode, cursor_encode
 from authz.api.http import JSONResponse
 from authz.api.openapi import describe, obj
 from authz.errors import Forbidden, Invalid
-from authz.identity import Actor, check_permission
+from authz.identity import Actor, check_permission, current_actor, service_client
 from authz.policy import OPERATOR_SCOPE, permitted
 from authz.policyfile import history, review
 from authz.policyfile.model import utc_text
+from authz.state import state
 
 PAGE, MAX_PAGE = 100, 1000  # as the live answer (authz.api.decisions.product_users)
 
