@@ -39,18 +39,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
-    from authz.store.migrate import upgrade
+    from authz.store.migrate import safe_url, upgrade
 
     settings = _settings()
     upgrade(settings.database_url)
-    print(f"database at the newest schema: {_safe_url(settings.database_url)}")
+    print(f"database at the newest schema: {safe_url(settings.database_url)}")
     return 0
-
-
-def _safe_url(url: str) -> str:
-    from sqlalchemy.engine import make_url
-
-    return make_url(url).render_as_string(hide_password=True)
 
 
 def cmd_service_key_create(args: argparse.Namespace) -> int:
