@@ -27,7 +27,7 @@ from admin_ui.web import (
 )
 from authz import values
 from authz.errors import AuthzError, Invalid
-from authz.identity import SESSION_COOKIE, client_address
+from authz.identity import SESSION_COOKIE, client_address, close_session, open_session
 from authz.service import accounts, members, passwords
 from authz.service.commit import after_commit
 from authz.state import state
@@ -76,8 +76,7 @@ async def login(request: Request) -> Response:
     except AuthzError as exc:
         return _login_page(request, email, next_, message(exc), 401 if exc.status == 401 else exc.status)
     resp = redirect(next_ or home_of(actor.roles, actor.org))
-    resp.set_cookie(SESSION_COOKIE, token, max_age=st.settings.session_absolute_seconds, path="/",
-                    secure=is_https(request), httponly=True, samesite="lax")
+    open_session(resp, token, st.settings.session_absolute_seconds, is_https(request))
     return resp
 
 
@@ -86,7 +85,7 @@ async def logout(request: Request) -> Response:
     if actor is not None:
         await run_in_threadpool(accounts.logout, state(request).sessions, actor)
     resp = redirect("/inloggen")
-    resp.delete_cookie(SESSION_COOKIE, path="/", secure=is_https(request), httponly=True, samesite="lax")
+    close_session(resp, is_https(request))
     return flash(request, resp, "U bent uitgelogd.")
 
 

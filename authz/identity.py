@@ -9,16 +9,18 @@ from dataclasses import dataclass
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
+from starlette.responses import Response
 
 from authz.errors import Forbidden, Unauthorized
 from authz.policy import OPERATOR_SCOPE, account_lines, permitted
 from authz.state import state
+from authz.values import kvk
 
 SESSION_COOKIE = "authz_session"
 MAX_KNOWN_KEYS = 1024
 
-__all__ = ["OPERATOR_SCOPE", "SESSION_COOKIE", "Actor", "check_permission", "client_address", "current_actor",
-           "may", "require", "require_operator", "service_client"]
+__all__ = ["OPERATOR_SCOPE", "SESSION_COOKIE", "Actor", "check_permission", "client_address", "close_session",
+           "current_actor", "may", "open_session", "require", "require_operator", "require_path_org", "service_client"]
 
 
 @dataclass(frozen=True)
@@ -100,3 +102,19 @@ async def require(request: Request, action: str, scope: str) -> Actor:
 
 async def require_operator(request: Request, action: str) -> Actor:
     return await require(request, action, OPERATOR_SCOPE)
+
+
+async def require_path_org(request: Request, action: str) -> tuple[str, str]:
+    """(the actor's e-mail, the organisation in the path) once the actor may do ``action`` for that organisation."""
+    actor = await require(request, action, request.path_params["kvk"])
+    return actor.email, kvk(request.path_params["kvk"], "kvk")
+
+
+def open_session(response: Response, token: str, max_age: int, secure: bool) -> None:
+    """Set the session cookie that the JSON API and the portal share (HttpOnly, SameSite=Lax)."""
+    response.set_cookie(SESSION_COOKIE, token, max_age=max_age, path="/", secure=secure, httponly=True,
+                        samesite="lax")
+
+
+def close_session(response: Response, secure: bool) -> None:
+    response.delete_cookie(SESSION_COOKIE, path="/", secure=secure, httponly=True, samesite="lax")

@@ -19,7 +19,16 @@ from starlette.routing import Route
 from authz.api.http import Field, JSONResponse, UnsupportedMedia, fields, read_json
 from authz.api.openapi import describe, obj
 from authz.errors import Invalid
-from authz.identity import SESSION_COOKIE, Actor, client_address, current_actor, require, require_operator
+from authz.identity import (
+    SESSION_COOKIE,
+    Actor,
+    client_address,
+    close_session,
+    current_actor,
+    open_session,
+    require_operator,
+    require_path_org,
+)
 from authz.service import accounts as service
 from authz.service import passwords
 from authz.service.commit import after_commit
@@ -78,8 +87,7 @@ async def login(request: Request) -> JSONResponse:
     token, actor = await run_in_threadpool(service.login, st.db, st.sessions, st.throttle, f["email"],
                                            f["password"], client_address(request), request.cookies.get(SESSION_COOKIE))
     resp = JSONResponse(_actor_view(st, actor))
-    resp.set_cookie(SESSION_COOKIE, token, max_age=st.settings.session_absolute_seconds, path="/",
-                    secure=st.settings.base_url.startswith("https://"), httponly=True, samesite="lax")
+    open_session(resp, token, st.settings.session_absolute_seconds, st.settings.base_url.startswith("https://"))
     return resp
 
 
@@ -93,8 +101,7 @@ async def logout(request: Request) -> Response:
     actor = await current_actor(request)
     await run_in_threadpool(service.logout, st.sessions, actor)
     resp = Response(status_code=204)
-    resp.delete_cookie(SESSION_COOKIE, path="/", secure=st.settings.base_url.startswith("https://"),
-                       httponly=True, samesite="lax")
+    close_session(resp, st.settings.base_url.startswith("https://"))
     return resp
 
 
@@ -186,20 +193,18 @@ async def operator_reject(request: Request) -> JSONResponse:
 # -- a beheerder's requests (R6, R7) ----------------------------------------------------------------------------
 
 async def org_list(request: Request) -> JSONResponse:
-    org = request.path_params["kvk"]
-    await require(request, "requests.list", org)
+    _, org = await require_path_org(request, "requests.list")
     st = state(request)
-    return JSONResponse({"requests": await run_in_threadpool(service.org_requests, st.db, kvk(org, "kvk"))})
+    return JSONResponse({"requests": await run_in_threadpool(service.org_requests, st.db, org)})
 
 
 async def _org_decide(request: Request, approve: bool) -> JSONResponse:
-    org = request.path_params["kvk"]
-    actor = await require(request, "requests.decide", org)
+    actor, org = await require_path_org(request, "requests.decide")
     st = state(request)
     request_id = path_id(request)
     f = await optional_body(request, REJECTION if not approve else {})
-    view = await run_in_threadpool(service.org_decide, st.db, st.settings, actor.email, kvk(org, "kvk"), request_id,
-                                   approve, f.get("reason"))
+    view = await run_in_threadpool(service.org_decide, st.db, st.settings, actor, org, request_id, approve,
+                                   f.get("reason"))
     await after_commit(st)
     return JSONResponse(view)
 

@@ -1,7 +1,7 @@
 """The beheerder's JSON API: users, clients and grants (R2, R9, R15), beheerders (R4, R14), the audit trail (R12).
 
 Every endpoint first checks, through the Casbin model, that the logged-in account is an active beheerder of the
-organisation in the path (:func:`authz.api.auth.require`); the services then touch only that organisation's
+organisation in the path (:func:`authz.identity.require_path_org`); the services then touch only that organisation's
 accounts, so another organisation's data answers 403 or 404 and nothing changes. A write returns once this
 instance has applied it, so the next /v1/check here already decides by it (R11).
 """
@@ -20,19 +20,13 @@ from authz import values
 from authz.api.http import Field, JSONResponse, fields, read_json
 from authz.api.openapi import describe, obj
 from authz.errors import Invalid
-from authz.identity import require
+from authz.identity import require_path_org
 from authz.service import audit, beheerders, grants, users
 from authz.service.commit import after_commit
 from authz.state import state
 from authz.values import has_control, whole_number
 
 MAX_QUERY = 254
-
-
-async def _beheerder(request: Request, action: str) -> tuple[str, str]:
-    """(actor's e-mail, organisation) once the actor may perform ``action`` for the organisation in the path."""
-    actor = await require(request, action, request.path_params["kvk"])
-    return actor.email, values.kvk(request.path_params["kvk"], "kvk")
 
 
 def _params(request: Request, allowed: Collection[str]) -> QueryParams:
@@ -69,7 +63,7 @@ async def _no_body(request: Request) -> None:
 # -- users and clients ----------------------------------------------------------------------------------------
 
 async def list_users(request: Request) -> JSONResponse:
-    actor, org = await _beheerder(request, "users.list")
+    actor, org = await require_path_org(request, "users.list")
     q = _params(request, {"q", "cursor", "limit"})
     limit = _limit(q, 500, 1000)
     found = await run_in_threadpool(users.listing, state(request).db, actor, org, q.get("q") or None, q.get("cursor"),
@@ -78,7 +72,7 @@ async def list_users(request: Request) -> JSONResponse:
 
 
 async def list_clients(request: Request) -> JSONResponse:
-    actor, org = await _beheerder(request, "clients.list")
+    actor, org = await require_path_org(request, "clients.list")
     _params(request, ())
     found = await run_in_threadpool(users.clients, state(request).db, actor, org)
     return JSONResponse({"clients": [c.view() for c in found]})
@@ -87,7 +81,7 @@ async def list_clients(request: Request) -> JSONResponse:
 # -- grants ---------------------------------------------------------------------------------------------------
 
 async def get_grants(request: Request) -> JSONResponse:
-    actor, org = await _beheerder(request, "grants.read")
+    actor, org = await require_path_org(request, "grants.read")
     _params(request, ())
     user = values.email(request.path_params["email"], "email")
     return JSONResponse(await run_in_threadpool(grants.overview, state(request).db, actor, org, user))
@@ -101,7 +95,7 @@ PUT_GRANTS = {
 
 
 async def put_grants(request: Request) -> JSONResponse:
-    actor, org = await _beheerder(request, "grants.edit")
+    actor, org = await require_path_org(request, "grants.edit")
     user = values.email(request.path_params["email"], "email")
     st = state(request)
     f = fields(await read_json(request, st.settings.max_body_bytes), PUT_GRANTS)
@@ -115,7 +109,7 @@ async def put_grants(request: Request) -> JSONResponse:
 # -- beheerders -----------------------------------------------------------------------------------------------
 
 async def list_beheerders(request: Request) -> JSONResponse:
-    actor, org = await _beheerder(request, "users.list")
+    actor, org = await require_path_org(request, "users.list")
     _params(request, ())
     return JSONResponse(await run_in_threadpool(beheerders.listing, state(request).db, actor, org))
 
@@ -130,7 +124,7 @@ async def remove_beheerder(request: Request) -> JSONResponse:
 
 async def _change_beheerder(request: Request, action: str, change: Any) -> JSONResponse:
     """R14 (appoint) or R4/R14 (step down, remove): the answer carries the revision that holds the change."""
-    actor, org = await _beheerder(request, action)
+    actor, org = await require_path_org(request, action)
     user = values.email(request.path_params["email"], "email")
     await _no_body(request)
     st = state(request)
@@ -147,7 +141,7 @@ def _entry(a: audit.Entry) -> dict[str, Any]:
 
 
 async def read_audit(request: Request) -> JSONResponse:
-    _, org = await _beheerder(request, "audit.read")
+    _, org = await require_path_org(request, "audit.read")
     q = _params(request, {"user", "product", "cursor", "limit"})
     limit = _limit(q, 50, 500)
     cursor = q.get("cursor")

@@ -19,19 +19,13 @@ from authz import values
 from authz.api.accounts import optional_body, path_id, path_token
 from authz.api.http import Field, JSONResponse, fields, read_json
 from authz.api.openapi import describe, obj
-from authz.identity import require
+from authz.identity import require_path_org
 from authz.service import members
 from authz.service.commit import after_commit
 from authz.state import State, state
 
 INVITE = {"email": Field(values.email)}
 ACCEPT = {"password": Field(values.password), "name": Field(values.text(200, 0), required=False, nullable=True)}
-
-
-async def _beheerder(request: Request, action: str) -> tuple[str, str]:
-    """(actor's e-mail, organisation) once the actor may perform ``action`` for the organisation in the path."""
-    actor = await require(request, action, request.path_params["kvk"])
-    return actor.email, values.kvk(request.path_params["kvk"], "kvk")
 
 
 def _invitation_id(request: Request) -> int:
@@ -41,7 +35,7 @@ def _invitation_id(request: Request) -> int:
 # -- invitations (R7) -------------------------------------------------------------------------------------------
 
 async def invite(request: Request) -> JSONResponse:
-    actor, org = await _beheerder(request, "invitations.create")
+    actor, org = await require_path_org(request, "invitations.create")
     st = state(request)
     f = fields(await read_json(request, st.settings.max_body_bytes), INVITE)
     outcome = await run_in_threadpool(members.invite, st.db, st.settings, actor, org, f["email"])
@@ -50,13 +44,13 @@ async def invite(request: Request) -> JSONResponse:
 
 
 async def list_invitations(request: Request) -> JSONResponse:
-    actor, org = await _beheerder(request, "invitations.create")
+    actor, org = await require_path_org(request, "invitations.create")
     found = await run_in_threadpool(members.list_invitations, state(request).db, actor, org)
     return JSONResponse({"invitations": found})
 
 
 async def withdraw_invitation(request: Request) -> JSONResponse:
-    actor, org = await _beheerder(request, "invitations.create")
+    actor, org = await require_path_org(request, "invitations.create")
     st = state(request)
     view = await run_in_threadpool(members.withdraw_invitation, st.db, actor, org, _invitation_id(request))
     await after_commit(st)
@@ -64,7 +58,7 @@ async def withdraw_invitation(request: Request) -> JSONResponse:
 
 
 async def resend_invitation(request: Request) -> JSONResponse:
-    actor, org = await _beheerder(request, "invitations.create")
+    actor, org = await require_path_org(request, "invitations.create")
     st = state(request)
     invitation_id = _invitation_id(request)
     await optional_body(request, {})
@@ -93,7 +87,7 @@ async def accept_invitation(request: Request) -> JSONResponse:
 async def _on_account(request: Request, change: Callable[[State, str, str, str], Any]) -> JSONResponse:
     """A beheerder's change to one account of the organisation in the path; the answer carries the revision that
     holds it, applied on this instance (R11)."""
-    actor, org = await _beheerder(request, "accounts.manage")
+    actor, org = await require_path_org(request, "accounts.manage")
     st = state(request)
     user = values.email(request.path_params["email"], "email")
     await optional_body(request, {})
