@@ -47,45 +47,51 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_service_key_create(args: argparse.Namespace) -> int:
-    from authz.store import keys
-    from authz.store.db import Database
-
-    db = Database(_settings().database_url)
-    try:
-        with db.tx(actor="cli:service-key") as t:
-            key = keys.create(t, args.name)
-    finally:
-        db.dispose()
-    print(f"service client '{args.name}' created; the key is shown once, keep it safe:", file=sys.stderr)
-    print(key)
-    return 0
-
-
-def cmd_service_key_revoke(args: argparse.Namespace) -> int:
+def _announce(settings: Settings, revision: int) -> None:
+    """The after-commit step of a command: running instances read the change log at their next poll; with Redis,
+    they hear of it now."""
     import asyncio
 
     from authz.bus import make_bus
     from authz.service.commit import Elsewhere, after_commit
-    from authz.store import keys
+
+    bus = make_bus(settings.redis_url, settings.redis_prefix, settings.secret_key)
+
+    async def announce() -> None:
+        await after_commit(Elsewhere(bus), revision)
+        await bus.stop()
+
+    asyncio.run(announce())
+
+
+def cmd_service_key_create(args: argparse.Namespace) -> int:
+    from authz.service import keys
     from authz.store.db import Database
 
     settings = _settings()
     db = Database(settings.database_url)
     try:
-        with db.tx(actor="cli:service-key") as t:
-            keys.revoke(t, args.name)
+        done = keys.create(db, args.name)
     finally:
         db.dispose()
-    # Running instances read the change log at their next poll; with Redis, tell them now.
-    bus = make_bus(settings.redis_url, settings.redis_prefix, settings.secret_key)
+    _announce(settings, done.revision)
+    print(f"service client '{args.name}' created; the key is shown once, keep it safe:", file=sys.stderr)
+    print(done.answer["key"])
+    return 0
 
-    async def announce() -> None:
-        await after_commit(Elsewhere(bus), t.revision)
-        await bus.stop()
 
-    asyncio.run(announce())
-    print(f"the key of service client '{args.name}' is revoked (revision {t.revision})", file=sys.stderr)
+def cmd_service_key_revoke(args: argparse.Namespace) -> int:
+    from authz.service import keys
+    from authz.store.db import Database
+
+    settings = _settings()
+    db = Database(settings.database_url)
+    try:
+        done = keys.revoke(db, args.name)
+    finally:
+        db.dispose()
+    _announce(settings, done.revision)
+    print(f"the key of service client '{args.name}' is revoked (revision {done.revision})", file=sys.stderr)
     return 0
 
 
