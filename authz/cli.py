@@ -47,25 +47,9 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
     return 0
 
 
-def _announce(settings: Settings, revision: int) -> None:
-    """The after-commit step of a command: running instances read the change log at their next poll; with Redis,
-    they hear of it now."""
-    import asyncio
-
-    from authz.bus import make_bus
-    from authz.service.commit import Elsewhere, after_commit
-
-    bus = make_bus(settings.redis_url, settings.redis_prefix, settings.secret_key)
-
-    async def announce() -> None:
-        await after_commit(Elsewhere(bus), revision)
-        await bus.stop()
-
-    asyncio.run(announce())
-
-
 def cmd_service_key_create(args: argparse.Namespace) -> int:
     from authz.service import keys
+    from authz.service.commit import announce_from_command
     from authz.store.db import Database
 
     settings = _settings()
@@ -74,7 +58,7 @@ def cmd_service_key_create(args: argparse.Namespace) -> int:
         done = keys.create(db, args.name)
     finally:
         db.dispose()
-    _announce(settings, done.revision)
+    announce_from_command(settings, done.revision)
     print(f"service client '{args.name}' created; the key is shown once, keep it safe:", file=sys.stderr)
     print(done.answer["key"])
     return 0
@@ -82,6 +66,7 @@ def cmd_service_key_create(args: argparse.Namespace) -> int:
 
 def cmd_service_key_revoke(args: argparse.Namespace) -> int:
     from authz.service import keys
+    from authz.service.commit import announce_from_command
     from authz.store.db import Database
 
     settings = _settings()
@@ -90,7 +75,7 @@ def cmd_service_key_revoke(args: argparse.Namespace) -> int:
         done = keys.revoke(db, args.name)
     finally:
         db.dispose()
-    _announce(settings, done.revision)
+    announce_from_command(settings, done.revision)
     print(f"the key of service client '{args.name}' is revoked (revision {done.revision})", file=sys.stderr)
     return 0
 

@@ -4,11 +4,15 @@ than at their next poll, and the mailer wakes for the e-mails the transaction wr
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from authz.bus import make_bus
+
 if TYPE_CHECKING:
     from authz.bus import NullBus, RedisBus
+    from authz.config import Settings
     from authz.state import State
 
 
@@ -33,3 +37,17 @@ async def after_commit(where: State | Elsewhere, revision: int | None = None) ->
     if where.mailer is not None:
         where.mailer.kick()
     return await where.sync.committed(revision)
+
+
+def announce_from_command(settings: Settings, revision: int) -> None:
+    """:func:`after_commit` for a command line run: running instances would read the change log at their next poll;
+    with Redis they hear of the revision now."""
+    bus = make_bus(settings.redis_url, settings.redis_prefix, settings.secret_key)
+
+    async def announce() -> None:
+        try:
+            await after_commit(Elsewhere(bus), revision)
+        finally:
+            await bus.stop()
+
+    asyncio.run(announce())
