@@ -30,9 +30,10 @@ test: install ## run the test suite (needs the machine's PostgreSQL, Redis and C
 	$(BIN)/pytest
 	$(BIN)/authz policy test
 
-lint: install ## ruff and mypy (strict on authz/)
+lint: install ## ruff, mypy (strict on authz/) and the walls between the layers (import-linter, pyproject.toml)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache --no-logo
 
 bench: install ## 1 000 000 grants: check speed, start-up (SQL and Redis snapshot), propagation; writes load/RESULTS.md
 	$(BIN)/python load/bench.py

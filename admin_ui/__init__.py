@@ -1,8 +1,8 @@
 """The admin UI: the manual's portal screens in Dutch, server-rendered on the same service layer as the JSON API.
 
 ``admin_ui/<screen>.py → authz/service/*.py → authz/store/*.py → SQL``: views compute, templates display, and every
-view checks the permission first through :mod:`admin_ui.guard` (the JSON API's own checks). :mod:`admin_ui.web`
-holds the plumbing: CSRF, security headers, errors as pages.
+view checks the permission first through :mod:`admin_ui.guard` (the checks of :mod:`authz.identity`, as the JSON
+API's). :mod:`admin_ui.web` holds the plumbing: CSRF, security headers, errors as pages.
 """
 
 from __future__ import annotations

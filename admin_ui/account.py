@@ -9,11 +9,12 @@ from starlette.responses import Response
 from admin_ui import guard
 from admin_ui.entry import new_password
 from admin_ui.web import flash, form, message, redirect, render, route, secret_field
-from authz.api.auth import state
-from authz.api.http import client_address
 from authz.cache.throttle import TooManyAttempts
 from authz.errors import AuthzError
+from authz.identity import client_address
 from authz.service import passwords
+from authz.service.commit import after_commit
+from authz.state import state
 
 
 async def account_page(request: Request) -> Response:
@@ -40,7 +41,7 @@ async def change_password(request: Request) -> Response:
         if isinstance(exc, TooManyAttempts):
             page.headers["Retry-After"] = str(exc.retry_after)
         return page
-    await guard.committed(st)
+    await after_commit(st)
     return flash(request, redirect("/account"), "Uw wachtwoord is gewijzigd. U bent op uw andere apparaten "
                                                 "uitgelogd en u krijgt hierover een e-mail.")
 

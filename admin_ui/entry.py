@@ -26,12 +26,15 @@ from admin_ui.web import (
     text_field,
 )
 from authz import values
-from authz.api import http
-from authz.api.accounts import path_token
-from authz.api.auth import state
 from authz.errors import AuthzError, Invalid
-from authz.identity import SESSION_COOKIE
+from authz.identity import SESSION_COOKIE, client_address, close_session, open_session
 from authz.service import accounts, members, passwords
+from authz.service.commit import after_commit
+from authz.state import state
+
+
+def _token(request: Request) -> str:
+    return values.link_token(request.path_params["token"])
 
 
 def home_of(actor_roles: frozenset[str], org: str | None) -> str:
@@ -68,13 +71,12 @@ async def login(request: Request) -> Response:
         password = secret_field(data, "password")
         values.no_control(email, "email")  # before the throttle counts it: a NUL would reach its store
         token, actor = await run_in_threadpool(accounts.login, st.db, st.sessions, st.throttle, email.lower(),
-                                               password, http.client_address(request),
+                                               password, client_address(request),
                                                request.cookies.get(SESSION_COOKIE))
     except AuthzError as exc:
         return _login_page(request, email, next_, message(exc), 401 if exc.status == 401 else exc.status)
     resp = redirect(next_ or home_of(actor.roles, actor.org))
-    resp.set_cookie(SESSION_COOKIE, token, max_age=st.settings.session_absolute_seconds, path="/",
-                    secure=is_https(request), httponly=True, samesite="lax")
+    open_session(resp, token, st.settings.session_absolute_seconds, is_https(request))
     return resp
 
 
@@ -83,7 +85,7 @@ async def logout(request: Request) -> Response:
     if actor is not None:
         await run_in_threadpool(accounts.logout, state(request).sessions, actor)
     resp = redirect("/inloggen")
-    resp.delete_cookie(SESSION_COOKIE, path="/", secure=is_https(request), httponly=True, samesite="lax")
+    close_session(resp, is_https(request))
     return flash(request, resp, "U bent uitgelogd.")
 
 
@@ -120,18 +122,18 @@ async def register(request: Request) -> Response:
     except AuthzError as exc:
         return render(request, "register.html", {"title": "Account aanvragen", "done": None, "values": given,
                                                  "error": message(exc)}, exc.status)
-    await guard.committed(st)
+    await after_commit(st)
     return render(request, "register.html", {"title": "Aanvraag ontvangen", "done": status, "values": given})
 
 
 async def activate_form(request: Request) -> Response:
-    return render(request, "activate.html", {"title": "Account activeren", "token": path_token(request)})
+    return render(request, "activate.html", {"title": "Account activeren", "token": _token(request)})
 
 
 async def activate(request: Request) -> Response:
     st = state(request)
-    email = await run_in_threadpool(accounts.activate, st.db, path_token(request))
-    await guard.committed(st)
+    email = await run_in_threadpool(accounts.activate, st.db, _token(request))
+    await after_commit(st)
     resp = redirect("/inloggen")
     return flash(request, resp, f"Uw account {email} is geactiveerd. U kunt nu inloggen.")
 
@@ -145,12 +147,12 @@ def _invitation_page(request: Request, token: str, error: str | None = None, sta
 
 
 async def invitation_form(request: Request) -> Response:
-    return await run_in_threadpool(_invitation_page, request, path_token(request))
+    return await run_in_threadpool(_invitation_page, request, _token(request))
 
 
 async def accept_invitation(request: Request) -> Response:
     st = state(request)
-    token = path_token(request)
+    token = _token(request)
     data = await form(request)
     try:
         password = new_password(data)
@@ -160,7 +162,7 @@ async def accept_invitation(request: Request) -> Response:
         if exc.status in (404, 409, 410):
             raise
         return await run_in_threadpool(_invitation_page, request, token, message(exc), exc.status)
-    await guard.committed(st)
+    await after_commit(st)
     return render(request, "invitation.html", {"title": "Account aangemaakt", "info": None, "token": token,
                                                "done": status})
 
@@ -175,19 +177,19 @@ async def forgot(request: Request) -> Response:
     st = state(request)
     email = text_field(await form(request), "email")
     await run_in_threadpool(passwords.request_password_reset, st.db, st.settings, email, st.throttle,
-                            http.client_address(request))
-    await guard.committed(st)
+                            client_address(request))
+    await after_commit(st)
     # The same answer for every address: it tells nobody which accounts exist.
     return render(request, "forgot.html", {"title": "Wachtwoord vergeten", "done": True})
 
 
 async def reset_form(request: Request) -> Response:
-    return render(request, "reset.html", {"title": "Nieuw wachtwoord", "token": path_token(request)})
+    return render(request, "reset.html", {"title": "Nieuw wachtwoord", "token": _token(request)})
 
 
 async def reset(request: Request) -> Response:
     st = state(request)
-    token = path_token(request)
+    token = _token(request)
     data = await form(request)
     try:
         email = await run_in_threadpool(passwords.reset_password, st.db, st.sessions, token, new_password(data))
@@ -196,7 +198,7 @@ async def reset(request: Request) -> Response:
             raise
         return render(request, "reset.html", {"title": "Nieuw wachtwoord", "token": token, "error": message(exc)},
                       exc.status)
-    await guard.committed(st)
+    await after_commit(st)
     return flash(request, redirect("/inloggen"), f"Het wachtwoord van {email} is gewijzigd. U kunt nu inloggen.")
 
 

@@ -10,10 +10,8 @@ from dataclasses import dataclass
 
 from starlette.requests import Request
 
-from authz.api.auth import current_actor, require_operator
 from authz.errors import Forbidden, Unauthorized
-from authz.identity import SESSION_COOKIE, Actor, check_permission
-from authz.state import State
+from authz.identity import SESSION_COOKIE, Actor, check_permission, current_actor, require_operator
 
 
 @dataclass(frozen=True)
@@ -54,13 +52,6 @@ async def operator(request: Request, action: str) -> Actor:
 async def member(request: Request) -> Actor:
     """Any logged-in account (their own account page)."""
     return await current_actor(request)
-
-
-async def committed(st: State, revision: int | None = None) -> None:
-    """After a write: this instance applies it before the page answers (R11), and the e-mails leave at once."""
-    await st.sync.committed(revision)
-    if st.mailer is not None:
-        st.mailer.kick()
 
 
 def frame(actor: Actor, section: str, title: str) -> dict[str, object]:

@@ -17,18 +17,14 @@ from starlette.responses import Response
 from admin_ui import guard
 from admin_ui.web import attempt, form, render, route, text_field
 from authz import values
-from authz.api.auth import state
-from authz.errors import NotFound
 from authz.service import members
+from authz.state import state
 
 INVITE_PAGE = "/uitnodigen"
 
 
 def _invitation_id(request: Request) -> int:
-    number = values.whole_number(request.path_params["id"])
-    if number is None:
-        raise NotFound("unknown_invitation", "No such invitation.")
-    return number
+    return values.record_id(request.path_params["id"], "unknown_invitation", "No such invitation.")
 
 
 # -- invitations (R7) -------------------------------------------------------------------------------------------

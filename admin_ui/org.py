@@ -17,22 +17,16 @@ from starlette.responses import Response
 from admin_ui import guard
 from admin_ui.web import attempt, form, render, route, text_field
 from authz import values
-from authz.api.auth import state
 from authz.clock import AMSTERDAM
-from authz.domain.beheerders import ROLE
-from authz.errors import NotFound
 from authz.service import accounts as account_service
-from authz.service import beheerders
-from authz.store import accounts, audit
+from authz.service import audit, beheerders, users
+from authz.state import state
 
 AUDIT_PAGE = 50
 
 
 def request_id(request: Request) -> int:
-    number = values.whole_number(request.path_params["id"])
-    if number is None:
-        raise NotFound("unknown_request", "No such account request.")
-    return number
+    return values.record_id(request.path_params["id"], "unknown_request", "No such account request.")
 
 
 async def decision(request: Request) -> tuple[int, str | None]:
@@ -82,11 +76,7 @@ async def beheerders_page(request: Request) -> Response:
     st = state(request)
 
     def read() -> tuple[dict[str, Any], list[str]]:
-        listing = beheerders.listing(st.db, actor.email, org)
-        with st.db.read() as s:
-            candidates = [a.email for a, roles in accounts.of_org(s, org)
-                          if a.status == "active" and ROLE not in roles]
-        return listing, candidates
+        return beheerders.listing(st.db, actor.email, org), users.beheerder_candidates(st.db, org)
 
     listing, candidates = await run_in_threadpool(read)
     return render(request, "beheerders.html", {**guard.frame(actor, "beheerders", "Beheerders"),
@@ -138,19 +128,14 @@ async def audit_page(request: Request) -> Response:
     product = values.search_text(request.query_params.get("product", ""), 63)
     before_id = values.whole_number(request.query_params.get("voor"))
 
-    def read() -> list[dict[str, Any]]:
-        with st.db.read() as s:
-            rows = audit.trail(s, org, user=user or None, product=product or None, before_id=before_id,
-                               limit=AUDIT_PAGE + 1)
-            return [{"id": a.id, "at": when(a.at), "actor": a.actor, "action": a.action, "subject": a.subject,
-                     "changes": changes(a.before, a.after), "removed": a.after is None and a.before is not None}
-                    for a in rows]
-
-    rows = await run_in_threadpool(read)
+    found = await run_in_threadpool(lambda: audit.trail(st.db, org, user=user or None, product=product or None,
+                                                        before_id=before_id, limit=AUDIT_PAGE))
+    rows = [{"id": a.id, "at": when(a.at), "actor": a.actor, "action": a.action, "subject": a.subject,
+             "changes": changes(a.before, a.after), "removed": a.after is None and a.before is not None}
+            for a in found.items]
     older = None
-    if len(rows) > AUDIT_PAGE:
-        rows = rows[:AUDIT_PAGE]
-        older = "/audit?" + urlencode({"gebruiker": user, "product": product, "voor": rows[-1]["id"]})
+    if found.cursor is not None:
+        older = "/audit?" + urlencode({"gebruiker": user, "product": product, "voor": found.cursor})
     return render(request, "audit.html", {**guard.frame(actor, "audit", "Logboek"), "entries": rows,
                                           "user": user, "product": product, "older": older})
 

@@ -13,8 +13,8 @@ from admin_ui import guard, texts
 from admin_ui.org import when
 from admin_ui.web import render, route
 from authz import values
-from authz.api.auth import state
 from authz.policyfile import export, history, lint
+from authz.state import state
 
 SEVERITY = {"error": "fout", "warning": "waarschuwing", "info": "ter informatie"}
 

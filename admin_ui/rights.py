@@ -9,8 +9,6 @@ state next to what was ticked, so nothing is silently overwritten.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
 from urllib.parse import quote, urlencode
 
 from starlette.concurrency import run_in_threadpool
@@ -20,77 +18,50 @@ from starlette.responses import Response
 from admin_ui import guard
 from admin_ui.web import FormError, flash, form, message, redirect, render, route
 from authz import values
-from authz.api.auth import state
 from authz.errors import AuthzError
 from authz.identity import Actor
-from authz.service import grants, members
-from authz.store import accounts, catalogue
+from authz.service import catalogue, grants, users
+from authz.service.commit import after_commit
+from authz.service.results import Page
+from authz.state import state
 
 PAGE = 100
 
 
-@dataclass(frozen=True)
-class UserRow:
-    email: str
-    name: str
-    status: str
-    roles: list[str]
-    lapsed: bool  # approved, but its activation link ran out (R8): send a new one
-
-
-def _users(request: Request, actor: Actor, org: str) -> tuple[list[UserRow], str | None, bool]:
-    """One page of the organisation's users (search ``q``, after ``na``), the next cursor, and whether the
-    organisation acts for afnemers (then the overview shows the Intermediair button)."""
+def _users(request: Request, actor: Actor, org: str) -> Page[users.User]:
+    """One page of the organisation's users (search ``q``, after ``na``)."""
     q = values.search_text(request.query_params.get("q", ""), values.MAX_EMAIL)
     after = values.search_text(request.query_params.get("na", ""), values.MAX_EMAIL) or None
-    st = state(request)
-
-    def read() -> tuple[list[UserRow], bool]:
-        with st.db.tx(actor.email, on_behalf_of=org) as t:
-            found = accounts.of_org(t.s, org, q or None, after, PAGE + 1)
-            lapsed = members.lapsed(t, [a for a, _ in found])
-            rows = [UserRow(a.email, a.name, a.status, roles, a.id in lapsed) for a, roles in found]
-            return rows, bool(grants.clients(t, org))
-
-    rows, intermediair = read()
-    more = len(rows) > PAGE
-    rows = rows[:PAGE]
-    return rows, rows[-1].email if more else None, intermediair
+    return users.listing(state(request).db, actor.email, org, q or None, after, PAGE)
 
 
 async def overview(request: Request) -> Response:
     actor, org = await guard.beheerder(request, "users.list")
-    rows, cursor, intermediair = await run_in_threadpool(_users, request, actor, org)
+    found = await run_in_threadpool(_users, request, actor, org)
+    # An organisation that acts for afnemers gets the Intermediair button.
+    intermediair = bool(await run_in_threadpool(users.clients, state(request).db, actor.email, org))
     q = request.query_params.get("q", "").strip()
     return render(request, "users.html", {
-        **guard.frame(actor, "rechten", "Toegangsrechten beheren"), "users": rows, "q": q, "intermediair": intermediair,
-        "next_url": f"/toegangsrechten?{urlencode({'q': q, 'na': cursor})}" if cursor else None, "afnemer": None,
-        "clients": None})
+        **guard.frame(actor, "rechten", "Toegangsrechten beheren"), "users": found.items, "q": q,
+        "intermediair": intermediair, "afnemer": None, "clients": None,
+        "next_url": f"/toegangsrechten?{urlencode({'q': q, 'na': found.cursor})}" if found.cursor else None})
 
 
 async def clients(request: Request) -> Response:
     """R15: the afnemers this organisation acts for, then (once one is chosen) its users."""
     actor, org = await guard.beheerder(request, "clients.list")
-    st = state(request)
-
-    def read() -> dict[str, Any]:
-        with st.db.tx(actor.email, on_behalf_of=org) as t:
-            offer = grants.clients(t, org)
-            names = catalogue.org_names(t.s, offer)
-            products = catalogue.product_names(t.s, {p for codes in offer.values() for p in codes})
-        return {"clients": [{"kvk": a, "name": names.get(a, a),
-                             "products": [(p, products.get(p, p)) for p in codes]} for a, codes in offer.items()]}
-
-    found = await run_in_threadpool(read)
+    found = [{"kvk": c.kvk, "name": c.name, "products": list(c.product_names.items())}
+             for c in await run_in_threadpool(users.clients, state(request).db, actor.email, org)]
     chosen = request.query_params.get("afnemer")
-    chosen_client = next((c for c in found["clients"] if c["kvk"] == chosen), None)
-    rows: list[UserRow] = []
+    chosen_client = next((c for c in found if c["kvk"] == chosen), None)
+    rows: list[users.User] = []
     cursor = None
     if chosen_client is not None:
-        rows, cursor, _ = await run_in_threadpool(_users, request, actor, org)
+        listed = await run_in_threadpool(_users, request, actor, org)
+        rows, cursor = listed.items, listed.cursor
     q = request.query_params.get("q", "").strip()
     return render(request, "clients.html", {
-        **guard.frame(actor, "rechten", "Organisaties onder uw beheer"), "clients": found["clients"],
+        **guard.frame(actor, "rechten", "Organisaties onder uw beheer"), "clients": found,
         "afnemer": chosen_client, "users": rows, "q": q,
         "next_url": f"/organisaties-onder-beheer?{urlencode({'afnemer': chosen, 'q': q, 'na': cursor})}"
         if cursor else None})
@@ -102,10 +73,7 @@ def _user_page(request: Request, actor: Actor, org: str, email: str, afnemer: st
                tried: list[str] | None = None, error: str | None = None, status: int = 200) -> Response:
     st = state(request)
     ov = grants.overview(st.db, actor.email, org, email)
-    with st.db.tx(actor.email, on_behalf_of=org) as t:
-        account = accounts.get(t, email, org)
-        person = {"email": account.email, "name": account.name, "status": account.status,
-                  "roles": sorted(accounts.roles(t, account)), "lapsed": bool(members.lapsed(t, [account]))}
+    person = users.person(st.db, actor.email, org, email).view()
     names, products = ov["organisations"], ov["products"]
     # Own organisation first, then the afnemers it acts for, then any afnemer of an inert grant (lapsed mandate).
     order = [a for a in [org, *ov["selectable"], *ov["grants"]] if a in ov["selectable"] or a in ov["grants"]]
@@ -158,11 +126,11 @@ async def save(request: Request) -> Response:
         return await run_in_threadpool(_user_page, request, actor, org, email, afnemer, sorted(set(products)),
                                        message(exc), exc.status)
     if saved.revision is not None:
-        await guard.committed(st, saved.revision)
+        await after_commit(st, saved.revision)
     target = f"/toegangsrechten/{quote(email)}?{urlencode({'afnemer': afnemer})}"
     if not saved.added and not saved.removed:
         return flash(request, redirect(target), "Er is niets gewijzigd.", "info")
-    names = await run_in_threadpool(_product_names, request, [*saved.added, *saved.removed])
+    names = await run_in_threadpool(catalogue.product_names, st.db, [*saved.added, *saved.removed])
     parts = []
     if saved.added:
         parts.append("Toegevoegd: " + ", ".join(names.get(p, p) for p in saved.added) + ".")
@@ -170,11 +138,6 @@ async def save(request: Request) -> Response:
         parts.append("Verwijderd: " + ", ".join(names.get(p, p) for p in saved.removed) + ".")
     parts.append(f"{email} heeft hierover een e-mail gekregen.")
     return flash(request, redirect(target), "Opgeslagen. " + " ".join(parts))
-
-
-def _product_names(request: Request, codes: list[str]) -> dict[str, str]:
-    with state(request).db.read() as s:
-        return catalogue.product_names(s, codes)
 
 
 routes = [

@@ -66,6 +66,7 @@ ERRORS = {
     "invalid_product_code": "Een productcode bestaat uit kleine letters, cijfers en '-' (2 tot 63 tekens).",
     "invalid_date": "Vul een datum in als JJJJ-MM-DD.",
     "invalid_dates": "De einddatum ligt voor de ingangsdatum.",
+    "invalid_field": "Een van de velden heeft geen geldige waarde.",
     "invalid_domain": "Vul e-maildomeinen in zoals 'voorbeeld.nl'.",
     "invalid_mandate": "Een organisatie kan geen opdracht aan zichzelf geven.",
     "already_invited": "Dit e-mailadres heeft al een open uitnodiging; verstuur die opnieuw.",

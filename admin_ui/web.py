@@ -28,11 +28,11 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from admin_ui import guard, texts
-from authz.api.auth import state
+from admin_ui import texts
 from authz.errors import AuthzError, Forbidden, Invalid, Unauthorized
 from authz.identity import SESSION_COOKIE
-from authz.state import State
+from authz.service.commit import after_commit
+from authz.state import State, state
 
 log = logging.getLogger(__name__)
 
@@ -231,5 +231,5 @@ async def attempt(request: Request, back: str, work: Callable[[], Any], done: Ca
         if exc.status == 404:
             raise
         return flash(request, redirect(back), message(exc), "error")
-    await guard.committed(state(request), getattr(result, "revision", None))
+    await after_commit(state(request), getattr(result, "revision", None))
     return flash(request, redirect(onward or back), done(result))

@@ -7,7 +7,6 @@ import logging
 import time
 from collections.abc import AsyncIterator
 
-from sqlalchemy.exc import OperationalError
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
@@ -17,7 +16,6 @@ from starlette.routing import BaseRoute, Route
 
 import admin_ui
 from authz.api import accounts, admin, decisions, explain, members, operator, outbox, review
-from authz.api.auth import state
 from authz.api.http import JSONResponse, error_response
 from authz.bus import make_bus
 from authz.cache.sessions import make_sessions
@@ -29,8 +27,9 @@ from authz.decider import Decider
 from authz.errors import AuthzError, Unavailable
 from authz.mail import Mailer
 from authz.metrics import Metrics
-from authz.state import State
+from authz.state import State, state
 from authz.store.db import Database
+from authz.store.faults import DatabaseDown
 from authz.sync import Sync
 
 log = logging.getLogger(__name__)
@@ -60,7 +59,7 @@ async def metrics(request: Request) -> Response:
         extra += [("authz_revision_sql", "gauge", sql, "The newest revision in SQL."),
                   ("authz_revision_lag", "gauge", max(sql - st.decider.revision, 0),
                    "Revisions committed in SQL that this instance has not applied.")]
-    except OperationalError as exc:
+    except DatabaseDown as exc:
         log.warning("metrics: SQL revision unknown: %s", exc)
     return PlainTextResponse(st.metrics.render(gauges, extra), media_type="text/plain; version=0.0.4")
 
@@ -155,7 +154,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         exception_handlers={
             AuthzError: _authz_error,
             HTTPException: _http_error,
-            OperationalError: _db_down,
+            DatabaseDown: _db_down,
             Exception: _server_error,
         },
     )

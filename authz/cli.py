@@ -39,58 +39,44 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
-    from authz.store.migrate import upgrade
+    from authz.store.migrate import safe_url, upgrade
 
     settings = _settings()
     upgrade(settings.database_url)
-    print(f"database at the newest schema: {_safe_url(settings.database_url)}")
+    print(f"database at the newest schema: {safe_url(settings.database_url)}")
     return 0
-
-
-def _safe_url(url: str) -> str:
-    from sqlalchemy.engine import make_url
-
-    return make_url(url).render_as_string(hide_password=True)
 
 
 def cmd_service_key_create(args: argparse.Namespace) -> int:
-    from authz.store import keys
-    from authz.store.db import Database
-
-    db = Database(_settings().database_url)
-    try:
-        with db.tx(actor="cli:service-key") as t:
-            key = keys.create(t, args.name)
-    finally:
-        db.dispose()
-    print(f"service client '{args.name}' created; the key is shown once, keep it safe:", file=sys.stderr)
-    print(key)
-    return 0
-
-
-def cmd_service_key_revoke(args: argparse.Namespace) -> int:
-    import asyncio
-
-    from authz.bus import make_bus
-    from authz.store import keys
+    from authz.service import keys
+    from authz.service.commit import announce_from_command
     from authz.store.db import Database
 
     settings = _settings()
     db = Database(settings.database_url)
     try:
-        with db.tx(actor="cli:service-key") as t:
-            keys.revoke(t, args.name)
+        done = keys.create(db, args.name)
     finally:
         db.dispose()
-    # Running instances read the change log at their next poll; with Redis, tell them now.
-    bus = make_bus(settings.redis_url, settings.redis_prefix, settings.secret_key)
+    announce_from_command(settings, done.revision)
+    print(f"service client '{args.name}' created; the key is shown once, keep it safe:", file=sys.stderr)
+    print(done.answer["key"])
+    return 0
 
-    async def announce() -> None:
-        await bus.announce(t.revision)
-        await bus.stop()
 
-    asyncio.run(announce())
-    print(f"the key of service client '{args.name}' is revoked (revision {t.revision})", file=sys.stderr)
+def cmd_service_key_revoke(args: argparse.Namespace) -> int:
+    from authz.service import keys
+    from authz.service.commit import announce_from_command
+    from authz.store.db import Database
+
+    settings = _settings()
+    db = Database(settings.database_url)
+    try:
+        done = keys.revoke(db, args.name)
+    finally:
+        db.dispose()
+    announce_from_command(settings, done.revision)
+    print(f"the key of service client '{args.name}' is revoked (revision {done.revision})", file=sys.stderr)
     return 0
 
 

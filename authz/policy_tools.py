@@ -30,6 +30,7 @@ from authz.policyfile.importer import import_file
 from authz.policyfile.lint import lint
 from authz.policyfile.parse import KVK_RE, PolicyFileError, parse
 from authz.policyfile.review import moment
+from authz.service.commit import announce_from_command
 from authz.store.db import Database
 
 
@@ -174,6 +175,8 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
         print(f"dry run: {len(outcome.plan)} change(s) shown, nothing imported")
     else:
         print(f"imported {len(outcome.plan)} change(s) at revision {outcome.revision}")
+    if outcome.revision is not None:
+        announce_from_command(settings, outcome.revision)
     return 0
 
 

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from datetime import date
 from typing import Any
 
-from authz.errors import Invalid
+from authz.errors import Invalid, NotFound
 
 # [0-9], never \d: \d also matches '１' or '١', which int() reads but a KvK register or a database id never holds.
 KVK_RE = re.compile(r"[0-9]{8}")
@@ -18,12 +18,28 @@ ID_RE = re.compile(r"[0-9]{1,18}")  # 18 digits stay below 2**63: a BIGINT colum
 # C0 and C1 control characters and DEL: PostgreSQL refuses NUL outright, and none belongs in an address or a search.
 CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 MAX_EMAIL = 254
+TOKEN_RE = re.compile(r"[A-Za-z0-9_-]{16,128}")
 
 
 def whole_number(raw: str | None) -> int | None:
     """``raw`` as a non-negative whole number of at most 18 ASCII digits, else None. ``str.isdigit`` is not enough:
     it accepts '²', which ``int`` then refuses (a 500 where a 4xx belongs)."""
     return int(raw) if raw is not None and ID_RE.fullmatch(raw) else None
+
+
+def record_id(raw: str, code: str, message: str) -> int:
+    """A record's number from a path: anything but a whole number is no such record (404 ``code``)."""
+    number = whole_number(raw)
+    if number is None:
+        raise NotFound(code, message)
+    return number
+
+
+def link_token(raw: str) -> str:
+    """A link's token from a path: anything but the shape we hand out is unknown (404), never looked up."""
+    if not TOKEN_RE.fullmatch(raw):
+        raise NotFound("invalid_token", "This link is not valid.")
+    return raw
 
 
 def has_control(value: str) -> bool:

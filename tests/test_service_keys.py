@@ -6,6 +6,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -77,3 +78,54 @@ def test_revoking_an_unknown_or_revoked_key_says_so_and_changes_nothing(
     assert cli.main(["service-key", "revoke", "portaal"]) == 1
     assert "(key_revoked)" in capsys.readouterr().err
     assert db.revision() == revision
+
+
+def _live(client: TestClient) -> None:
+    """Wait until the instance listens to Redis and its poll sleeps for the hour: only announcements bring news."""
+    st = client.app.state.authz  # type: ignore[attr-defined]
+    deadline = time.monotonic() + 5
+    while not st.sync.bus.live(1.0):
+        assert time.monotonic() < deadline, "the Redis subscription did not come up"
+        time.sleep(0.02)
+    time.sleep(0.5)  # past the poll's first quick turn (taken before the subscription was live)
+    sync(client)
+
+
+def test_a_key_created_on_the_command_line_works_at_once(redis_settings: Settings, clock: FrozenClock,
+                                                         db: Database, capsys: pytest.CaptureFixture[str]) -> None:
+    with TestClient(create_app(redis_settings, clock), base_url="http://testserver") as client:
+        _live(client)
+        key = create_key("portaal", capsys)
+        deadline = time.monotonic() + 5  # the announcement, not the (hour-long) poll, brings it
+        while status(client, key) != 200:
+            assert time.monotonic() < deadline, "the new key is not known yet"
+            time.sleep(0.02)
+
+
+def test_a_policy_import_on_the_command_line_holds_for_checks_at_once(
+        redis_settings: Settings, clock: FrozenClock, db: Database, world: World, tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    world.org("11111111")
+    world.product("polis")
+    world.contract("11111111", "polis")
+    world.beheerder("beheer@bakkerij.nl", "11111111")
+    world.account("anna@bakkerij.nl", "11111111")
+    key = create_key("portaal", capsys)
+    policy = tmp_path / "policy.yaml"
+    assert cli.main(["policy", "export", "-o", str(policy)]) == 0  # no grant in it
+    world.grant("anna@bakkerij.nl", "11111111", ["polis"])
+    with TestClient(create_app(redis_settings, clock), base_url="http://testserver") as client:
+        _live(client)
+
+        def allowed() -> bool:
+            r = client.post("/v1/check", json={"user": "anna@bakkerij.nl", "product": "polis"},
+                            headers={"Authorization": f"Bearer {key}"})
+            assert r.status_code == 200, r.text
+            return bool(r.json()["allowed"])
+
+        assert allowed()
+        assert cli.main(["policy", "import", str(policy)]) == 0
+        deadline = time.monotonic() + 5  # the announcement, not the (hour-long) poll, brings it
+        while allowed():
+            assert time.monotonic() < deadline, "the imported policy does not hold yet"
+            time.sleep(0.02)

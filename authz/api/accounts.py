@@ -9,7 +9,6 @@ sessions live in ``authz/cache/sessions.py`` (SQL or Redis), failed log-ins are 
 from __future__ import annotations
 
 import logging
-import re
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
@@ -17,20 +16,26 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from authz.api.auth import current_actor, require, require_operator, state
-from authz.api.http import Field, JSONResponse, UnsupportedMedia, client_address, fields, read_json
+from authz.api.http import Field, JSONResponse, UnsupportedMedia, fields, read_json
 from authz.api.openapi import describe, obj
-from authz.errors import Invalid, NotFound
-from authz.identity import SESSION_COOKIE, Actor
+from authz.errors import Invalid
+from authz.identity import (
+    SESSION_COOKIE,
+    Actor,
+    client_address,
+    close_session,
+    current_actor,
+    open_session,
+    require_operator,
+    require_path_org,
+)
 from authz.service import accounts as service
 from authz.service import passwords
-from authz.state import State
-from authz.values import MAX_EMAIL, email, kvk, password, text, whole_number
+from authz.service.commit import after_commit
+from authz.state import State, state
+from authz.values import MAX_EMAIL, email, kvk, link_token, password, record_id, text
 
 log = logging.getLogger(__name__)
-
-TOKEN_RE = re.compile(r"[A-Za-z0-9_-]{16,128}")
-
 
 def _secret(value: Any, name: str) -> str:
     """A password as typed at log-in: any text (not stripped); strength rules apply when one is chosen."""
@@ -60,27 +65,12 @@ async def optional_body(request: Request, spec: dict[str, Field]) -> dict[str, A
     return fields(await read_json(request, state(request).settings.max_body_bytes), spec)
 
 
-async def committed(st: State, revision: int | None = None) -> int:
-    """After a write: this instance applies it before answering (R11) and the e-mail sender starts at once;
-    returns the revision applied here."""
-    if st.mailer is not None:
-        st.mailer.kick()
-    return await st.sync.committed(revision)
-
-
 def path_id(request: Request, what: str = "request", message: str = "No such account request.") -> int:
-    number = whole_number(request.path_params["id"])
-    if number is None:
-        raise NotFound(f"unknown_{what}", message)
-    return number
+    return record_id(request.path_params["id"], f"unknown_{what}", message)
 
 
 def path_token(request: Request) -> str:
-    """A link's token from the path: anything but the shape we hand out is unknown (404), never looked up."""
-    token: str = request.path_params["token"]
-    if not TOKEN_RE.fullmatch(token):
-        raise NotFound("invalid_token", "This link is not valid.")
-    return token
+    return link_token(request.path_params["token"])
 
 
 def _actor_view(st: State, actor: Actor) -> dict[str, Any]:
@@ -97,8 +87,7 @@ async def login(request: Request) -> JSONResponse:
     token, actor = await run_in_threadpool(service.login, st.db, st.sessions, st.throttle, f["email"],
                                            f["password"], client_address(request), request.cookies.get(SESSION_COOKIE))
     resp = JSONResponse(_actor_view(st, actor))
-    resp.set_cookie(SESSION_COOKIE, token, max_age=st.settings.session_absolute_seconds, path="/",
-                    secure=st.settings.base_url.startswith("https://"), httponly=True, samesite="lax")
+    open_session(resp, token, st.settings.session_absolute_seconds, st.settings.base_url.startswith("https://"))
     return resp
 
 
@@ -112,8 +101,7 @@ async def logout(request: Request) -> Response:
     actor = await current_actor(request)
     await run_in_threadpool(service.logout, st.sessions, actor)
     resp = Response(status_code=204)
-    resp.delete_cookie(SESSION_COOKIE, path="/", secure=st.settings.base_url.startswith("https://"),
-                       httponly=True, samesite="lax")
+    close_session(resp, st.settings.base_url.startswith("https://"))
     return resp
 
 
@@ -131,7 +119,7 @@ async def change_password(request: Request) -> Response:
     await run_in_threadpool(lambda: passwords.change_password(st.db, st.sessions, actor, f["old_password"],
                                                               f["new_password"], throttle=st.throttle,
                                                               address=client_address(request)))
-    await committed(st)
+    await after_commit(st)
     return Response(status_code=204)
 
 
@@ -140,7 +128,7 @@ async def request_reset(request: Request) -> JSONResponse:
     f = fields(await read_json(request, st.settings.max_body_bytes), RESET_REQUEST)
     await run_in_threadpool(passwords.request_password_reset, st.db, st.settings, f["email"], st.throttle,
                             client_address(request))
-    await committed(st)
+    await after_commit(st)
     # One answer for every address, known or not.
     return JSONResponse({"status": "accepted"}, status_code=202)
 
@@ -150,7 +138,7 @@ async def reset(request: Request) -> Response:
     token = path_token(request)
     f = fields(await read_json(request, st.settings.max_body_bytes), RESET)
     await run_in_threadpool(passwords.reset_password, st.db, st.sessions, token, f["password"])
-    await committed(st)
+    await after_commit(st)
     return Response(status_code=204)
 
 
@@ -162,7 +150,7 @@ async def register(request: Request) -> JSONResponse:
     reg = service.Registration(email=f["email"], password=f["password"], kvk=f["kvk"],
                                organisation_name=f.get("organisation_name"), name=f.get("name") or "")
     status = await run_in_threadpool(service.register, st.db, st.settings, reg)
-    await committed(st)
+    await after_commit(st)
     return JSONResponse({"status": status}, status_code=202)
 
 
@@ -171,7 +159,7 @@ async def activate(request: Request) -> JSONResponse:
     token = path_token(request)
     await optional_body(request, {})
     address = await run_in_threadpool(service.activate, st.db, token)
-    await committed(st)
+    await after_commit(st)
     return JSONResponse({"email": address, "status": "active"})
 
 
@@ -190,7 +178,7 @@ async def _operator_decide(request: Request, approve: bool) -> JSONResponse:
     f = await optional_body(request, REJECTION if not approve else {})
     view = await run_in_threadpool(service.operator_decide, st.db, st.settings, actor.email, request_id, approve,
                                    f.get("reason"))
-    await committed(st)
+    await after_commit(st)
     return JSONResponse(view)
 
 
@@ -205,21 +193,19 @@ async def operator_reject(request: Request) -> JSONResponse:
 # -- a beheerder's requests (R6, R7) ----------------------------------------------------------------------------
 
 async def org_list(request: Request) -> JSONResponse:
-    org = request.path_params["kvk"]
-    await require(request, "requests.list", org)
+    _, org = await require_path_org(request, "requests.list")
     st = state(request)
-    return JSONResponse({"requests": await run_in_threadpool(service.org_requests, st.db, kvk(org, "kvk"))})
+    return JSONResponse({"requests": await run_in_threadpool(service.org_requests, st.db, org)})
 
 
 async def _org_decide(request: Request, approve: bool) -> JSONResponse:
-    org = request.path_params["kvk"]
-    actor = await require(request, "requests.decide", org)
+    actor, org = await require_path_org(request, "requests.decide")
     st = state(request)
     request_id = path_id(request)
     f = await optional_body(request, REJECTION if not approve else {})
-    view = await run_in_threadpool(service.org_decide, st.db, st.settings, actor.email, kvk(org, "kvk"), request_id,
-                                   approve, f.get("reason"))
-    await committed(st)
+    view = await run_in_threadpool(service.org_decide, st.db, st.settings, actor, org, request_id, approve,
+                                   f.get("reason"))
+    await after_commit(st)
     return JSONResponse(view)
 
 

@@ -1,7 +1,7 @@
 """The beheerder's JSON API: users, clients and grants (R2, R9, R15), beheerders (R4, R14), the audit trail (R12).
 
 Every endpoint first checks, through the Casbin model, that the logged-in account is an active beheerder of the
-organisation in the path (:func:`authz.api.auth.require`); the services then touch only that organisation's
+organisation in the path (:func:`authz.identity.require_path_org`); the services then touch only that organisation's
 accounts, so another organisation's data answers 403 or 404 and nothing changes. A write returns once this
 instance has applied it, so the next /v1/check here already decides by it (R11).
 """
@@ -17,22 +17,16 @@ from starlette.requests import Request
 from starlette.routing import Route
 
 from authz import values
-from authz.api.auth import require, state
 from authz.api.http import Field, JSONResponse, fields, read_json
 from authz.api.openapi import describe, obj
 from authz.errors import Invalid
-from authz.service import beheerders, grants, members
-from authz.store import accounts, audit, catalogue
-from authz.store.schema import Audit
+from authz.identity import require_path_org
+from authz.service import audit, beheerders, grants, users
+from authz.service.commit import after_commit
+from authz.state import state
 from authz.values import has_control, whole_number
 
 MAX_QUERY = 254
-
-
-async def _beheerder(request: Request, action: str) -> tuple[str, str]:
-    """(actor's e-mail, organisation) once the actor may perform ``action`` for the organisation in the path."""
-    actor = await require(request, action, request.path_params["kvk"])
-    return actor.email, values.kvk(request.path_params["kvk"], "kvk")
 
 
 def _params(request: Request, allowed: Collection[str]) -> QueryParams:
@@ -59,13 +53,6 @@ def _limit(q: QueryParams, default: int, maximum: int) -> int:
     return number
 
 
-def _kick_mailer(request: Request, changed: bool) -> None:
-    # The change wrote e-mails to the outbox: have them delivered now rather than at the sender's next round.
-    mailer = state(request).mailer
-    if changed and mailer is not None:
-        mailer.kick()
-
-
 async def _no_body(request: Request) -> None:
     """These writes take no fields: no body, or an empty JSON object (read with the usual type and size checks)."""
     if request.headers.get("content-length", "0") == "0" and "transfer-encoding" not in request.headers:
@@ -76,42 +63,25 @@ async def _no_body(request: Request) -> None:
 # -- users and clients ----------------------------------------------------------------------------------------
 
 async def list_users(request: Request) -> JSONResponse:
-    actor, org = await _beheerder(request, "users.list")
+    actor, org = await require_path_org(request, "users.list")
     q = _params(request, {"q", "cursor", "limit"})
     limit = _limit(q, 500, 1000)
-    st = state(request)
-
-    def read() -> list[dict[str, Any]]:
-        with st.db.tx(actor, on_behalf_of=org) as t:
-            found = accounts.of_org(t.s, org, q.get("q") or None, q.get("cursor"), limit + 1)
-            lapsed = members.lapsed(t, [a for a, _ in found])  # approved, but the activation link ran out (R8)
-            return [{"email": a.email, "name": a.name, "status": a.status, "roles": roles, "lapsed": a.id in lapsed}
-                    for a, roles in found]
-
-    found = await run_in_threadpool(read)
-    more = len(found) > limit
-    found = found[:limit]
-    return JSONResponse({"users": found, "cursor": found[-1]["email"] if more else None})
+    found = await run_in_threadpool(users.listing, state(request).db, actor, org, q.get("q") or None, q.get("cursor"),
+                                    limit)
+    return JSONResponse({"users": [u.view() for u in found.items], "cursor": found.cursor})
 
 
 async def list_clients(request: Request) -> JSONResponse:
-    actor, org = await _beheerder(request, "clients.list")
+    actor, org = await require_path_org(request, "clients.list")
     _params(request, ())
-    st = state(request)
-
-    def read() -> list[dict[str, Any]]:
-        with st.db.tx(actor, on_behalf_of=org) as t:
-            offer = grants.clients(t, org)
-            names = catalogue.org_names(t.s, offer)
-            return [{"kvk": a, "name": names.get(a, a), "products": products} for a, products in offer.items()]
-
-    return JSONResponse({"clients": await run_in_threadpool(read)})
+    found = await run_in_threadpool(users.clients, state(request).db, actor, org)
+    return JSONResponse({"clients": [c.view() for c in found]})
 
 
 # -- grants ---------------------------------------------------------------------------------------------------
 
 async def get_grants(request: Request) -> JSONResponse:
-    actor, org = await _beheerder(request, "grants.read")
+    actor, org = await require_path_org(request, "grants.read")
     _params(request, ())
     user = values.email(request.path_params["email"], "email")
     return JSONResponse(await run_in_threadpool(grants.overview, state(request).db, actor, org, user))
@@ -125,14 +95,13 @@ PUT_GRANTS = {
 
 
 async def put_grants(request: Request) -> JSONResponse:
-    actor, org = await _beheerder(request, "grants.edit")
+    actor, org = await require_path_org(request, "grants.edit")
     user = values.email(request.path_params["email"], "email")
     st = state(request)
     f = fields(await read_json(request, st.settings.max_body_bytes), PUT_GRANTS)
     saved = await run_in_threadpool(grants.save, st.db, actor, org, user, f["afnemer"], f["products"], f.get("version"),
                              st.settings.base_url)
-    applied = await st.sync.committed(saved.revision) if saved.revision is not None else await st.sync.catch_up()
-    _kick_mailer(request, saved.revision is not None)
+    applied = await after_commit(st, saved.revision)
     return JSONResponse({"added": saved.added, "removed": saved.removed, "version": saved.version,
                          "revision": saved.revision if saved.revision is not None else applied})
 
@@ -140,7 +109,7 @@ async def put_grants(request: Request) -> JSONResponse:
 # -- beheerders -----------------------------------------------------------------------------------------------
 
 async def list_beheerders(request: Request) -> JSONResponse:
-    actor, org = await _beheerder(request, "users.list")
+    actor, org = await require_path_org(request, "users.list")
     _params(request, ())
     return JSONResponse(await run_in_threadpool(beheerders.listing, state(request).db, actor, org))
 
@@ -155,42 +124,34 @@ async def remove_beheerder(request: Request) -> JSONResponse:
 
 async def _change_beheerder(request: Request, action: str, change: Any) -> JSONResponse:
     """R14 (appoint) or R4/R14 (step down, remove): the answer carries the revision that holds the change."""
-    actor, org = await _beheerder(request, action)
+    actor, org = await require_path_org(request, action)
     user = values.email(request.path_params["email"], "email")
     await _no_body(request)
     st = state(request)
     outcome = await run_in_threadpool(change, st.db, actor, org, user, st.settings.base_url)
-    applied = await st.sync.committed(outcome.revision) if outcome.revision is not None else await st.sync.catch_up()
-    _kick_mailer(request, outcome.revision is not None)
+    applied = await after_commit(st, outcome.revision)
     return JSONResponse({**outcome.answer, "revision": applied if outcome.revision is None else outcome.revision})
 
 
 # -- audit trail ----------------------------------------------------------------------------------------------
 
-def _entry(a: Audit) -> dict[str, Any]:
+def _entry(a: audit.Entry) -> dict[str, Any]:
     return {"at": a.at.isoformat(), "actor": a.actor, "action": a.action, "subject": a.subject,
             "before": a.before, "after": a.after, "revision": a.revision}
 
 
 async def read_audit(request: Request) -> JSONResponse:
-    actor, org = await _beheerder(request, "audit.read")
+    _, org = await require_path_org(request, "audit.read")
     q = _params(request, {"user", "product", "cursor", "limit"})
     limit = _limit(q, 50, 500)
     cursor = q.get("cursor")
     before_id = whole_number(cursor)
     if cursor is not None and before_id is None:
         raise Invalid("invalid_cursor", "The cursor is not one this service gave out.")
-    st = state(request)
-
-    def read() -> list[Audit]:
-        with st.db.tx(actor, on_behalf_of=org) as t:
-            return audit.trail(t.s, org, user=q.get("user") or None, product=q.get("product") or None,
-                               before_id=before_id, limit=limit + 1)
-
-    rows = await run_in_threadpool(read)
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return JSONResponse({"entries": [_entry(a) for a in rows], "cursor": str(rows[-1].id) if more else None})
+    found = await run_in_threadpool(lambda: audit.trail(state(request).db, org, user=q.get("user") or None,
+                                                        product=q.get("product") or None, before_id=before_id,
+                                                        limit=limit))
+    return JSONResponse({"entries": [_entry(a) for a in found.items], "cursor": found.cursor})
 
 
 routes = [
@@ -220,7 +181,7 @@ describe("get", "/v1/orgs/{kvk}/users", "The organisation's accounts (the overvi
                                 "cursor": _STR, "limit": {"type": "integer", "minimum": 1, "maximum": 1000}},
          response=obj(["users", "cursor"], cursor=_CURSOR, users={"type": "array", "items": obj(
              ["email", "name", "status", "roles", "lapsed"], email=_STR, name=_STR,
-             status={"enum": list(accounts.STATUSES)}, roles={"type": "array", "items": _STR},
+             status={"enum": list(users.STATUSES)}, roles={"type": "array", "items": _STR},
              lapsed={"type": "boolean", "description": "approved, but its activation link ran out (R8)"})}))
 describe("get", "/v1/orgs/{kvk}/clients",
          "R15: the afnemers this intermediair acts for under a mandate valid today, with the products it may offer.",

@@ -12,13 +12,12 @@ import orjson
 from starlette.requests import Request
 from starlette.routing import Route
 
-from authz.api.auth import service_client, state
 from authz.api.http import Field, JSONResponse, fields, read_json
 from authz.api.openapi import describe, obj
 from authz.decider import Decision
 from authz.errors import Invalid, Unavailable
-from authz.identity import SESSION_COOKIE
-from authz.state import State
+from authz.identity import SESSION_COOKIE, service_client
+from authz.state import State, state
 from authz.values import CODE_RE, MAX_EMAIL, code, email, integer, kvk, whole_number
 
 MAX_BATCH = 1000

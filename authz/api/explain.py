@@ -16,10 +16,11 @@ from starlette.requests import Request
 from starlette.routing import Route
 
 from authz import explain as explaining
-from authz.api.auth import service_client, state
 from authz.api.http import Field, JSONResponse, fields, read_json
 from authz.api.openapi import describe, obj
 from authz.errors import Invalid, Unavailable
+from authz.identity import service_client
+from authz.state import state
 from authz.values import code, email, integer, kvk
 
 log = logging.getLogger(__name__)

@@ -62,12 +62,6 @@ async def read_json(request: Request, max_bytes: int = 1_000_000) -> dict[str, A
     return data
 
 
-def client_address(request: Request) -> str:
-    """The client address that log-in throttling counts (API and portal alike). The peer's address, not
-    X-Forwarded-For: a header the client writes itself would let it pick a fresh address for every guess."""
-    return request.client.host if request.client is not None else "unknown"
-
-
 @dataclass(frozen=True)
 class Field:
     parse: Callable[[Any, str], Any]

@@ -16,21 +16,16 @@ from starlette.requests import Request
 from starlette.routing import Route
 
 from authz import values
-from authz.api.accounts import committed, optional_body, path_id, path_token
-from authz.api.auth import require, state
+from authz.api.accounts import optional_body, path_id, path_token
 from authz.api.http import Field, JSONResponse, fields, read_json
 from authz.api.openapi import describe, obj
+from authz.identity import require_path_org
 from authz.service import members
-from authz.state import State
+from authz.service.commit import after_commit
+from authz.state import State, state
 
 INVITE = {"email": Field(values.email)}
 ACCEPT = {"password": Field(values.password), "name": Field(values.text(200, 0), required=False, nullable=True)}
-
-
-async def _beheerder(request: Request, action: str) -> tuple[str, str]:
-    """(actor's e-mail, organisation) once the actor may perform ``action`` for the organisation in the path."""
-    actor = await require(request, action, request.path_params["kvk"])
-    return actor.email, values.kvk(request.path_params["kvk"], "kvk")
 
 
 def _invitation_id(request: Request) -> int:
@@ -40,35 +35,35 @@ def _invitation_id(request: Request) -> int:
 # -- invitations (R7) -------------------------------------------------------------------------------------------
 
 async def invite(request: Request) -> JSONResponse:
-    actor, org = await _beheerder(request, "invitations.create")
+    actor, org = await require_path_org(request, "invitations.create")
     st = state(request)
     f = fields(await read_json(request, st.settings.max_body_bytes), INVITE)
     outcome = await run_in_threadpool(members.invite, st.db, st.settings, actor, org, f["email"])
-    await committed(st, outcome.revision)
+    await after_commit(st, outcome.revision)
     return JSONResponse(outcome.answer, status_code=201)
 
 
 async def list_invitations(request: Request) -> JSONResponse:
-    actor, org = await _beheerder(request, "invitations.create")
+    actor, org = await require_path_org(request, "invitations.create")
     found = await run_in_threadpool(members.list_invitations, state(request).db, actor, org)
     return JSONResponse({"invitations": found})
 
 
 async def withdraw_invitation(request: Request) -> JSONResponse:
-    actor, org = await _beheerder(request, "invitations.create")
+    actor, org = await require_path_org(request, "invitations.create")
     st = state(request)
     view = await run_in_threadpool(members.withdraw_invitation, st.db, actor, org, _invitation_id(request))
-    await committed(st)
+    await after_commit(st)
     return JSONResponse(view)
 
 
 async def resend_invitation(request: Request) -> JSONResponse:
-    actor, org = await _beheerder(request, "invitations.create")
+    actor, org = await require_path_org(request, "invitations.create")
     st = state(request)
     invitation_id = _invitation_id(request)
     await optional_body(request, {})
     view = await run_in_threadpool(members.resend_invitation, st.db, st.settings, actor, org, invitation_id)
-    await committed(st)
+    await after_commit(st)
     return JSONResponse(view)
 
 
@@ -83,7 +78,7 @@ async def accept_invitation(request: Request) -> JSONResponse:
     f = fields(await read_json(request, st.settings.max_body_bytes), ACCEPT)
     status = await run_in_threadpool(members.accept_invitation, st.db, st.settings, token, f["password"],
                                      f.get("name") or "")
-    await committed(st)
+    await after_commit(st)
     return JSONResponse({"status": status}, status_code=202)
 
 
@@ -92,12 +87,12 @@ async def accept_invitation(request: Request) -> JSONResponse:
 async def _on_account(request: Request, change: Callable[[State, str, str, str], Any]) -> JSONResponse:
     """A beheerder's change to one account of the organisation in the path; the answer carries the revision that
     holds it, applied on this instance (R11)."""
-    actor, org = await _beheerder(request, "accounts.manage")
+    actor, org = await require_path_org(request, "accounts.manage")
     st = state(request)
     user = values.email(request.path_params["email"], "email")
     await optional_body(request, {})
     outcome = await run_in_threadpool(change, st, actor, org, user)
-    return JSONResponse({**outcome.answer, "revision": await committed(st, outcome.revision)})
+    return JSONResponse({**outcome.answer, "revision": await after_commit(st, outcome.revision)})
 
 
 async def resend_activation(request: Request) -> JSONResponse:

@@ -1,64 +1,29 @@
 """The operator's catalogue: organisations, products, contracts and mandates (SPEC §4; R3, R12).
 
-Every change is one transaction through :mod:`authz.store.catalogue` (change, audit and change event together).
-Before answering, this instance applies the new revision, so the change holds for /v1/check at once (R11); the
-answer carries that ``revision``. A new contract grants nobody anything and sends no e-mail (R3).
+The use cases are :mod:`authz.service.catalogue`'s, as in the portal. Before answering, this instance applies the
+new revision, so the change holds for /v1/check at once (R11); the answer carries that ``revision``.
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
-from datetime import date
-from typing import Any, TypeVar
+from typing import Any
 
-from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.routing import Route
 
-from authz.api.auth import require_operator, state
 from authz.api.http import Field, JSONResponse, fields, read_json
 from authz.api.openapi import describe, obj
 from authz.errors import Invalid
-from authz.identity import Actor
+from authz.identity import require_operator
+from authz.service import catalogue as service
 from authz.service import emails
-from authz.store import catalogue
-from authz.store.db import Tx
+from authz.service.commit import after_commit
+from authz.state import state
 from authz.values import code, codes, domains, has_control, iso_day, kvk, text, whole_number
 
-T = TypeVar("T")
-log = logging.getLogger(__name__)
-
 MAX_LIMIT = 500
-
-
-async def _write(request: Request, actor: Actor, work: Callable[[Tx], T]) -> tuple[T, int]:
-    """Run ``work`` in one transaction of ``actor``, then let this instance apply the new revision."""
-    st = state(request)
-
-    def run() -> tuple[T, int]:
-        with st.db.tx(actor=actor.email) as t:
-            result = work(t)
-        return result, t.revision
-
-    result, revision = await run_in_threadpool(run)
-    try:
-        # Applied here before the answer, and announced to the other instances (R11).
-        await st.sync.committed(revision)
-    except Exception as exc:  # committed all the same: the periodic poll applies it once SQL answers again
-        log.warning("applying revision %s after an operator change failed: %s", revision, exc)
-    return result, revision
-
-
-async def _read(request: Request, work: Callable[[Session], T]) -> T:
-    st = state(request)
-
-    def run() -> T:
-        with st.db.read() as s:
-            return work(s)
-
-    return await run_in_threadpool(run)
 
 
 def _org_domains(request: Request) -> Callable[[Any, str], list[str]]:
@@ -82,9 +47,11 @@ async def create_org(request: Request) -> JSONResponse:
     body = await read_json(request)
     f = fields(body, {"kvk": Field(kvk), "name": Field(text(200)),
                       "domains": Field(_org_domains(request), required=False, nullable=True)})
-    view, revision = await _write(request, actor, lambda t: catalogue.org_view(
-        catalogue.create_org(t, f["kvk"], f["name"], f.get("domains") or [])))
-    return JSONResponse({**view, "revision": revision}, status_code=201)
+    st = state(request)
+    done = await run_in_threadpool(service.create_org, st.db, actor.email, f["kvk"], f["name"],
+                                             f.get("domains") or [])
+    await after_commit(st, done.revision)
+    return JSONResponse({**done.answer, "revision": done.revision}, status_code=201)
 
 
 async def list_orgs(request: Request) -> JSONResponse:
@@ -100,44 +67,26 @@ async def list_orgs(request: Request) -> JSONResponse:
         if n is None or not 1 <= n <= MAX_LIMIT:
             raise Invalid("invalid_limit", f"'limit' must be a whole number from 1 to {MAX_LIMIT}.")
         limit = n
-    # One more than asked: whether a next page exists.
-    orgs = await _read(request, lambda s: [catalogue.org_view(o)
-                                           for o in catalogue.find_orgs(s, search or None, after, limit + 1)])
-    cursor = orgs[limit - 1]["kvk"] if len(orgs) > limit else None
-    return JSONResponse({"organisations": orgs[:limit], "cursor": cursor})
+    found = await run_in_threadpool(service.find_orgs, state(request).db, search or None, after, limit)
+    return JSONResponse({"organisations": found.items, "cursor": found.cursor})
 
 
 async def get_org(request: Request) -> JSONResponse:
     await require_operator(request, "operator.organisations")
     number = kvk(request.path_params["kvk"], "kvk")
-
-    return JSONResponse(await _read(request, lambda s: catalogue.org_view(catalogue.read_org(s, number))))
+    return JSONResponse(await run_in_threadpool(service.org, state(request).db, number))
 
 
 async def org_contracts(request: Request) -> JSONResponse:
     await require_operator(request, "operator.contracts")
     number = kvk(request.path_params["kvk"], "kvk")
-    today = state(request).clock.today()
-
-    def work(s: Session) -> list[dict[str, Any]]:
-        catalogue.read_org(s, number)
-        return [catalogue.contract_view(c, today) for c in catalogue.contracts_of(s, number)]
-
-    return JSONResponse({"contracts": await _read(request, work)})
+    return JSONResponse({"contracts": await run_in_threadpool(service.contracts, state(request).db, number)})
 
 
 async def org_mandates(request: Request) -> JSONResponse:
     await require_operator(request, "operator.mandates")
     number = kvk(request.path_params["kvk"], "kvk")
-    today = state(request).clock.today()
-
-    def work(s: Session) -> dict[str, list[dict[str, Any]]]:
-        catalogue.read_org(s, number)
-        given, held = catalogue.mandates_of(s, number)
-        return {"given": [catalogue.mandate_view(m, today) for m in given],
-                "held": [catalogue.mandate_view(m, today) for m in held]}
-
-    return JSONResponse(await _read(request, work))
+    return JSONResponse(await run_in_threadpool(service.mandates, state(request).db, number))
 
 
 # -- products --------------------------------------------------------------------------------------------------
@@ -147,28 +96,20 @@ async def create_product(request: Request) -> JSONResponse:
     body = await read_json(request)
     f = fields(body, {"code": Field(code), "name": Field(text(200)),
                       "description": Field(text(5000, min_len=0), required=False, nullable=True)})
-    view, revision = await _write(request, actor, lambda t: catalogue.product_view(
-        catalogue.create_product(t, f["code"], f["name"], f.get("description") or "")))
-    return JSONResponse({**view, "revision": revision}, status_code=201)
+    st = state(request)
+    done = await run_in_threadpool(service.create_product, st.db, actor.email, f["code"], f["name"],
+                                             f.get("description") or "")
+    await after_commit(st, done.revision)
+    return JSONResponse({**done.answer, "revision": done.revision}, status_code=201)
 
 
 async def list_products(request: Request) -> JSONResponse:
     await require_operator(request, "operator.products")
     _query(request, set())
-    products = await _read(request, lambda s: [catalogue.product_view(p) for p in catalogue.all_products(s)])
-    return JSONResponse({"products": products})
+    return JSONResponse({"products": await run_in_threadpool(service.products, state(request).db)})
 
 
 # -- contracts and mandates ------------------------------------------------------------------------------------
-
-def _window(request: Request, f: dict[str, Any]) -> tuple[date, date | None]:
-    """``valid_from`` absent means today in Europe/Amsterdam (SPEC §1); ``valid_until`` absent means open."""
-    valid_from: date = f.get("valid_from") or state(request).clock.today()
-    valid_until: date | None = f.get("valid_until")
-    if valid_until is not None and valid_until < valid_from:
-        raise Invalid("invalid_dates", "'valid_until' lies before 'valid_from'.")
-    return valid_from, valid_until
-
 
 _WINDOW = {"valid_from": Field(iso_day, required=False, nullable=True),
            "valid_until": Field(iso_day, required=False, nullable=True)}
@@ -179,19 +120,21 @@ async def put_contract(request: Request) -> JSONResponse:
     afnemer = kvk(request.path_params["kvk"], "kvk")
     product = code(request.path_params["code"], "code")
     f = fields(await read_json(request), _WINDOW)
-    valid_from, valid_until = _window(request, f)
-    today = state(request).clock.today()
-    view, revision = await _write(request, actor, lambda t: catalogue.contract_view(
-        catalogue.put_contract(t, afnemer, product, valid_from, valid_until), today))
-    return JSONResponse({**view, "revision": revision})
+    st = state(request)
+    done = await run_in_threadpool(service.put_contract, st.db, actor.email, afnemer, product,
+                                             f.get("valid_from"), f.get("valid_until"))
+    await after_commit(st, done.revision)
+    return JSONResponse({**done.answer, "revision": done.revision})
 
 
 async def end_contract(request: Request) -> JSONResponse:
     actor = await require_operator(request, "operator.contracts")
     afnemer = kvk(request.path_params["kvk"], "kvk")
     product = code(request.path_params["code"], "code")
-    _, revision = await _write(request, actor, lambda t: catalogue.end_contract(t, afnemer, product))
-    return JSONResponse({"afnemer": afnemer, "product": product, "ended": True, "revision": revision})
+    st = state(request)
+    done = await run_in_threadpool(service.end_contract, st.db, actor.email, afnemer, product)
+    await after_commit(st, done.revision)
+    return JSONResponse({**done.answer, "revision": done.revision})
 
 
 async def put_mandate(request: Request) -> JSONResponse:
@@ -199,23 +142,21 @@ async def put_mandate(request: Request) -> JSONResponse:
     afnemer = kvk(request.path_params["afnemer_kvk"], "afnemer_kvk")
     intermediair = kvk(request.path_params["intermediair_kvk"], "intermediair_kvk")
     f = fields(await read_json(request), {**_WINDOW, "products": Field(codes, required=False, nullable=True)})
-    products: list[str] | None = f.get("products")
-    if products is not None and not products:
-        raise Invalid("invalid_field", "'products' names no product; leave it out for all of them, or end the "
-                                       "mandate with DELETE.")
-    valid_from, valid_until = _window(request, f)
-    today = state(request).clock.today()
-    view, revision = await _write(request, actor, lambda t: catalogue.mandate_view(
-        catalogue.put_mandate(t, afnemer, intermediair, products, valid_from, valid_until), today))
-    return JSONResponse({**view, "revision": revision})
+    st = state(request)
+    done = await run_in_threadpool(service.put_mandate, st.db, actor.email, afnemer, intermediair,
+                                             f.get("products"), f.get("valid_from"), f.get("valid_until"))
+    await after_commit(st, done.revision)
+    return JSONResponse({**done.answer, "revision": done.revision})
 
 
 async def end_mandate(request: Request) -> JSONResponse:
     actor = await require_operator(request, "operator.mandates")
     afnemer = kvk(request.path_params["afnemer_kvk"], "afnemer_kvk")
     intermediair = kvk(request.path_params["intermediair_kvk"], "intermediair_kvk")
-    _, revision = await _write(request, actor, lambda t: catalogue.end_mandate(t, afnemer, intermediair))
-    return JSONResponse({"afnemer": afnemer, "intermediair": intermediair, "ended": True, "revision": revision})
+    st = state(request)
+    done = await run_in_threadpool(service.end_mandate, st.db, actor.email, afnemer, intermediair)
+    await after_commit(st, done.revision)
+    return JSONResponse({**done.answer, "revision": done.revision})
 
 
 routes = [

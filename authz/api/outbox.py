@@ -1,7 +1,6 @@
 """The operator's view of the outbox: e-mails that exhausted their retries (``dead``) and retrying them.
 
-``authz/api/outbox.py → authz/store/outbox.py → SQL``; the sender (:mod:`authz.mail`) picks a retried e-mail up at
-once (kicked) or at its next round.
+``authz/api/outbox.py → authz/service/mail.py → authz/store/outbox.py → SQL``, as the portal would.
 """
 
 from __future__ import annotations
@@ -10,15 +9,17 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.routing import Route
 
-from authz.api.accounts import committed, optional_body, path_id
-from authz.api.auth import require_operator, state
+from authz.api.accounts import optional_body, path_id
 from authz.api.http import JSONResponse
 from authz.api.openapi import describe, obj
 from authz.errors import Invalid
-from authz.store import outbox
+from authz.identity import require_operator
+from authz.service import mail
+from authz.service.commit import after_commit
+from authz.service.mail import STATUSES
+from authz.state import state
 from authz.values import whole_number
 
-STATUSES = ("dead", "pending", "sent")
 MAX_LIMIT = 500
 
 
@@ -37,11 +38,8 @@ async def listing(request: Request) -> JSONResponse:
         raise Invalid("invalid_limit", f"'limit' must be a whole number from 1 to {MAX_LIMIT}.")
     if cursor is not None and after is None:
         raise Invalid("invalid_cursor", "The cursor is not one this service gave out.")
-    st = state(request)
-    rows = await run_in_threadpool(outbox.listing, st.db, status, size + 1, after)
-    more = len(rows) > size
-    rows = rows[:size]
-    return JSONResponse({"mails": rows, "cursor": str(rows[-1]["id"]) if more else None})
+    found = await run_in_threadpool(mail.listing, state(request).db, status, size, after)
+    return JSONResponse({"mails": found.items, "cursor": found.cursor})
 
 
 async def retry(request: Request) -> JSONResponse:
@@ -49,14 +47,9 @@ async def retry(request: Request) -> JSONResponse:
     st = state(request)
     row_id = path_id(request, "mail", "No such e-mail.")
     await optional_body(request, {})
-
-    def run() -> None:
-        with st.db.tx(actor.email) as t:
-            outbox.retry(t, row_id)
-
-    await run_in_threadpool(run)
-    await committed(st)
-    return JSONResponse({"id": row_id, "status": "pending"})
+    done = await run_in_threadpool(mail.retry, st.db, actor.email, row_id)
+    await after_commit(st, done.revision)
+    return JSONResponse(done.answer)
 
 
 routes = [

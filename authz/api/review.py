@@ -14,15 +14,14 @@ from starlette.requests import Request
 from starlette.routing import Route
 
 from authz import values
-from authz.api.auth import current_actor, service_client, state
 from authz.api.decisions import cursor_decode, cursor_encode
 from authz.api.http import JSONResponse
 from authz.api.openapi import describe, obj
 from authz.errors import Forbidden, Invalid
-from authz.identity import Actor, check_permission
-from authz.policy import OPERATOR_SCOPE, permitted
+from authz.identity import OPERATOR_SCOPE, Actor, check_permission, current_actor, may, service_client
 from authz.policyfile import history, review
 from authz.policyfile.model import utc_text
+from authz.state import state
 
 PAGE, MAX_PAGE = 100, 1000  # as the live answer (authz.api.decisions.product_users)
 
@@ -34,7 +33,7 @@ def _limit(raw: str) -> int:
 
 
 def _is_operator(actor: Actor) -> bool:
-    return permitted(actor.lines(), actor.email, OPERATOR_SCOPE, "operator.audit")
+    return may(actor, "operator.audit", OPERATOR_SCOPE)
 
 
 async def product_users_at(request: Request) -> JSONResponse:

@@ -1,7 +1,8 @@
 """Throttling of log-ins: failed attempts counted per account and per client address, in fixed windows.
 
-Two stores behind one interface: SQL (table ``login_failures``; right for one or several processes on one
-database) by default, Redis when ``AUTHZ_REDIS_URL`` is set. An attempt is counted *before* the password is
+Two stores behind one interface (:class:`Counter`): SQL (:class:`authz.store.throttle.SqlCounter`, table
+``login_failures``; right for one or several processes on one database) by default, Redis when ``AUTHZ_REDIS_URL``
+is set. An attempt is counted *before* the password is
 checked (atomically: ``INSERT … ON CONFLICT DO UPDATE … RETURNING`` or Redis ``INCR``), so a burst of parallel
 guesses cannot slip past the limit between a check and a count; a successful log-in then forgives its attempt.
 
@@ -14,25 +15,19 @@ from __future__ import annotations
 
 import logging
 import math
-import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import redis
-from sqlalchemy import case, delete, update
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import SQLAlchemyError
 
 from authz.cache import redis_client
 from authz.config import Settings
 from authz.errors import AuthzError, Unavailable
 from authz.store.db import Database
-from authz.store.schema import LoginFailures
+from authz.store.throttle import SqlCounter
 
 log = logging.getLogger(__name__)
-
-PURGE_EVERY = 100  # about one hit in this many also clears rows of past windows
 
 # Take an attempt back only from a count that exists and is positive. A plain DECR after the window's key expired
 # (a log-in that began in one window and ended in the next) would create a key holding -1 without a TTL: a credit
@@ -77,36 +72,6 @@ class Counter(Protocol):
 
     def forgive(self, key: str, window_start: datetime) -> None:
         """Take one attempt back (a log-in that succeeded)."""
-
-
-class SqlCounter:
-    name = "sql"
-
-    def __init__(self, db: Database) -> None:
-        self.db = db
-
-    def hit(self, key: str, window_start: datetime, ttl: int) -> int:
-        dialect = postgresql if self.db.engine.dialect.name == "postgresql" else sqlite
-        ins = dialect.insert(LoginFailures).values(key=key, window_start=window_start, failures=1)
-        same = LoginFailures.window_start == window_start
-        stmt = ins.on_conflict_do_update(index_elements=[LoginFailures.key], set_={
-            "failures": case((same, LoginFailures.failures + 1), else_=1), "window_start": window_start,
-        }).returning(LoginFailures.failures)
-        try:
-            with self.db.tx(actor="throttle") as t:
-                if secrets.randbelow(PURGE_EVERY) == 0:
-                    t.s.execute(delete(LoginFailures).where(LoginFailures.window_start < window_start))
-                return int(t.s.execute(stmt).scalar_one())
-        except SQLAlchemyError as exc:
-            log.error("could not count a log-in attempt: %s", exc)
-            raise Unavailable("throttle_unavailable", "Log-in is not possible now; try again later.") from exc
-
-    def forgive(self, key: str, window_start: datetime) -> None:
-        with self.db.tx(actor="throttle") as t:
-            t.s.execute(update(LoginFailures)
-                        .where(LoginFailures.key == key, LoginFailures.window_start == window_start,
-                               LoginFailures.failures > 0)
-                        .values(failures=LoginFailures.failures - 1))
 
 
 class RedisCounter:

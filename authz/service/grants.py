@@ -1,6 +1,6 @@
 """Grants as a beheerder sees and ticks them: what may be offered (R2, R15), what is inert (R1), saving (R9).
 
-The caller has already checked that the actor is a beheerder of ``org`` (authz.api.auth.require). Everything here
+The caller has already checked that the actor is a beheerder of ``org`` (authz.identity.require). Everything here
 stays inside ``org``: the account must belong to it, and only ``org`` itself or an afnemer that gave ``org`` a mandate
 valid today can be ticked for.
 """
