@@ -6,10 +6,15 @@ import argparse
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date
+from typing import TYPE_CHECKING
 
 from authz.config import Settings
+
+if TYPE_CHECKING:
+    from authz.service.results import Done
+    from authz.store.db import Database
 
 
 def iso_day(value: str) -> date:
@@ -47,18 +52,25 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_service_key_create(args: argparse.Namespace) -> int:
-    from authz.service import keys
+def _announced(change: Callable[[Database, str], Done], name: str) -> Done:
+    """Run a use case on the database of the settings, then announce its revision to the running instances."""
     from authz.service.commit import announce_from_command
     from authz.store.db import Database
 
     settings = _settings()
     db = Database(settings.database_url)
     try:
-        done = keys.create(db, args.name)
+        done = change(db, name)
     finally:
         db.dispose()
     announce_from_command(settings, done.revision)
+    return done
+
+
+def cmd_service_key_create(args: argparse.Namespace) -> int:
+    from authz.service import keys
+
+    done = _announced(keys.create, args.name)
     print(f"service client '{args.name}' created; the key is shown once, keep it safe:", file=sys.stderr)
     print(done.answer["key"])
     return 0
@@ -66,16 +78,8 @@ def cmd_service_key_create(args: argparse.Namespace) -> int:
 
 def cmd_service_key_revoke(args: argparse.Namespace) -> int:
     from authz.service import keys
-    from authz.service.commit import announce_from_command
-    from authz.store.db import Database
 
-    settings = _settings()
-    db = Database(settings.database_url)
-    try:
-        done = keys.revoke(db, args.name)
-    finally:
-        db.dispose()
-    announce_from_command(settings, done.revision)
+    done = _announced(keys.revoke, args.name)
     print(f"the key of service client '{args.name}' is revoked (revision {done.revision})", file=sys.stderr)
     return 0
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from authz.domain.window import check_dates
 from authz.errors import Invalid
 from authz.service.results import Done, Page, page
 from authz.store import catalogue
@@ -23,8 +24,7 @@ def window(valid_from: date | None, valid_until: date | None, today: date) -> tu
     """A contract's or mandate's days as given: ``valid_from`` absent means today (Europe/Amsterdam),
     ``valid_until`` absent means open; 422 ``invalid_dates`` when it ends before it starts."""
     start = valid_from or today
-    if valid_until is not None and valid_until < start:
-        raise Invalid("invalid_dates", "'valid_until' lies before 'valid_from'.")
+    check_dates(start, valid_until)
     return start, valid_until
 
 
