@@ -15,17 +15,18 @@ from typing import Any, TypeVar
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.routing import Route
 
+from authz.api import shapes
 from authz.api.auth import require_operator, state
-from authz.api.http import Field, JSONResponse, fields, read_json
-from authz.api.openapi import describe, obj
+from authz.api.http import JSONResponse, read_json
+from authz.api.openapi import Operation, obj
+from authz.api.shapes import NO_QUERY, Body, Query
 from authz.errors import Invalid
 from authz.identity import Actor
 from authz.service import emails
 from authz.store import catalogue
 from authz.store.db import Tx
-from authz.values import code, codes, domains, has_control, iso_day, kvk, text, whole_number
+from authz.values import code, kvk
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -61,45 +62,31 @@ async def _read(request: Request, work: Callable[[Session], T]) -> T:
     return await run_in_threadpool(run)
 
 
-def _org_domains(request: Request) -> Callable[[Any, str], list[str]]:
-    """The JSON field: a list of strings (checked here, at the edge), then the rule of :func:`emails.org_domains`."""
-    free = state(request).settings.free_mail_domains
-    return lambda value, name: emails.org_domains(domains(value, name), free, name)
-
-
-def _query(request: Request, allowed: set[str]) -> dict[str, str]:
-    q = dict(request.query_params)
-    unknown = sorted(set(q) - allowed)
-    if unknown:
-        raise Invalid("unknown_parameter", f"Unknown query parameter(s): {', '.join(unknown)}.")
-    return q
+NEW_ORG = Body(kvk=shapes.KVK, name=shapes.text(200), domains=shapes.DOMAINS.optional())
+ORGS = Query(q=shapes.search(200).with_schema(description="part of the KvK number or the name"),
+             cursor=shapes.KVK_PARAM.with_schema(description="the KvK number of the last organisation given"),
+             limit=shapes.limit(100, MAX_LIMIT))
+NEW_PRODUCT = Body(code=shapes.CODE, name=shapes.text(200), description=shapes.text(5000, min_len=0).optional())
+WINDOW = Body(valid_from=shapes.DAY.optional(), valid_until=shapes.DAY.optional())
+MANDATE = Body(**WINDOW.fields, products=shapes.CODES.with_schema(minItems=1).optional())
 
 
 # -- organisations ---------------------------------------------------------------------------------------------
 
 async def create_org(request: Request) -> JSONResponse:
     actor = await require_operator(request, "operator.organisations")
-    body = await read_json(request)
-    f = fields(body, {"kvk": Field(kvk), "name": Field(text(200)),
-                      "domains": Field(_org_domains(request), required=False, nullable=True)})
+    f = NEW_ORG.parse(await read_json(request))
+    # The JSON field is a list of strings (checked by the shape), then the rule of emails.org_domains.
+    org_domains = emails.org_domains(f.get("domains") or [], state(request).settings.free_mail_domains)
     view, revision = await _write(request, actor, lambda t: catalogue.org_view(
-        catalogue.create_org(t, f["kvk"], f["name"], f.get("domains") or [])))
+        catalogue.create_org(t, f["kvk"], f["name"], org_domains)))
     return JSONResponse({**view, "revision": revision}, status_code=201)
 
 
 async def list_orgs(request: Request) -> JSONResponse:
     await require_operator(request, "operator.organisations")
-    q = _query(request, {"q", "cursor", "limit"})
-    search = q.get("q", "").strip()
-    if len(search) > 200 or has_control(search):
-        raise Invalid("invalid_parameter", "'q' is at most 200 characters of text.")
-    after = kvk(q["cursor"], "cursor") if "cursor" in q else None
-    limit = 100
-    if "limit" in q:
-        n = whole_number(q["limit"])
-        if n is None or not 1 <= n <= MAX_LIMIT:
-            raise Invalid("invalid_limit", f"'limit' must be a whole number from 1 to {MAX_LIMIT}.")
-        limit = n
+    q = ORGS.parse(request.query_params)
+    search, after, limit = q.get("q", "").strip(), q.get("cursor"), q["limit"]
     # One more than asked: whether a next page exists.
     orgs = await _read(request, lambda s: [catalogue.org_view(o)
                                            for o in catalogue.find_orgs(s, search or None, after, limit + 1)])
@@ -144,9 +131,7 @@ async def org_mandates(request: Request) -> JSONResponse:
 
 async def create_product(request: Request) -> JSONResponse:
     actor = await require_operator(request, "operator.products")
-    body = await read_json(request)
-    f = fields(body, {"code": Field(code), "name": Field(text(200)),
-                      "description": Field(text(5000, min_len=0), required=False, nullable=True)})
+    f = NEW_PRODUCT.parse(await read_json(request))
     view, revision = await _write(request, actor, lambda t: catalogue.product_view(
         catalogue.create_product(t, f["code"], f["name"], f.get("description") or "")))
     return JSONResponse({**view, "revision": revision}, status_code=201)
@@ -154,7 +139,7 @@ async def create_product(request: Request) -> JSONResponse:
 
 async def list_products(request: Request) -> JSONResponse:
     await require_operator(request, "operator.products")
-    _query(request, set())
+    NO_QUERY.parse(request.query_params)
     products = await _read(request, lambda s: [catalogue.product_view(p) for p in catalogue.all_products(s)])
     return JSONResponse({"products": products})
 
@@ -170,15 +155,11 @@ def _window(request: Request, f: dict[str, Any]) -> tuple[date, date | None]:
     return valid_from, valid_until
 
 
-_WINDOW = {"valid_from": Field(iso_day, required=False, nullable=True),
-           "valid_until": Field(iso_day, required=False, nullable=True)}
-
-
 async def put_contract(request: Request) -> JSONResponse:
     actor = await require_operator(request, "operator.contracts")
     afnemer = kvk(request.path_params["kvk"], "kvk")
     product = code(request.path_params["code"], "code")
-    f = fields(await read_json(request), _WINDOW)
+    f = WINDOW.parse(await read_json(request))
     valid_from, valid_until = _window(request, f)
     today = state(request).clock.today()
     view, revision = await _write(request, actor, lambda t: catalogue.contract_view(
@@ -198,7 +179,7 @@ async def put_mandate(request: Request) -> JSONResponse:
     actor = await require_operator(request, "operator.mandates")
     afnemer = kvk(request.path_params["afnemer_kvk"], "afnemer_kvk")
     intermediair = kvk(request.path_params["intermediair_kvk"], "intermediair_kvk")
-    f = fields(await read_json(request), {**_WINDOW, "products": Field(codes, required=False, nullable=True)})
+    f = MANDATE.parse(await read_json(request))
     products: list[str] | None = f.get("products")
     if products is not None and not products:
         raise Invalid("invalid_field", "'products' names no product; leave it out for all of them, or end the "
@@ -218,20 +199,6 @@ async def end_mandate(request: Request) -> JSONResponse:
     return JSONResponse({"afnemer": afnemer, "intermediair": intermediair, "ended": True, "revision": revision})
 
 
-routes = [
-    Route("/v1/operator/organisations", create_org, methods=["POST"]),
-    Route("/v1/operator/organisations", list_orgs, methods=["GET"]),
-    Route("/v1/operator/organisations/{kvk}", get_org, methods=["GET"]),
-    Route("/v1/operator/organisations/{kvk}/contracts", org_contracts, methods=["GET"]),
-    Route("/v1/operator/organisations/{kvk}/mandates", org_mandates, methods=["GET"]),
-    Route("/v1/operator/products", create_product, methods=["POST"]),
-    Route("/v1/operator/products", list_products, methods=["GET"]),
-    Route("/v1/operator/contracts/{kvk}/{code}", put_contract, methods=["PUT"]),
-    Route("/v1/operator/contracts/{kvk}/{code}", end_contract, methods=["DELETE"]),
-    Route("/v1/operator/mandates/{afnemer_kvk}/{intermediair_kvk}", put_mandate, methods=["PUT"]),
-    Route("/v1/operator/mandates/{afnemer_kvk}/{intermediair_kvk}", end_mandate, methods=["DELETE"]),
-]
-
 # -- schemas ---------------------------------------------------------------------------------------------------
 
 _KVK = {"type": "string", "pattern": "^[0-9]{8}$"}
@@ -248,43 +215,48 @@ _MANDATE = {"afnemer": _KVK, "intermediair": _KVK, "valid_from": {"type": "strin
             "valid_today": {"type": "boolean"}}
 _LIST_MANDATES = {"type": "array", "items": obj(list(_MANDATE), **_MANDATE)}
 
-describe("post", "/v1/operator/organisations", "Register a (verified) organisation; 409 if it exists.",
-         auth="session", status=201,
-         request=obj(["kvk", "name"], kvk=_KVK, name={"type": "string", "maxLength": 200},
-                     domains={"type": ["array", "null"], "items": {"type": "string"}}),
-         response=obj([*_ORG, "revision"], **_ORG, revision=_REV))
-describe("get", "/v1/operator/organisations", "Organisations in KvK order; 'q' searches KvK number and name.",
-         auth="session", query={"q": {"type": "string"}, "cursor": _KVK,
-                                "limit": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT}},
-         response=obj(["organisations", "cursor"], cursor={"type": ["string", "null"]},
-                      organisations={"type": "array", "items": obj(list(_ORG), **_ORG)}))
-describe("get", "/v1/operator/organisations/{kvk}", "One organisation.", auth="session",
-         response=obj(list(_ORG), **_ORG))
-describe("get", "/v1/operator/organisations/{kvk}/contracts", "The organisation's contracts (as afnemer).",
-         auth="session", response=obj(["contracts"], contracts={
-             "type": "array", "items": obj(list(_CONTRACT), **_CONTRACT)}))
-describe("get", "/v1/operator/organisations/{kvk}/mandates",
-         "Mandates the organisation gave (as afnemer) and holds (as intermediair).", auth="session",
-         response=obj(["given", "held"], given=_LIST_MANDATES, held=_LIST_MANDATES))
-describe("post", "/v1/operator/products", "Add a product; 409 if the code exists.", auth="session", status=201,
-         request=obj(["code", "name"], code=_CODE, name={"type": "string", "maxLength": 200},
-                     description={"type": ["string", "null"], "maxLength": 5000}),
-         response=obj([*_PRODUCT, "revision"], **_PRODUCT, revision=_REV))
-describe("get", "/v1/operator/products", "Every product.", auth="session",
-         response=obj(["products"], products={"type": "array", "items": obj(list(_PRODUCT), **_PRODUCT)}))
-describe("put", "/v1/operator/contracts/{kvk}/{code}",
-         "Start a contract or change its dates (valid_from absent: today). Grants nobody anything (R3).",
-         auth="session", request=obj([], valid_from=_DAY, valid_until=_DAY),
-         response=obj([*_CONTRACT, "revision"], **_CONTRACT, revision=_REV))
-describe("delete", "/v1/operator/contracts/{kvk}/{code}",
-         "End a contract: grants resting on it become inert, and stay until a beheerder removes them.",
-         auth="session", response=obj(["afnemer", "product", "ended", "revision"], afnemer=_KVK, product=_CODE,
-                                      ended={"const": True}, revision=_REV))
-describe("put", "/v1/operator/mandates/{afnemer_kvk}/{intermediair_kvk}",
-         "Start a mandate or change it; 'products' absent means all of the afnemer's products.", auth="session",
-         request=obj([], valid_from=_DAY, valid_until=_DAY,
-                     products={"type": ["array", "null"], "items": _CODE, "minItems": 1}),
-         response=obj([*_MANDATE, "revision"], **_MANDATE, revision=_REV))
-describe("delete", "/v1/operator/mandates/{afnemer_kvk}/{intermediair_kvk}", "End a mandate.", auth="session",
-         response=obj(["afnemer", "intermediair", "ended", "revision"], afnemer=_KVK, intermediair=_KVK,
-                      ended={"const": True}, revision=_REV))
+_TAG = "operator"
+_ORG_PATH = {404: ["unknown_organisation"], 422: ["invalid_kvk"]}
+_CONTRACT_PATH = {404: ["unknown_organisation", "unknown_product", "unknown_contract"],
+                  422: ["invalid_kvk", "invalid_product_code"]}
+_MANDATE_PATH = {404: ["unknown_organisation", "unknown_mandate"], 422: ["invalid_kvk"]}
+routes = [
+    Operation("POST", "/v1/operator/organisations", create_org, "createOrganisation", "Register a (verified) "
+              "organisation; 409 if it exists.", tag=_TAG, auth="session", status=201, body=NEW_ORG,
+              errors={409: ["organisation_exists"], 422: ["invalid_domain", "free_mail_domain"]},
+              response=obj([*_ORG, "revision"], **_ORG, revision=_REV)),
+    Operation("GET", "/v1/operator/organisations", list_orgs, "listOrganisations", "Organisations in KvK order; 'q' "
+              "searches KvK number and name.", tag=_TAG, auth="session", query=ORGS,
+              response=obj(["organisations", "cursor"], cursor={"type": ["string", "null"]},
+                           organisations={"type": "array", "items": obj(list(_ORG), **_ORG)})),
+    Operation("GET", "/v1/operator/organisations/{kvk}", get_org, "getOrganisation", "One organisation.", tag=_TAG,
+              auth="session", errors=_ORG_PATH, response=obj(list(_ORG), **_ORG)),
+    Operation("GET", "/v1/operator/organisations/{kvk}/contracts", org_contracts, "listOrganisationContracts",
+              "The organisation's contracts (as afnemer).", tag=_TAG, auth="session", errors=_ORG_PATH,
+              response=obj(["contracts"], contracts={"type": "array", "items": obj(list(_CONTRACT), **_CONTRACT)})),
+    Operation("GET", "/v1/operator/organisations/{kvk}/mandates", org_mandates, "listOrganisationMandates",
+              "Mandates the organisation gave (as afnemer) and holds (as intermediair).", tag=_TAG, auth="session",
+              errors=_ORG_PATH, response=obj(["given", "held"], given=_LIST_MANDATES, held=_LIST_MANDATES)),
+    Operation("POST", "/v1/operator/products", create_product, "createProduct", "Add a product; 409 if the code "
+              "exists.", tag=_TAG, auth="session", status=201, body=NEW_PRODUCT, errors={409: ["product_exists"]},
+              response=obj([*_PRODUCT, "revision"], **_PRODUCT, revision=_REV)),
+    Operation("GET", "/v1/operator/products", list_products, "listProducts", "Every product.", tag=_TAG,
+              auth="session", query=NO_QUERY,
+              response=obj(["products"], products={"type": "array", "items": obj(list(_PRODUCT), **_PRODUCT)})),
+    Operation("PUT", "/v1/operator/contracts/{kvk}/{code}", put_contract, "putContract", "Start a contract or "
+              "change its dates (valid_from absent: today). Grants nobody anything (R3).", tag=_TAG,
+              auth="session", body=WINDOW, errors={**_CONTRACT_PATH, 422: [*_CONTRACT_PATH[422], "invalid_dates"]},
+              response=obj([*_CONTRACT, "revision"], **_CONTRACT, revision=_REV)),
+    Operation("DELETE", "/v1/operator/contracts/{kvk}/{code}", end_contract, "endContract", "End a contract: grants "
+              "resting on it become inert, and stay until a beheerder removes them.", tag=_TAG, auth="session",
+              errors=_CONTRACT_PATH, response=obj(["afnemer", "product", "ended", "revision"], afnemer=_KVK,
+                                                  product=_CODE, ended={"const": True}, revision=_REV)),
+    Operation("PUT", "/v1/operator/mandates/{afnemer_kvk}/{intermediair_kvk}", put_mandate, "putMandate", "Start a "
+              "mandate or change it; 'products' absent means all of the afnemer's products.", tag=_TAG,
+              auth="session", body=MANDATE, errors={**_MANDATE_PATH, 422: ["invalid_kvk", "invalid_dates"]},
+              response=obj([*_MANDATE, "revision"], **_MANDATE, revision=_REV)),
+    Operation("DELETE", "/v1/operator/mandates/{afnemer_kvk}/{intermediair_kvk}", end_mandate, "endMandate",
+              "End a mandate.", tag=_TAG, auth="session", errors=_MANDATE_PATH,
+              response=obj(["afnemer", "intermediair", "ended", "revision"], afnemer=_KVK, intermediair=_KVK,
+                           ended={"const": True}, revision=_REV)),
+]
