@@ -115,7 +115,10 @@ class Query(Shape):
 
 # -- the fields of bodies ----------------------------------------------------------------------------------------
 
-EMAIL = Field(values.email, {"type": "string", "format": "email", "maxLength": values.MAX_EMAIL}, ("invalid_email",))
+# An address has an '@' and no control character; it is trimmed and compared in lower case.
+EMAIL = Field(values.email, {"type": "string", "format": "email", "maxLength": values.MAX_EMAIL,
+                             "pattern": "^[^\\u0000-\\u001f\\u007f-\\u009f]*@[^\\u0000-\\u001f\\u007f-\\u009f]*$"},
+              ("invalid_email",))
 KVK = Field(values.kvk, {"type": "string", "pattern": KVK_PATTERN}, ("invalid_kvk",))
 CODE = Field(values.code, {"type": "string", "pattern": CODE_PATTERN}, ("invalid_product_code",))
 CODES = Field(values.codes, {"type": "array", "items": {"type": "string", "pattern": CODE_PATTERN}},
