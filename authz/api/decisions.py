@@ -35,8 +35,8 @@ def _known_afnemer(st: State, value: str | None) -> str | None:
 
 
 def _decide(st: State, user: str, product: str, afnemer: str | None) -> Decision:
-    if afnemer is not None and afnemer not in st.decider.orgs:
-        _known_afnemer(st, afnemer)  # raises: a well-formed KvK number that names no organisation
+    if afnemer is not None and afnemer not in st.decider.orgs:  # tested here first: the hot path spares a call
+        _known_afnemer(st, afnemer)
     decision = st.decider.check(user, product, afnemer)
     st.metrics.checks[decision.reason] += 1
     return decision
@@ -98,12 +98,11 @@ def _answer(d: Decision) -> dict[str, Any]:
     return {"allowed": d.allowed, "reason": d.reason, "afnemers": d.afnemers}
 
 
-async def _vouch(st: State, min_revision: int | None) -> None:
-    """Never answer from data this instance cannot vouch for (SPEC §5), and honour ``min_revision``."""
+async def _vouch(st: State, wanted: int | None) -> None:
+    """Never answer from data this instance cannot vouch for (SPEC §5), and honour ``min_revision`` (``wanted``)."""
     await st.sync.ensure_current()
-    if min_revision is None:
+    if wanted is None:
         return
-    wanted = min_revision
     if st.decider.revision < wanted and not await st.sync.wait_for(wanted, st.settings.min_revision_wait):
         raise Unavailable("stale", f"This instance could not reach revision {wanted} in time "
                                    f"(it is at {st.decider.revision}); try again.")
