@@ -18,8 +18,8 @@ from authz.errors import Invalid
 Parse = Callable[[Any, str], Any]
 Schema = dict[str, Any]
 
-CODE_PATTERN = f"^{values.CODE_RE.pattern}$"
-KVK_PATTERN = f"^{values.KVK_RE.pattern}$"
+_CODE_PATTERN = f"^{values.CODE_RE.pattern}$"
+_KVK_PATTERN = f"^{values.KVK_RE.pattern}$"
 
 
 @dataclass(frozen=True)
@@ -33,8 +33,8 @@ class Field:
     nullable: bool = False
     default: Any = None  # given for an absent query parameter
 
-    def optional(self, nullable: bool = True, default: Any = None) -> Field:
-        return replace(self, required=False, nullable=nullable, default=default)
+    def optional(self, nullable: bool = True) -> Field:
+        return replace(self, required=False, nullable=nullable)
 
     def with_schema(self, **extra: Any) -> Field:
         """The same field, described further (a description, a bound the handler checks)."""
@@ -119,9 +119,9 @@ class Query(Shape):
 EMAIL = Field(values.email, {"type": "string", "format": "email", "maxLength": values.MAX_EMAIL,
                              "pattern": "^[^\\u0000-\\u001f\\u007f-\\u009f]*@[^\\u0000-\\u001f\\u007f-\\u009f]*$"},
               ("invalid_email",))
-KVK = Field(values.kvk, {"type": "string", "pattern": KVK_PATTERN}, ("invalid_kvk",))
-CODE = Field(values.code, {"type": "string", "pattern": CODE_PATTERN}, ("invalid_product_code",))
-CODES = Field(values.codes, {"type": "array", "items": {"type": "string", "pattern": CODE_PATTERN}},
+KVK = Field(values.kvk, {"type": "string", "pattern": _KVK_PATTERN}, ("invalid_kvk",))
+CODE = Field(values.code, {"type": "string", "pattern": _CODE_PATTERN}, ("invalid_product_code",))
+CODES = Field(values.codes, {"type": "array", "items": {"type": "string", "pattern": _CODE_PATTERN}},
               ("invalid_field", "invalid_product_code", "duplicate_product"))
 DAY = Field(values.iso_day, {"type": "string", "format": "date"}, ("invalid_date",))
 PASSWORD = Field(values.password, {"type": "string", "minLength": 12, "maxLength": 256}, ("weak_password",))
