@@ -95,15 +95,14 @@ async def _server_error(request: Request, exc: Exception) -> Response:
 
 def all_routes() -> list[BaseRoute]:
     from authz.api import openapi
-
-    openapi.describe("get", "/healthz", "The process is up.")
-    openapi.describe("get", "/readyz", "The instance has a confirmed, current revision (503 otherwise).")
-    openapi.describe("get", "/metrics", "Prometheus metrics of this instance.")
+    from authz.api.openapi import Operation
 
     routes: list[BaseRoute] = [
-        Route("/healthz", healthz, methods=["GET"]),
-        Route("/readyz", readyz, methods=["GET"]),
-        Route("/metrics", metrics, methods=["GET"]),
+        Operation("GET", "/healthz", healthz, "healthz", "The process is up.", tag="health", sql=False),
+        Operation("GET", "/readyz", readyz, "readyz", "The instance has a confirmed, current revision (503, with "
+                  "the same fields, otherwise).", tag="health", sql=False),
+        Operation("GET", "/metrics", metrics, "metrics", "Prometheus metrics of this instance.", tag="health",
+                  sql=False),
         *decisions.routes,
     ]
     routes += [*explain.routes, *accounts.routes, *operator.routes, *admin.routes, *review.routes, *members.routes,

@@ -14,10 +14,11 @@ from typing import Any
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
-from authz.api.http import Field, JSONResponse, UnsupportedMedia, fields, read_json
-from authz.api.openapi import describe, obj
+from authz.api import shapes
+from authz.api.http import JSONResponse, UnsupportedMedia, read_json
+from authz.api.openapi import Operation, obj
+from authz.api.shapes import Body
 from authz.errors import Invalid
 from authz.identity import (
     SESSION_COOKIE,
@@ -33,7 +34,7 @@ from authz.service import accounts as service
 from authz.service import passwords
 from authz.service.commit import after_commit
 from authz.state import State, state
-from authz.values import MAX_EMAIL, email, kvk, link_token, password, record_id, text
+from authz.values import MAX_EMAIL, link_token, record_id
 
 log = logging.getLogger(__name__)
 
@@ -44,25 +45,21 @@ def _secret(value: Any, name: str) -> str:
     return value
 
 
-REGISTRATION = {
-    "email": Field(email),
-    "password": Field(password),
-    "kvk": Field(kvk),
-    "organisation_name": Field(text(200), required=False, nullable=True),
-    "name": Field(text(200, 0), required=False, nullable=True),
-}
-LOGIN = {"email": Field(email), "password": Field(_secret)}
-REJECTION = {"reason": Field(text(1000), required=False, nullable=True)}
+SECRET = shapes.custom(_secret, {"type": "string", "minLength": 1, "maxLength": 256}, "invalid_field")
+REGISTRATION = Body(email=shapes.EMAIL, password=shapes.PASSWORD, kvk=shapes.KVK,
+                    organisation_name=shapes.text(200).optional(), name=shapes.text(200, 0).optional())
+LOGIN = Body(email=shapes.EMAIL, password=SECRET)
+REJECTION = Body(reason=shapes.text(1000).optional())
 
 
-async def optional_body(request: Request, spec: dict[str, Field]) -> dict[str, Any]:
+async def optional_body(request: Request, spec: Body) -> dict[str, Any]:
     """A POST whose body may be left out; a body that is sent must be JSON (415 otherwise) with known fields."""
     if "content-type" not in request.headers:
         async for chunk in request.stream():  # not read whole: an undeclared body is refused at its first byte
             if chunk:
                 raise UnsupportedMedia("unsupported_media_type", "Send the body as Content-Type: application/json.")
         return {}
-    return fields(await read_json(request, state(request).settings.max_body_bytes), spec)
+    return spec.parse(await read_json(request, state(request).settings.max_body_bytes))
 
 
 def path_id(request: Request, what: str = "request", message: str = "No such account request.") -> int:
@@ -83,7 +80,7 @@ def _actor_view(st: State, actor: Actor) -> dict[str, Any]:
 
 async def login(request: Request) -> JSONResponse:
     st = state(request)
-    f = fields(await read_json(request, st.settings.max_body_bytes), LOGIN)
+    f = LOGIN.parse(await read_json(request, st.settings.max_body_bytes))
     token, actor = await run_in_threadpool(service.login, st.db, st.sessions, st.throttle, f["email"],
                                            f["password"], client_address(request), request.cookies.get(SESSION_COOKIE))
     resp = JSONResponse(_actor_view(st, actor))
@@ -107,15 +104,15 @@ async def logout(request: Request) -> Response:
 
 # -- passwords ----------------------------------------------------------------------------------------------------
 
-PASSWORD_CHANGE = {"old_password": Field(_secret), "new_password": Field(password)}
-RESET_REQUEST = {"email": Field(text(MAX_EMAIL))}
-RESET = {"password": Field(password)}
+PASSWORD_CHANGE = Body(old_password=SECRET, new_password=shapes.PASSWORD)
+RESET_REQUEST = Body(email=shapes.text(MAX_EMAIL))  # any text: one answer for every address, known or not
+RESET = Body(password=shapes.PASSWORD)
 
 
 async def change_password(request: Request) -> Response:
     actor = await current_actor(request)
     st = state(request)
-    f = fields(await read_json(request, st.settings.max_body_bytes), PASSWORD_CHANGE)
+    f = PASSWORD_CHANGE.parse(await read_json(request, st.settings.max_body_bytes))
     await run_in_threadpool(lambda: passwords.change_password(st.db, st.sessions, actor, f["old_password"],
                                                               f["new_password"], throttle=st.throttle,
                                                               address=client_address(request)))
@@ -125,7 +122,7 @@ async def change_password(request: Request) -> Response:
 
 async def request_reset(request: Request) -> JSONResponse:
     st = state(request)
-    f = fields(await read_json(request, st.settings.max_body_bytes), RESET_REQUEST)
+    f = RESET_REQUEST.parse(await read_json(request, st.settings.max_body_bytes))
     await run_in_threadpool(passwords.request_password_reset, st.db, st.settings, f["email"], st.throttle,
                             client_address(request))
     await after_commit(st)
@@ -136,7 +133,7 @@ async def request_reset(request: Request) -> JSONResponse:
 async def reset(request: Request) -> Response:
     st = state(request)
     token = path_token(request)
-    f = fields(await read_json(request, st.settings.max_body_bytes), RESET)
+    f = RESET.parse(await read_json(request, st.settings.max_body_bytes))
     await run_in_threadpool(passwords.reset_password, st.db, st.sessions, token, f["password"])
     await after_commit(st)
     return Response(status_code=204)
@@ -146,7 +143,7 @@ async def reset(request: Request) -> Response:
 
 async def register(request: Request) -> JSONResponse:
     st = state(request)
-    f = fields(await read_json(request, st.settings.max_body_bytes), REGISTRATION)
+    f = REGISTRATION.parse(await read_json(request, st.settings.max_body_bytes))
     reg = service.Registration(email=f["email"], password=f["password"], kvk=f["kvk"],
                                organisation_name=f.get("organisation_name"), name=f.get("name") or "")
     status = await run_in_threadpool(service.register, st.db, st.settings, reg)
@@ -157,7 +154,7 @@ async def register(request: Request) -> JSONResponse:
 async def activate(request: Request) -> JSONResponse:
     st = state(request)
     token = path_token(request)
-    await optional_body(request, {})
+    await optional_body(request, shapes.NO_FIELDS)
     address = await run_in_threadpool(service.activate, st.db, token)
     await after_commit(st)
     return JSONResponse({"email": address, "status": "active"})
@@ -175,7 +172,7 @@ async def _operator_decide(request: Request, approve: bool) -> JSONResponse:
     actor = await require_operator(request, "operator.requests")
     st = state(request)
     request_id = path_id(request)
-    f = await optional_body(request, REJECTION if not approve else {})
+    f = await optional_body(request, REJECTION if not approve else shapes.NO_FIELDS)
     view = await run_in_threadpool(service.operator_decide, st.db, st.settings, actor.email, request_id, approve,
                                    f.get("reason"))
     await after_commit(st)
@@ -202,7 +199,7 @@ async def _org_decide(request: Request, approve: bool) -> JSONResponse:
     actor, org = await require_path_org(request, "requests.decide")
     st = state(request)
     request_id = path_id(request)
-    f = await optional_body(request, REJECTION if not approve else {})
+    f = await optional_body(request, REJECTION if not approve else shapes.NO_FIELDS)
     view = await run_in_threadpool(service.org_decide, st.db, st.settings, actor, org, request_id, approve,
                                    f.get("reason"))
     await after_commit(st)
@@ -217,64 +214,64 @@ async def org_reject(request: Request) -> JSONResponse:
     return await _org_decide(request, False)
 
 
-routes = [
-    Route("/v1/session", login, methods=["POST"]),
-    Route("/v1/session", whoami, methods=["GET"]),
-    Route("/v1/session", logout, methods=["DELETE"]),
-    Route("/v1/session/password", change_password, methods=["POST"]),
-    Route("/v1/password-resets", request_reset, methods=["POST"]),
-    Route("/v1/password-resets/{token}", reset, methods=["POST"]),
-    Route("/v1/registrations", register, methods=["POST"]),
-    Route("/v1/activations/{token}", activate, methods=["POST"]),
-    Route("/v1/operator/requests", operator_list, methods=["GET"]),
-    Route("/v1/operator/requests/{id}/approve", operator_approve, methods=["POST"]),
-    Route("/v1/operator/requests/{id}/reject", operator_reject, methods=["POST"]),
-    Route("/v1/orgs/{kvk}/requests", org_list, methods=["GET"]),
-    Route("/v1/orgs/{kvk}/requests/{id}/approve", org_approve, methods=["POST"]),
-    Route("/v1/orgs/{kvk}/requests/{id}/reject", org_reject, methods=["POST"]),
-]
-
 _S = {"type": "string"}
 _NS = {"type": ["string", "null"]}
 _ACTOR = obj(["email", "org", "org_name", "roles", "status"], email=_S, org=_NS, org_name=_NS,
              roles={"type": "array", "items": _S}, status=_S)
-_REASON = obj([], reason={"type": ["string", "null"], "maxLength": 1000})
 _OP_REQUEST = obj(["id", "email", "kvk", "organisation_name", "status"], id={"type": "integer"}, email=_S, kvk=_S,
                   organisation_name=_NS, status=_S, created_at=_S, organisation_status=_NS)
 _ORG_REQUEST = obj(["id", "email", "status", "created_at"], id={"type": "integer"}, email=_S, status=_S,
                    created_at=_S, name=_S, kind={"enum": ["registration", "invitation"]})
-describe("post", "/v1/session", "Log in: sets the HttpOnly session cookie; 401 on bad credentials or an inactive "
-         "account (one answer for all).", request=obj(["email", "password"], email=_S, password=_S),
-         response=_ACTOR)
-describe("get", "/v1/session", "The logged-in account: e-mail, organisation, roles.", auth="session",
-         response=_ACTOR)
-describe("delete", "/v1/session", "Log out: ends the session (401 when not logged in).", auth="session", status=204)
-describe("post", "/v1/session/password", "Change one's own password (the old one required, else 403 "
-         "'wrong_password'); the account's other sessions end, it gets an e-mail.", auth="session", status=204,
-         request=obj(["old_password", "new_password"], old_password=_S,
-                     new_password={"type": "string", "minLength": 12}))
-describe("post", "/v1/password-resets", "Ask for a password-reset link (1 hour, single use) by e-mail; the same 202 "
-         "for every address, known or not.", status=202, request=obj(["email"], email=_S),
-         response=obj(["status"], status={"const": "accepted"}))
-describe("post", "/v1/password-resets/{token}", "Set a new password with the link from the e-mail (single use, 1 "
-         "hour); every session of the account ends.", status=204,
-         request=obj(["password"], password={"type": "string", "minLength": 12}))
-describe("post", "/v1/registrations", "Request an account with a business e-mail (R5, R6, R10); the first account "
-         "of an organisation goes to the operator, later ones to its beheerders.", status=202,
-         request=obj(["email", "password", "kvk"], email=_S, password={"type": "string", "minLength": 12},
-                     kvk={"type": "string", "pattern": "^[0-9]{8}$"}, organisation_name=_NS, name=_NS),
-         response=obj(["status"], status={"enum": ["pending_operator", "pending_beheerder"]}))
-describe("post", "/v1/activations/{token}", "Activate an approved account with the link from its e-mail (R8): "
-         "single use, valid 21 days.", response=obj(["email", "status"], email=_S, status={"const": "active"}))
-describe("get", "/v1/operator/requests", "Open requests for the operator: first accounts, unknown organisations.",
-         auth="session", response=obj(["requests"], requests={"type": "array", "items": _OP_REQUEST}))
-describe("post", "/v1/operator/requests/{id}/approve", "Approve: verifies a pending organisation; the account "
-         "becomes its beheerder and gets an activation e-mail.", auth="session", response=_OP_REQUEST)
-describe("post", "/v1/operator/requests/{id}/reject", "Reject; the applicant gets an e-mail (with the optional "
-         "reason).", auth="session", request=_REASON, response=_OP_REQUEST)
-describe("get", "/v1/orgs/{kvk}/requests", "Open account requests of the organisation (beheerder).",
-         auth="session", response=obj(["requests"], requests={"type": "array", "items": _ORG_REQUEST}))
-describe("post", "/v1/orgs/{kvk}/requests/{id}/approve", "Approve: the account is made and gets an activation "
-         "e-mail.", auth="session", response=_ORG_REQUEST)
-describe("post", "/v1/orgs/{kvk}/requests/{id}/reject", "Reject; the applicant gets an e-mail (with the optional "
-         "reason).", auth="session", request=_REASON, response=_ORG_REQUEST)
+_TAG, _REQUESTS = "sessions", "account requests"
+_ID = {404: ["unknown_request"], 409: ["request_decided"]}
+_ORG = {422: ["invalid_kvk"], **_ID}
+_TOKENS = {404: ["invalid_token"], 409: ["token_used"], 410: ["token_expired"]}
+routes = [
+    Operation("POST", "/v1/session", login, "logIn", "Log in: sets the HttpOnly session cookie; 401 on bad "
+              "credentials or an inactive account (one answer for all).", tag=_TAG, body=LOGIN,
+              errors={401: ["invalid_credentials"], 429: ["too_many_attempts"], 503: ["throttle_unavailable"]},
+              response=_ACTOR),
+    Operation("GET", "/v1/session", whoami, "whoAmI", "The logged-in account: e-mail, organisation, roles.",
+              tag=_TAG, auth="session", response=_ACTOR),
+    Operation("DELETE", "/v1/session", logout, "logOut", "Log out: ends the session (401 when not logged in).",
+              tag=_TAG, auth="session", status=204),
+    Operation("POST", "/v1/session/password", change_password, "changePassword", "Change one's own password (the "
+              "old one required, else 403 'wrong_password'); the account's other sessions end, it gets an e-mail.",
+              tag=_TAG, auth="session", status=204, body=PASSWORD_CHANGE,
+              errors={403: ["wrong_password", "account_not_active"], 422: ["same_password"],
+                      429: ["too_many_attempts"]}),
+    Operation("POST", "/v1/password-resets", request_reset, "requestPasswordReset", "Ask for a password-reset link "
+              "(1 hour, single use) by e-mail; the same 202 for every address, known or not.", tag=_TAG,
+              status=202, body=RESET_REQUEST, errors={429: ["too_many_requests"]},
+              response=obj(["status"], status={"const": "accepted"})),
+    Operation("POST", "/v1/password-resets/{token}", reset, "resetPassword", "Set a new password with the link from "
+              "the e-mail (single use, 1 hour); every session of the account ends.", tag=_TAG, status=204,
+              body=RESET, errors=_TOKENS),
+    Operation("POST", "/v1/registrations", register, "register", "Request an account with a business e-mail (R5, "
+              "R6, R10); the first account of an organisation goes to the operator, later ones to its beheerders.",
+              tag=_REQUESTS, status=202, body=REGISTRATION,
+              errors={409: ["already_registered"], 429: ["too_many_requests"]},
+              response=obj(["status"], status={"enum": ["pending_operator", "pending_beheerder"]})),
+    Operation("POST", "/v1/activations/{token}", activate, "activate", "Activate an approved account with the link "
+              "from its e-mail (R8): single use, valid 21 days.", tag=_REQUESTS, body=shapes.NO_FIELDS,
+              errors={**_TOKENS, 409: ["token_used", "not_activatable"]},
+              response=obj(["email", "status"], email=_S, status={"const": "active"})),
+    Operation("GET", "/v1/operator/requests", operator_list, "listOperatorRequests", "Open requests for the "
+              "operator: first accounts, unknown organisations.", tag=_REQUESTS, auth="session",
+              response=obj(["requests"], requests={"type": "array", "items": _OP_REQUEST})),
+    Operation("POST", "/v1/operator/requests/{id}/approve", operator_approve, "approveOperatorRequest", "Approve: "
+              "verifies a pending organisation; the account becomes its beheerder and gets an activation e-mail.",
+              tag=_REQUESTS, auth="session", body=shapes.NO_FIELDS, errors=_ID, response=_OP_REQUEST),
+    Operation("POST", "/v1/operator/requests/{id}/reject", operator_reject, "rejectOperatorRequest", "Reject; the "
+              "applicant gets an e-mail (with the optional reason).", tag=_REQUESTS, auth="session",
+              body=REJECTION, errors=_ID, response=_OP_REQUEST),
+    Operation("GET", "/v1/orgs/{kvk}/requests", org_list, "listOrgRequests", "Open account requests of the "
+              "organisation (beheerder).", tag=_REQUESTS, auth="session", errors={422: ["invalid_kvk"]},
+              response=obj(["requests"], requests={"type": "array", "items": _ORG_REQUEST})),
+    Operation("POST", "/v1/orgs/{kvk}/requests/{id}/approve", org_approve, "approveOrgRequest", "Approve: the "
+              "account is made and gets an activation e-mail.", tag=_REQUESTS, auth="session", body=shapes.NO_FIELDS,
+              errors=_ORG, response=_ORG_REQUEST),
+    Operation("POST", "/v1/orgs/{kvk}/requests/{id}/reject", org_reject, "rejectOrgRequest", "Reject; the "
+              "applicant gets an e-mail (with the optional reason).", tag=_REQUESTS, auth="session",
+              body=REJECTION, errors=_ORG, response=_ORG_REQUEST),
+]

@@ -10,23 +10,21 @@ from typing import Any
 
 import orjson
 from starlette.requests import Request
-from starlette.routing import Route
 
-from authz.api.http import Field, JSONResponse, fields, read_json
-from authz.api.openapi import describe, obj
+from authz.api import shapes
+from authz.api.http import JSONResponse, read_json
+from authz.api.openapi import Operation, obj
+from authz.api.shapes import Body, Query
 from authz.decider import Decision
 from authz.errors import Invalid, Unavailable
 from authz.identity import SESSION_COOKIE, service_client
+from authz.policyfile import review
 from authz.state import State, state
-from authz.values import CODE_RE, MAX_EMAIL, code, email, integer, kvk, whole_number
+from authz.values import code, email
 
 MAX_BATCH = 1000
-CHECK = {
-    "user": Field(email),
-    "product": Field(code),
-    "afnemer": Field(kvk, required=False, nullable=True),
-    "min_revision": Field(integer(0), required=False, nullable=True),
-}
+CHECK = Body(user=shapes.EMAIL, product=shapes.CODE, afnemer=shapes.KVK.optional(),
+             min_revision=shapes.integer(0).optional())
 
 
 def _known_afnemer(st: State, value: str | None) -> str | None:
@@ -35,28 +33,63 @@ def _known_afnemer(st: State, value: str | None) -> str | None:
     return value
 
 
-def _decide(st: State, body: Any) -> Decision:
-    decision = st.decider.check(*_check_fields(st, body))
+def _decide(st: State, user: str, product: str, afnemer: str | None) -> Decision:
+    if afnemer is not None and afnemer not in st.decider.orgs:  # tested here first: the hot path spares a call
+        _known_afnemer(st, afnemer)
+    decision = st.decider.check(user, product, afnemer)
     st.metrics.checks[decision.reason] += 1
     return decision
 
 
-def _check_fields(st: State, body: Any) -> tuple[str, str, str | None]:
-    """(user, product, afnemer) of a check body. The common, valid shape is recognised with a few comparisons;
-    anything else goes through the general validator, which names what is wrong."""
-    if type(body) is dict and body.keys() <= CHECK.keys():
-        user, product = body.get("user"), body.get("product")
-        afnemer, min_revision = body.get("afnemer"), body.get("min_revision")
-        if (type(user) is str and "@" in user and len(user) <= MAX_EMAIL and user.strip()
-                and type(product) is str
-                and (product in st.decider.products or CODE_RE.fullmatch(product) is not None)
-                and (afnemer is None or (type(afnemer) is str and afnemer in st.decider.orgs))
-                and (min_revision is None or (type(min_revision) is int and min_revision >= 0))):
-            return user.strip().lower(), product, afnemer
+def _decide_body(st: State, body: Any) -> Decision:
+    user, product, afnemer, _ = check_values(body)
+    return _decide(st, user, product, afnemer)
+
+
+CheckValues = tuple[str, str, str | None, int | None]
+_USER, _PRODUCT, _AFNEMER, _MIN_REVISION = (
+    CHECK.fields["user"].parse, shapes.memoized(CHECK.fields["product"].parse),
+    shapes.memoized(CHECK.fields["afnemer"].parse), CHECK.fields["min_revision"].parse)
+
+
+def check_values(body: Any) -> CheckValues:
+    """(user, product, afnemer, min_revision) of a check body, by :data:`CHECK`. The fast path calls the declared
+    parsers directly (no generic loop; the few product codes and KvK numbers remembered once accepted); when any
+    of them refuses, :meth:`Shape.parse` names what is wrong, as for every other body."""
+    if type(body) is dict and CHECK.names.issuperset(body):
+        try:
+            user, product = _USER(body["user"], "user"), _PRODUCT(body["product"], "product")
+            afnemer, min_revision = body.get("afnemer"), body.get("min_revision")
+            if afnemer is not None:
+                afnemer = _AFNEMER(afnemer, "afnemer")
+            if min_revision is not None:
+                min_revision = _MIN_REVISION(min_revision, "min_revision")
+            return user, product, afnemer, min_revision
+        except (KeyError, Invalid):
+            pass  # the validator below names the first thing wrong, in the declared order
+    return check_values_checked(body)
+
+
+def _checks(value: Any, name: str) -> list[Any]:
+    """The list of a batch; each check in it is read by :func:`check_values` as it is decided."""
+    if not isinstance(value, list):
+        raise Invalid("invalid_field", f"'{name}' must be a list of checks.")
+    if len(value) > MAX_BATCH:
+        raise Invalid("batch_too_large", f"A batch holds at most {MAX_BATCH} checks.")
+    return value
+
+
+BATCH = Body(checks=shapes.custom(_checks, {"type": "array", "maxItems": MAX_BATCH, "items": CHECK.json_schema()},
+                                  "invalid_field", "batch_too_large", "invalid_body", *CHECK.errors()),
+             min_revision=CHECK.fields["min_revision"])
+
+
+def check_values_checked(body: Any) -> CheckValues:
+    """:func:`check_values` by the general validator only (the reference the fast path is tested against)."""
     if not isinstance(body, dict):
         raise Invalid("invalid_body", "Each check must be a JSON object.")
-    f = fields(body, CHECK)
-    return f["user"], f["product"], _known_afnemer(st, f.get("afnemer"))
+    f = CHECK.parse(body)
+    return f["user"], f["product"], f.get("afnemer"), f.get("min_revision")
 
 
 def _answer(d: Decision) -> dict[str, Any]:
@@ -64,12 +97,11 @@ def _answer(d: Decision) -> dict[str, Any]:
     return {"allowed": d.allowed, "reason": d.reason, "afnemers": d.afnemers}
 
 
-async def _vouch(st: State, min_revision: Any) -> None:
-    """Never answer from data this instance cannot vouch for (SPEC §5), and honour ``min_revision``."""
+async def _vouch(st: State, wanted: int | None) -> None:
+    """Never answer from data this instance cannot vouch for (SPEC §5), and honour ``min_revision`` (``wanted``)."""
     await st.sync.ensure_current()
-    if min_revision is None:
+    if wanted is None:
         return
-    wanted = integer(0)(min_revision, "min_revision")
     if st.decider.revision < wanted and not await st.sync.wait_for(wanted, st.settings.min_revision_wait):
         raise Unavailable("stale", f"This instance could not reach revision {wanted} in time "
                                    f"(it is at {st.decider.revision}); try again.")
@@ -78,27 +110,21 @@ async def _vouch(st: State, min_revision: Any) -> None:
 async def check(request: Request) -> JSONResponse:
     service_client(request)
     st = state(request)
-    body = await read_json(request, st.settings.max_body_bytes)
-    min_revision = body.get("min_revision")
+    user, product, afnemer, min_revision = check_values(await read_json(request, st.settings.max_body_bytes))
     if min_revision is not None or not st.sync.current():
         await _vouch(st, min_revision)
-    d = _decide(st, body)
+    d = _decide(st, user, product, afnemer)
     return JSONResponse({"allowed": d.allowed, "reason": d.reason, "afnemers": d.afnemers, "revision": d.revision})
 
 
 async def check_batch(request: Request) -> JSONResponse:
     service_client(request)
     st = state(request)
-    body = await read_json(request, st.settings.max_body_bytes)
-    f = fields(body, {"checks": Field(lambda v, n: v), "min_revision": Field(integer(0), False, True)})
+    f = BATCH.parse(await read_json(request, st.settings.max_body_bytes))
     checks = f["checks"]
-    if not isinstance(checks, list):
-        raise Invalid("invalid_field", "'checks' must be a list of checks.")
-    if len(checks) > MAX_BATCH:
-        raise Invalid("batch_too_large", f"A batch holds at most {MAX_BATCH} checks.")
     await _vouch(st, f.get("min_revision"))
     revision = st.decider.revision
-    results = [_answer(_decide(st, c)) for c in checks]  # no await between: one revision for all
+    results = [_answer(_decide_body(st, c)) for c in checks]  # no await between: one revision for all
     return JSONResponse({"results": results, "revision": revision})
 
 
@@ -124,6 +150,18 @@ def cursor_encode(user: str, afnemer: str) -> str:
     return base64.urlsafe_b64encode(orjson.dumps([user, afnemer])).decode().rstrip("=")
 
 
+_LIMIT = shapes.limit(100, 1000)
+_CURSOR = shapes.cursor(cursor_decode)
+PRODUCT_USERS = Query(afnemer=shapes.KVK_PARAM, limit=_LIMIT, cursor=_CURSOR)
+# The same question at a moment (authz.api.review.product_users_at): a day, or an instant with its time zone.
+PRODUCT_USERS_AT = Query(
+    afnemer=shapes.KVK_PARAM,
+    at=shapes.custom(review.moment, {"type": "string", "description": "an ISO day (as that day closed) or an "
+                                                                      "instant with its time zone"},
+                     "invalid_date", "invalid_field").optional(nullable=False),
+    limit=_LIMIT, cursor=_CURSOR)
+
+
 async def product_users(request: Request) -> JSONResponse:
     if "at" in request.query_params or ("authorization" not in request.headers and SESSION_COOKIE in request.cookies):
         # A point-in-time question, or a reviewer with a session: answered from the audit trail, not from memory.
@@ -133,18 +171,9 @@ async def product_users(request: Request) -> JSONResponse:
     service_client(request)
     st = state(request)
     product = code(request.path_params["code"], "code")
-    q = request.query_params
-    unknown = sorted(set(q) - {"afnemer", "cursor", "limit"})
-    if unknown:
-        raise Invalid("unknown_parameter", f"Unknown query parameter(s): {', '.join(unknown)}.")
-    afnemer = _known_afnemer(st, kvk(q["afnemer"], "afnemer") if "afnemer" in q else None)
-    limit = 100
-    if "limit" in q:
-        n = whole_number(q["limit"])
-        if n is None or not 1 <= n <= 1000:
-            raise Invalid("invalid_limit", "'limit' must be a whole number from 1 to 1000.")
-        limit = n
-    after = cursor_decode(q["cursor"]) if "cursor" in q else None
+    q = PRODUCT_USERS.parse(request.query_params)
+    afnemer = _known_afnemer(st, q.get("afnemer"))
+    limit, after = q["limit"], q.get("cursor")
     await _vouch(st, None)
     users: list[dict[str, str]] = []
     next_cursor = None
@@ -159,41 +188,35 @@ async def product_users(request: Request) -> JSONResponse:
 
 # -- OpenID AuthZEN Authorization API 1.0 ---------------------------------------------------------------------
 
+_PROPERTIES = shapes.JSON_OBJECT.optional(nullable=False)
+SUBJECT = Body(type=shapes.literal("user"), id=shapes.EMAIL, properties=_PROPERTIES)
+RESOURCE = Body(type=shapes.literal("product"), id=shapes.CODE,
+                properties=Body(afnemer=shapes.KVK.optional()).field().optional(nullable=False))
+ACTION = Body(name=shapes.literal("view"), properties=_PROPERTIES)
+EVALUATION = Body(subject=SUBJECT.field(), resource=RESOURCE.field(), action=ACTION.field(), context=_PROPERTIES)
+
+
+def _evaluation_list(value: Any, name: str) -> list[Any]:
+    if not isinstance(value, list) or len(value) > MAX_BATCH:
+        raise Invalid("invalid_field", f"'{name}' must be a list of at most {MAX_BATCH} evaluations.")
+    return value
+
+
+# Top-level subject, resource and action are defaults for each item: checked once merged into it.
+EVALUATIONS = Body(subject=_PROPERTIES, resource=_PROPERTIES, action=_PROPERTIES, context=_PROPERTIES,
+                   evaluations=shapes.custom(_evaluation_list, {"type": "array", "maxItems": MAX_BATCH,
+                                                                "items": {"type": "object"}},
+                                             "invalid_field", "invalid_body", *EVALUATION.errors()).optional(),
+                   options=_PROPERTIES)
+
+
 def _authzen_check(st: State, body: Any) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise Invalid("invalid_body", "Each evaluation must be a JSON object.")
-    f = fields(body, {"subject": Field(dict_of("subject")), "resource": Field(dict_of("resource")),
-                      "action": Field(dict_of("action")), "context": Field(dict_of("context"), False)})
-    subject, resource, action = f["subject"], f["resource"], f["action"]
-    fields(subject, {"type": Field(literal("user")), "id": Field(email), "properties": Field(dict_of("p"), False)})
-    fields(resource, {"type": Field(literal("product")), "id": Field(code),
-                      "properties": Field(dict_of("properties"), False)})
-    fields(action, {"name": Field(literal("view")), "properties": Field(dict_of("properties"), False)})
-    props = resource.get("properties") or {}
-    fields(props, {"afnemer": Field(kvk, False, True)})
-    check_body = {"user": subject["id"], "product": resource["id"]}
-    if props.get("afnemer") is not None:
-        check_body["afnemer"] = props["afnemer"]
-    d = _decide(st, check_body)
+    f = EVALUATION.parse(body)
+    afnemer = f["resource"].get("properties", {}).get("afnemer")
+    d = _decide(st, f["subject"]["id"], f["resource"]["id"], afnemer)
     return {"decision": d.allowed, "context": {"reason": d.reason.value, "afnemers": list(d.afnemers)}}
-
-
-def dict_of(name: str) -> Any:
-    def parse(value: Any, field: str) -> dict[str, Any]:
-        if not isinstance(value, dict):
-            raise Invalid("invalid_field", f"'{field}' must be a JSON object.")
-        return value
-
-    return parse
-
-
-def literal(expected: str) -> Any:
-    def parse(value: Any, field: str) -> str:
-        if value != expected:
-            raise Invalid("unsupported", f"'{field}' must be '{expected}'.")
-        return expected
-
-    return parse
 
 
 async def evaluation(request: Request) -> JSONResponse:
@@ -209,16 +232,12 @@ async def evaluations(request: Request) -> JSONResponse:
     service_client(request)
     st = state(request)
     body = await read_json(request, st.settings.max_body_bytes)
-    f = fields(body, {"subject": Field(dict_of("subject"), False), "resource": Field(dict_of("resource"), False),
-                      "action": Field(dict_of("action"), False), "context": Field(dict_of("context"), False),
-                      "evaluations": Field(lambda v, n: v, False), "options": Field(dict_of("options"), False)})
+    f = EVALUATIONS.parse(body)
     await _vouch(st, None)
     items = f.get("evaluations")
     defaults = {k: f[k] for k in ("subject", "resource", "action") if k in f}
     if items is None:
         return JSONResponse({"evaluations": [_authzen_check(st, defaults)]})
-    if not isinstance(items, list) or len(items) > MAX_BATCH:
-        raise Invalid("invalid_field", f"'evaluations' must be a list of at most {MAX_BATCH} evaluations.")
     results = []
     for item in items:
         if not isinstance(item, dict):
@@ -227,56 +246,47 @@ async def evaluations(request: Request) -> JSONResponse:
     return JSONResponse({"evaluations": results})
 
 
-routes = [
-    Route("/v1/check", check, methods=["POST"]),
-    Route("/v1/check/batch", check_batch, methods=["POST"]),
-    Route("/v1/users/{email}/products", user_products, methods=["GET"]),
-    Route("/v1/products/{code}/users", product_users, methods=["GET"]),
-    Route("/access/v1/evaluation", evaluation, methods=["POST"]),
-    Route("/access/v1/evaluations", evaluations, methods=["POST"]),
-]
-
-_CHECK_IN = obj(["user", "product"], user={"type": "string", "format": "email"},
-                product={"type": "string", "pattern": "^[a-z0-9][a-z0-9-]{1,62}$"},
-                afnemer={"type": ["string", "null"], "pattern": "^[0-9]{8}$"},
-                min_revision={"type": ["integer", "null"], "minimum": 0})
 _ANSWER = {"allowed": {"type": "boolean"}, "reason": {"type": "string", "enum": [
     "granted", "unknown_user", "inactive_user", "unknown_product", "no_grant", "no_contract", "no_mandate"]},
     "afnemers": {"type": "array", "items": {"type": "string"}}}
-_SUBJECT = obj(["type", "id"], type={"const": "user"}, id={"type": "string"}, properties={"type": "object"})
-_RESOURCE = obj(["type", "id"], type={"const": "product"}, id={"type": "string"},
-                properties=obj([], afnemer={"type": ["string", "null"]}))
-_ACTION = obj(["name"], name={"const": "view"}, properties={"type": "object"})
-_EVAL = obj(["subject", "resource", "action"], subject=_SUBJECT, resource=_RESOURCE, action=_ACTION,
-            context={"type": "object"})
 _DECISION = {"type": "object", "properties": {"decision": {"type": "boolean"}, "context": {"type": "object"}}}
-describe("post", "/v1/check", "May user X see product Y (for afnemer Z, or for any)?", auth="key",
-         request=_CHECK_IN, response=obj(["allowed", "reason", "afnemers", "revision"], **_ANSWER,
-                                          revision={"type": "integer"}))
-describe("post", "/v1/check/batch", "Up to 1000 checks at one revision, answered in order.", auth="key",
-         request=obj(["checks"], checks={"type": "array", "maxItems": MAX_BATCH, "items": _CHECK_IN},
-                     min_revision={"type": ["integer", "null"]}),
-         response=obj(["results", "revision"], results={"type": "array", "items": obj([], **_ANSWER)},
-                      revision={"type": "integer"}))
-describe("get", "/v1/users/{email}/products", "Every product the user may view now, with the afnemer.",
-         auth="key", response=obj(["products", "revision"], revision={"type": "integer"}, products={
-             "type": "array", "items": obj(["product", "afnemer"], product={"type": "string"},
-                                           afnemer={"type": "string"})}))
-describe("get", "/v1/products/{code}/users",
-         "Every user who may view the product now (paginated, service key). With 'at' (an ISO day: as that day "
-         "closed, or an instant), or with a session (operator; beheerder of the afnemer or of an intermediair acting "
-         "for it, own users only): who could view it then, and why (grant, contract, mandate), from the audit trail.",
-         auth="key", query={"afnemer": {"type": "string"}, "cursor": {"type": "string"},
-                            "limit": {"type": "integer", "minimum": 1, "maximum": 1000}, "at": {"type": "string"}},
-         response=obj(["users", "cursor", "revision"], revision={"type": "integer"},
-                      cursor={"type": ["string", "null"]}, at={"type": "string"}, day={"type": "string"},
-                      users={"type": "array", "items": {
-                          "type": "object", "required": ["user", "afnemer"], "properties": {
-                              "user": {"type": "string"}, "afnemer": {"type": "string"}, "grant": {"type": "object"},
-                              "contract": {"type": "object"}, "mandate": {"type": ["object", "null"]}}}}))
-describe("post", "/access/v1/evaluation", "OpenID AuthZEN 1.0 access evaluation.", auth="key",
-         request=_EVAL, response=_DECISION)
-describe("post", "/access/v1/evaluations", "OpenID AuthZEN 1.0 access evaluations (boxcarring).", auth="key",
-         request={"type": "object", "properties": {"subject": _SUBJECT, "resource": _RESOURCE, "action": _ACTION,
-                                                   "evaluations": {"type": "array", "items": {"type": "object"}}}},
-         response={"type": "object", "properties": {"evaluations": {"type": "array", "items": _DECISION}}})
+_DECIDED = {422: ["unknown_afnemer"], 503: ["stale"]}
+_TAG, _AUTHZEN = "decisions", "authzen"
+
+routes = [
+    Operation("POST", "/v1/check", check, "check", "May user X see product Y (for afnemer Z, or for any)?",
+              tag=_TAG, auth="key", body=CHECK, errors=_DECIDED,
+              response=obj(["allowed", "reason", "afnemers", "revision"], **_ANSWER, revision={"type": "integer"})),
+    Operation("POST", "/v1/check/batch", check_batch, "checkBatch",
+              "Up to 1000 checks at one revision, answered in order.", tag=_TAG, auth="key", body=BATCH,
+              errors=_DECIDED, response=obj(["results", "revision"], results={"type": "array",
+                                                                              "items": obj([], **_ANSWER)},
+                                            revision={"type": "integer"})),
+    Operation("GET", "/v1/users/{email}/products", user_products, "listUserProducts",
+              "Every product the user may view now, with the afnemer.", tag=_TAG, auth="key",
+              errors={422: ["invalid_email"], 503: ["stale"]},
+              response=obj(["products", "revision"], revision={"type": "integer"}, products={
+                  "type": "array", "items": obj(["product", "afnemer"], product={"type": "string"},
+                                                afnemer={"type": "string"})})),
+    Operation("GET", "/v1/products/{code}/users", product_users, "listProductUsers",
+              "Every user who may view the product now (paginated, service key). With 'at' (an ISO day: as that "
+              "day closed, or an instant), or with a session (operator; beheerder of the afnemer or of an "
+              "intermediair acting for it, own users only): who could view it then, and why (grant, contract, "
+              "mandate), from the audit trail.",
+              tag=_TAG, auth="key", query=PRODUCT_USERS_AT,
+              errors={401: ["not_logged_in"], 403: ["forbidden"],
+                      422: ["invalid_product_code", "unknown_afnemer", "afnemer_required"], 503: ["stale"]},
+              response=obj(["users", "cursor", "revision"], revision={"type": "integer"},
+                           cursor={"type": ["string", "null"]}, at={"type": "string"}, day={"type": "string"},
+                           users={"type": "array", "items": {
+                               "type": "object", "required": ["user", "afnemer"], "properties": {
+                                   "user": {"type": "string"}, "afnemer": {"type": "string"},
+                                   "grant": {"type": "object"}, "contract": {"type": "object"},
+                                   "mandate": {"type": ["object", "null"]}}}})),
+    Operation("POST", "/access/v1/evaluation", evaluation, "evaluation", "OpenID AuthZEN 1.0 access evaluation.",
+              tag=_AUTHZEN, auth="key", body=EVALUATION, errors=_DECIDED, response=_DECISION),
+    Operation("POST", "/access/v1/evaluations", evaluations, "evaluations",
+              "OpenID AuthZEN 1.0 access evaluations (boxcarring).", tag=_AUTHZEN, auth="key", body=EVALUATIONS,
+              errors=_DECIDED,
+              response={"type": "object", "properties": {"evaluations": {"type": "array", "items": _DECISION}}}),
+]

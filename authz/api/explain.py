@@ -13,24 +13,17 @@ from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.routing import Route
 
 from authz import explain as explaining
-from authz.api.http import Field, JSONResponse, fields, read_json
-from authz.api.openapi import describe, obj
+from authz.api.decisions import CHECK
+from authz.api.http import JSONResponse, read_json
+from authz.api.openapi import Operation, obj
 from authz.errors import Invalid, Unavailable
 from authz.identity import service_client
 from authz.state import state
-from authz.values import code, email, integer, kvk
 
 log = logging.getLogger(__name__)
 
-_BODY = {
-    "user": Field(email),
-    "product": Field(code),
-    "afnemer": Field(kvk, required=False, nullable=True),
-    "min_revision": Field(integer(0), required=False, nullable=True),
-}
 # SQL may move on while we read; a few attempts find a revision that the facts, the lines and the decider share.
 _ATTEMPTS = 3
 
@@ -38,7 +31,7 @@ _ATTEMPTS = 3
 async def explain(request: Request) -> JSONResponse:
     service_client(request)
     st = state(request)
-    f = fields(await read_json(request, st.settings.max_body_bytes), _BODY)
+    f = CHECK.parse(await read_json(request, st.settings.max_body_bytes))  # the body of /v1/check
     user, product, afnemer = f["user"], f["product"], f.get("afnemer")
     # Validated against the known organisations before anything else sees it, as on /v1/check.
     if afnemer is not None and afnemer not in st.decider.orgs:
@@ -65,8 +58,6 @@ async def explain(request: Request) -> JSONResponse:
     return JSONResponse(body)
 
 
-routes = [Route("/v1/explain", explain, methods=["POST"])]
-
 _WINDOW: dict[str, Any] = {"valid_from": {"type": "string", "format": "date"},
                            "valid_until": {"type": ["string", "null"], "format": "date"},
                            "valid_today": {"type": "boolean"}}
@@ -86,15 +77,11 @@ _LINK = obj(
         "allowed": {"type": "boolean"}, "matched": {"type": ["array", "null"], "items": {"type": "string"}}}},
 )
 _REASONS = ["granted", "unknown_user", "inactive_user", "unknown_product", "no_grant", "no_contract", "no_mandate"]
-describe(
-    "post", "/v1/explain",
+routes = [Operation(
+    "POST", "/v1/explain", explain, "explain",
     "The decision of /v1/check with the chain behind it: grant, contract, mandate, the Casbin lines that matched "
     "(enforce_ex), and one sentence in Dutch and one in English.",
-    auth="key",
-    request=obj(["user", "product"], user={"type": "string", "format": "email"},
-                product={"type": "string", "pattern": "^[a-z0-9][a-z0-9-]{1,62}$"},
-                afnemer={"type": ["string", "null"], "pattern": "^[0-9]{8}$"},
-                min_revision={"type": ["integer", "null"], "minimum": 0}),
+    tag="decisions", auth="key", body=CHECK, errors={422: ["unknown_afnemer"], 503: ["stale"]},
     response=obj(
         ["allowed", "reason", "afnemers", "revision", "day", "user", "product", "chain", "reference",
          "explanation"],
@@ -113,4 +100,4 @@ describe(
                       agrees={"type": "boolean"}),
         explanation=obj(["nl", "en"], nl={"type": "string"}, en={"type": "string"}),
     ),
-)
+)]

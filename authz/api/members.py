@@ -13,19 +13,20 @@ from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.routing import Route
 
 from authz import values
+from authz.api import shapes
 from authz.api.accounts import optional_body, path_id, path_token
-from authz.api.http import Field, JSONResponse, fields, read_json
-from authz.api.openapi import describe, obj
+from authz.api.http import JSONResponse, read_json
+from authz.api.openapi import Operation, obj
+from authz.api.shapes import Body
 from authz.identity import require_path_org
 from authz.service import members
 from authz.service.commit import after_commit
 from authz.state import State, state
 
-INVITE = {"email": Field(values.email)}
-ACCEPT = {"password": Field(values.password), "name": Field(values.text(200, 0), required=False, nullable=True)}
+INVITE = Body(email=shapes.EMAIL)
+ACCEPT = Body(password=shapes.PASSWORD, name=shapes.text(200, 0).optional())
 
 
 def _invitation_id(request: Request) -> int:
@@ -37,7 +38,7 @@ def _invitation_id(request: Request) -> int:
 async def invite(request: Request) -> JSONResponse:
     actor, org = await require_path_org(request, "invitations.create")
     st = state(request)
-    f = fields(await read_json(request, st.settings.max_body_bytes), INVITE)
+    f = INVITE.parse(await read_json(request, st.settings.max_body_bytes))
     outcome = await run_in_threadpool(members.invite, st.db, st.settings, actor, org, f["email"])
     await after_commit(st, outcome.revision)
     return JSONResponse(outcome.answer, status_code=201)
@@ -61,7 +62,7 @@ async def resend_invitation(request: Request) -> JSONResponse:
     actor, org = await require_path_org(request, "invitations.create")
     st = state(request)
     invitation_id = _invitation_id(request)
-    await optional_body(request, {})
+    await optional_body(request, shapes.NO_FIELDS)
     view = await run_in_threadpool(members.resend_invitation, st.db, st.settings, actor, org, invitation_id)
     await after_commit(st)
     return JSONResponse(view)
@@ -75,7 +76,7 @@ async def invitation_info(request: Request) -> JSONResponse:
 async def accept_invitation(request: Request) -> JSONResponse:
     st = state(request)
     token = path_token(request)
-    f = fields(await read_json(request, st.settings.max_body_bytes), ACCEPT)
+    f = ACCEPT.parse(await read_json(request, st.settings.max_body_bytes))
     status = await run_in_threadpool(members.accept_invitation, st.db, st.settings, token, f["password"],
                                      f.get("name") or "")
     await after_commit(st)
@@ -90,7 +91,7 @@ async def _on_account(request: Request, change: Callable[[State, str, str, str],
     actor, org = await require_path_org(request, "accounts.manage")
     st = state(request)
     user = values.email(request.path_params["email"], "email")
-    await optional_body(request, {})
+    await optional_body(request, shapes.NO_FIELDS)
     outcome = await run_in_threadpool(change, st, actor, org, user)
     return JSONResponse({**outcome.answer, "revision": await after_commit(st, outcome.revision)})
 
@@ -110,18 +111,6 @@ async def reactivate(request: Request) -> JSONResponse:
         st.db, st.settings, actor, org, user))
 
 
-routes = [
-    Route("/v1/orgs/{kvk}/invitations", invite, methods=["POST"]),
-    Route("/v1/orgs/{kvk}/invitations", list_invitations, methods=["GET"]),
-    Route("/v1/orgs/{kvk}/invitations/{id}", withdraw_invitation, methods=["DELETE"]),
-    Route("/v1/orgs/{kvk}/invitations/{id}/resend", resend_invitation, methods=["POST"]),
-    Route("/v1/invitations/{token}", invitation_info, methods=["GET"]),
-    Route("/v1/invitations/{token}/accept", accept_invitation, methods=["POST"]),
-    Route("/v1/orgs/{kvk}/users/{email}/activation", resend_activation, methods=["POST"]),
-    Route("/v1/orgs/{kvk}/users/{email}/deactivate", deactivate, methods=["POST"]),
-    Route("/v1/orgs/{kvk}/users/{email}/reactivate", reactivate, methods=["POST"]),
-]
-
 # -- OpenAPI ----------------------------------------------------------------------------------------------------
 
 _S = {"type": "string"}
@@ -133,27 +122,42 @@ _USER = obj(["email", "name", "org", "status", "roles", "lapsed"], email=_S, nam
     "type": "integer"}, status={"enum": ["approved", "active", "inactive"]}, roles={"type": "array", "items": _S},
             lapsed={"type": "boolean"})
 
-describe("post", "/v1/orgs/{kvk}/invitations", "R7: invite a business e-mail address (R10); the invitee gets a link "
-         "/uitnodiging/{token}, valid 21 days. 409 for an existing account, an open request or invitation.",
-         auth="session", status=201, request=obj(["email"], email=_S), response=_INVITATION)
-describe("get", "/v1/orgs/{kvk}/invitations", "The organisation's open invitations ('lapsed' past 21 days).",
-         auth="session", response=obj(["invitations"], invitations={"type": "array", "items": _INVITATION}))
-describe("delete", "/v1/orgs/{kvk}/invitations/{id}", "Withdraw an open invitation: its link stops working.",
-         auth="session", response=_INVITATION)
-describe("post", "/v1/orgs/{kvk}/invitations/{id}/resend", "Send an open invitation again: a new link, valid 21 "
-         "days; the old link stops working.", auth="session", response=_INVITATION)
-describe("get", "/v1/invitations/{token}", "Whether an invitation link is valid, and for which e-mail address and "
-         "organisation (404 unknown, 409 used or withdrawn, 410 expired).",
-         response=obj(["valid", "email", "kvk", "organisation_name", "expires_at"], valid={"const": True}, email=_S,
-                      kvk=_S, organisation_name=_S, expires_at=_S))
-describe("post", "/v1/invitations/{token}/accept", "R7: the invitee chooses a password; an account request goes to "
-         "the organisation's beheerders (each gets an e-mail). The link is used up.", status=202,
-         request=obj(["password"], password={"type": "string", "minLength": 12}, name={"type": ["string", "null"]}),
-         response=obj(["status"], status={"enum": ["pending_beheerder", "pending_operator"]}))
-describe("post", "/v1/orgs/{kvk}/users/{email}/activation", "R8: a new activation link (21 days) for an approved "
-         "account; earlier links stop working.", auth="session", response=_USER)
-describe("post", "/v1/orgs/{kvk}/users/{email}/deactivate", "Deactivate an account: every decision denies at once "
-         "(R1), its sessions end, it gets an e-mail; 409 'last_beheerder' for the last active beheerder (R4).",
-         auth="session", response=_USER)
-describe("post", "/v1/orgs/{kvk}/users/{email}/reactivate", "Reactivate a deactivated account (one never activated "
-         "gets a new activation link instead); it gets an e-mail.", auth="session", response=_USER)
+_TAG = "members"
+_ORG = {404: ["unknown_invitation"], 422: ["invalid_kvk"]}
+_ACCOUNT = {404: ["unknown_account"], 409: ["last_beheerder"], 422: ["invalid_kvk", "invalid_email"]}
+_TOKENS = {404: ["invalid_token"], 409: ["token_used"], 410: ["token_expired"]}
+routes = [
+    Operation("POST", "/v1/orgs/{kvk}/invitations", invite, "invite", "R7: invite a business e-mail address (R10); "
+              "the invitee gets a link /uitnodiging/{token}, valid 21 days. 409 for an existing account, an open "
+              "request or invitation.", tag=_TAG, auth="session", status=201, body=INVITE,
+              errors={409: ["already_invited", "already_registered"], 422: ["invalid_kvk"]},
+              response=_INVITATION),
+    Operation("GET", "/v1/orgs/{kvk}/invitations", list_invitations, "listInvitations", "The organisation's open "
+              "invitations ('lapsed' past 21 days).", tag=_TAG, auth="session", errors={422: ["invalid_kvk"]},
+              response=obj(["invitations"], invitations={"type": "array", "items": _INVITATION})),
+    Operation("DELETE", "/v1/orgs/{kvk}/invitations/{id}", withdraw_invitation, "withdrawInvitation", "Withdraw an "
+              "open invitation: its link stops working.", tag=_TAG, auth="session", errors=_ORG,
+              response=_INVITATION),
+    Operation("POST", "/v1/orgs/{kvk}/invitations/{id}/resend", resend_invitation, "resendInvitation", "Send an open "
+              "invitation again: a new link, valid 21 days; the old link stops working.", tag=_TAG, auth="session",
+              body=shapes.NO_FIELDS, errors=_ORG, response=_INVITATION),
+    Operation("GET", "/v1/invitations/{token}", invitation_info, "getInvitation", "Whether an invitation link is "
+              "valid, and for which e-mail address and organisation (404 unknown, 409 used or withdrawn, 410 "
+              "expired).", tag=_TAG, errors=_TOKENS,
+              response=obj(["valid", "email", "kvk", "organisation_name", "expires_at"], valid={"const": True},
+                           email=_S, kvk=_S, organisation_name=_S, expires_at=_S)),
+    Operation("POST", "/v1/invitations/{token}/accept", accept_invitation, "acceptInvitation", "R7: the invitee "
+              "chooses a password; an account request goes to the organisation's beheerders (each gets an e-mail). "
+              "The link is used up.", tag=_TAG, status=202, body=ACCEPT, errors=_TOKENS,
+              response=obj(["status"], status={"enum": ["pending_beheerder", "pending_operator"]})),
+    Operation("POST", "/v1/orgs/{kvk}/users/{email}/activation", resend_activation, "resendActivation", "R8: a new "
+              "activation link (21 days) for an approved account; earlier links stop working.", tag=_TAG,
+              auth="session", body=shapes.NO_FIELDS, errors=_ACCOUNT, response=_USER),
+    Operation("POST", "/v1/orgs/{kvk}/users/{email}/deactivate", deactivate, "deactivateUser", "Deactivate an "
+              "account: every decision denies at once (R1), its sessions end, it gets an e-mail; 409 "
+              "'last_beheerder' for the last active beheerder (R4).", tag=_TAG, auth="session", body=shapes.NO_FIELDS,
+              errors=_ACCOUNT, response=_USER),
+    Operation("POST", "/v1/orgs/{kvk}/users/{email}/reactivate", reactivate, "reactivateUser", "Reactivate a "
+              "deactivated account (one never activated gets a new activation link instead); it gets an e-mail.",
+              tag=_TAG, auth="session", body=shapes.NO_FIELDS, errors=_ACCOUNT, response=_USER),
+]

@@ -1,79 +1,138 @@
-"""GET /openapi.json: every route of the app, with the request and answer schemas that the modules declare.
-
-An API module describes an endpoint with :func:`describe` next to its handler; routes without a description
-still appear (with their docstring), and a test makes sure none is left undescribed.
+"""GET /openapi.json, built from the routes themselves: each JSON route is an :class:`Operation` that names its
+operationId, tag, summary, request shapes (:mod:`authz.api.shapes`) and answer schema, so the document and the
+validators come from one declaration. The error codes of each operation are derived from its shapes and its kind
+of authentication, plus the codes its handler adds (``errors``). A test makes sure no route is left undescribed.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from starlette.requests import Request
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from authz import __version__
 from authz.api.http import JSONResponse
+from authz.api.shapes import Body, Query, Schema
 
-_DOCS: dict[tuple[str, str], dict[str, Any]] = {}
-
-ERROR = {
-    "type": "object",
-    "required": ["error"],
-    "properties": {"error": {"type": "object", "required": ["code", "message"],
-                             "properties": {"code": {"type": "string"}, "message": {"type": "string"}}}},
+# What each status means on this API; the codes under it come from the operation.
+STATUSES = {
+    400: "The body is not JSON",
+    401: "Not authenticated",
+    403: "Not permitted",
+    404: "No such resource",
+    409: "In conflict with the current state",
+    410: "Gone",
+    413: "The body is too large",
+    415: "The body is not declared as JSON",
+    422: "The request is malformed",
+    429: "Too many attempts; try again later",
+    503: "The service cannot answer now",
 }
+# Codes every operation of a kind can answer.
+_BODY = {400: {"invalid_json"}, 413: {"body_too_large"}, 415: {"unsupported_media_type"}, 422: {"invalid_body"}}
+_AUTH = {"key": {401: {"unauthorized"}},
+         "session": {401: {"not_logged_in"}, 403: {"forbidden"}}}
+_SQL = {503: {"database_unavailable"}}
 
 
-def describe(method: str, path: str, summary: str, *, request: dict[str, Any] | None = None,
-             response: dict[str, Any] | None = None, auth: str = "none", status: int = 200,
-             query: dict[str, dict[str, Any]] | None = None) -> None:
-    """Declare the schema of one endpoint (JSON Schema dicts); ``auth`` is 'key', 'session' or 'none'."""
-    _DOCS[(method.lower(), path)] = {"summary": summary, "request": request, "response": response, "auth": auth,
-                                     "status": status, "query": query or {}}
+def error_schema(codes: Iterable[str] = ()) -> Schema:
+    """The spec's error shape, with the codes one status of one operation can carry."""
+    code: Schema = {"type": "string"}
+    if codes:
+        code = {"type": "string", "enum": sorted(codes)}
+    return {"type": "object", "required": ["error"], "additionalProperties": False, "properties": {"error": {
+        "type": "object", "required": ["code", "message"], "additionalProperties": False,
+        "properties": {"code": code, "message": {"type": "string"}}}}}
 
 
-def obj(required: list[str] | None = None, **props: Any) -> dict[str, Any]:
-    """A closed JSON object schema (unknown fields are refused, as the API does)."""
+def obj(required: list[str] | None = None, **props: Any) -> Schema:
+    """A closed JSON object schema for an answer."""
     return {"type": "object", "additionalProperties": False, "required": required or [], "properties": props}
 
 
-def build(routes: list[Any]) -> dict[str, Any]:
+class Operation(Route):
+    """A route of the JSON API together with its description; ``auth`` is 'key', 'session' or 'none'."""
+
+    def __init__(self, method: str, path: str, endpoint: Callable[..., Any], operation_id: str, summary: str, *,
+                 tag: str, auth: str = "none", body: Body | None = None, query: Query | None = None,
+                 response: Schema | None = None, status: int = 200,
+                 errors: Mapping[int, Iterable[str]] | None = None, sql: bool = True) -> None:
+        super().__init__(path, endpoint, methods=[method])
+        assert auth in ("key", "session", "none"), auth
+        self.method = method.lower()
+        self.operation_id, self.summary, self.tag, self.auth = operation_id, summary, tag, auth
+        self.body, self.query, self.response, self.status = body, query, response, status
+        self.extra_errors = {s: set(c) for s, c in (errors or {}).items()}
+        self.sql = sql  # it may read SQL, so answer 503 'database_unavailable'
+
+    def errors(self) -> dict[int, set[str]]:
+        """Every error status of this operation, with the codes it can carry."""
+        out: dict[int, set[str]] = {}
+        parts: list[Mapping[int, Iterable[str]]] = [_AUTH.get(self.auth, {}), self.extra_errors]
+        if self.sql:
+            parts.append(_SQL)
+        if self.body is not None:
+            parts += [_BODY, {422: self.body.errors()}]
+        if self.query is not None:
+            parts.append({422: self.query.errors()})
+        for part in parts:
+            for status, codes in part.items():
+                out.setdefault(status, set()).update(codes)
+        return out
+
+    def describe(self) -> dict[str, Any]:
+        op: dict[str, Any] = {"operationId": self.operation_id, "summary": self.summary, "tags": [self.tag]}
+        params: list[dict[str, Any]] = [{"name": n, "in": "path", "required": True, "schema": {"type": "string"}}
+                                        for n in re.findall(r"{(\w+)(?::\w+)?}", self.path)]
+        if self.query is not None:
+            params += [{"name": n, "in": "query", "required": False, "schema": f.schema}
+                       for n, f in self.query.fields.items()]
+        if params:
+            op["parameters"] = params
+        if self.body is not None:
+            op["requestBody"] = {"required": bool(self.body.required),
+                                 "content": {"application/json": {"schema": self.body.json_schema()}}}
+        ok: dict[str, Any] = {"description": "Success"}
+        if self.response:
+            ok["content"] = {"application/json": {"schema": self.response}}
+        responses: dict[str, Any] = {str(self.status): ok}
+        for status, codes in sorted(self.errors().items()):
+            responses[str(status)] = {"description": STATUSES[status],
+                                      "content": {"application/json": {"schema": error_schema(codes)}}}
+        responses["5XX"] = {"description": "Something went wrong on our side",
+                            "content": {"application/json": {"schema": error_schema(["internal_error"])}}}
+        op["responses"] = responses
+        if self.auth == "key":
+            op["security"] = [{"apiKey": []}]
+        elif self.auth == "session":
+            op["security"] = [{"session": []}]
+        return op
+
+
+def _documented(routes: Iterable[BaseRoute]) -> Iterable[Route]:
+    # The admin UI's HTML pages are left out: they are not part of the JSON contract.
+    return (r for r in routes if isinstance(r, Route) and r.path != "/openapi.json" and r.include_in_schema)
+
+
+def build(routes: Iterable[BaseRoute]) -> dict[str, Any]:
     paths: dict[str, Any] = {}
-    for route in routes:
-        if not isinstance(route, Route) or route.path == "/openapi.json" or not route.include_in_schema:
-            continue  # the admin UI's HTML pages are left out: they are not part of the JSON contract
-        for method in sorted((route.methods or set()) - {"HEAD"}):
-            m = method.lower()
-            doc = _DOCS.get((m, route.path), {})
-            summary = doc.get("summary") or (route.endpoint.__doc__ or route.name).strip().splitlines()[0]
-            op: dict[str, Any] = {"summary": summary, "operationId": f"{m}_{route.name}_{len(paths)}"}
-            params = [{"name": n, "in": "path", "required": True, "schema": {"type": "string"}}
-                      for n in re.findall(r"{(\w+)(?::\w+)?}", route.path)]
-            params += [{"name": n, "in": "query", "required": False, "schema": s}
-                       for n, s in doc.get("query", {}).items()]
-            if params:
-                op["parameters"] = params
-            if doc.get("request"):
-                op["requestBody"] = {"required": True,
-                                     "content": {"application/json": {"schema": doc["request"]}}}
-            ok: dict[str, Any] = {"description": "Success"}
-            if doc.get("response"):
-                ok["content"] = {"application/json": {"schema": doc["response"]}}
-            op["responses"] = {
-                str(doc.get("status", 200)): ok,
-                "4XX": {"description": "The request was wrong", "content": {"application/json": {"schema": ERROR}}},
-                "5XX": {"description": "The service cannot answer now",
-                        "content": {"application/json": {"schema": ERROR}}},
-            }
-            if doc.get("auth") == "key":
-                op["security"] = [{"apiKey": []}]
-            elif doc.get("auth") == "session":
-                op["security"] = [{"session": []}]
-            paths.setdefault(re.sub(r"{(\w+):\w+}", r"{\1}", route.path), {})[m] = op
+    tags: dict[str, None] = {}
+    seen: set[str] = set()
+    for route in _documented(routes):
+        if not isinstance(route, Operation):
+            continue
+        if route.operation_id in seen:
+            raise ValueError(f"operationId {route.operation_id!r} is used twice")
+        seen.add(route.operation_id)
+        tags[route.tag] = None
+        paths.setdefault(re.sub(r"{(\w+):\w+}", r"{\1}", route.path), {})[route.method] = route.describe()
     return {
         "openapi": "3.1.0",
         "info": {"title": "authz: access to data products", "version": __version__},
+        "tags": [{"name": t} for t in tags],
         "paths": paths,
         "components": {"securitySchemes": {
             "apiKey": {"type": "http", "scheme": "bearer", "description": "Service API key (authz service-key)"},
@@ -82,14 +141,10 @@ def build(routes: list[Any]) -> dict[str, Any]:
     }
 
 
-def undescribed(routes: list[Any]) -> list[str]:
-    """Routes that have no :func:`describe` (used by a test)."""
-    out = []
-    for route in routes:
-        if isinstance(route, Route) and route.path != "/openapi.json" and route.include_in_schema:
-            out += [f"{m} {route.path}" for m in sorted((route.methods or set()) - {"HEAD"})
-                    if (m.lower(), route.path) not in _DOCS]
-    return out
+def undescribed(routes: Iterable[BaseRoute]) -> list[str]:
+    """JSON routes that are not an :class:`Operation` (used by a test)."""
+    return [f"{m} {r.path}" for r in _documented(routes) if not isinstance(r, Operation)
+            for m in sorted((r.methods or set()) - {"HEAD"})]
 
 
 async def endpoint(request: Request) -> JSONResponse:

@@ -6,68 +6,51 @@ new revision, so the change holds for /v1/check at once (R11); the answer carrie
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.routing import Route
 
-from authz.api.http import Field, JSONResponse, fields, read_json
-from authz.api.openapi import describe, obj
-from authz.errors import Invalid
+from authz.api import shapes
+from authz.api.http import JSONResponse, read_json
+from authz.api.openapi import Operation, obj
+from authz.api.shapes import NO_QUERY, Body, Query
 from authz.identity import require_operator
 from authz.service import catalogue as service
 from authz.service import emails
 from authz.service.commit import after_commit
 from authz.state import state
-from authz.values import code, codes, domains, has_control, iso_day, kvk, text, whole_number
+from authz.values import code, kvk
 
 MAX_LIMIT = 500
 
 
-def _org_domains(request: Request) -> Callable[[Any, str], list[str]]:
-    """The JSON field: a list of strings (checked here, at the edge), then the rule of :func:`emails.org_domains`."""
-    free = state(request).settings.free_mail_domains
-    return lambda value, name: emails.org_domains(domains(value, name), free, name)
+NEW_ORG = Body(kvk=shapes.KVK, name=shapes.text(200), domains=shapes.DOMAINS.optional())
+ORGS = Query(q=shapes.search(200).with_schema(description="part of the KvK number or the name"),
+             cursor=shapes.KVK_PARAM.with_schema(description="the KvK number of the last organisation given"),
+             limit=shapes.limit(100, MAX_LIMIT))
+NEW_PRODUCT = Body(code=shapes.CODE, name=shapes.text(200), description=shapes.text(5000, min_len=0).optional())
+WINDOW = Body(valid_from=shapes.DAY.optional(), valid_until=shapes.DAY.optional())
+MANDATE = Body(**WINDOW.fields, products=shapes.CODES.with_schema(minItems=1).optional())
 
-
-def _query(request: Request, allowed: set[str]) -> dict[str, str]:
-    q = dict(request.query_params)
-    unknown = sorted(set(q) - allowed)
-    if unknown:
-        raise Invalid("unknown_parameter", f"Unknown query parameter(s): {', '.join(unknown)}.")
-    return q
 
 
 # -- organisations ---------------------------------------------------------------------------------------------
 
 async def create_org(request: Request) -> JSONResponse:
     actor = await require_operator(request, "operator.organisations")
-    body = await read_json(request)
-    f = fields(body, {"kvk": Field(kvk), "name": Field(text(200)),
-                      "domains": Field(_org_domains(request), required=False, nullable=True)})
+    f = NEW_ORG.parse(await read_json(request))
     st = state(request)
-    done = await run_in_threadpool(service.create_org, st.db, actor.email, f["kvk"], f["name"],
-                                             f.get("domains") or [])
+    # The JSON field is a list of strings (checked by the shape), then the rule of emails.org_domains.
+    org_domains = emails.org_domains(f.get("domains") or [], st.settings.free_mail_domains)
+    done = await run_in_threadpool(service.create_org, st.db, actor.email, f["kvk"], f["name"], org_domains)
     await after_commit(st, done.revision)
     return JSONResponse({**done.answer, "revision": done.revision}, status_code=201)
 
 
 async def list_orgs(request: Request) -> JSONResponse:
     await require_operator(request, "operator.organisations")
-    q = _query(request, {"q", "cursor", "limit"})
-    search = q.get("q", "").strip()
-    if len(search) > 200 or has_control(search):
-        raise Invalid("invalid_parameter", "'q' is at most 200 characters of text.")
-    after = kvk(q["cursor"], "cursor") if "cursor" in q else None
-    limit = 100
-    if "limit" in q:
-        n = whole_number(q["limit"])
-        if n is None or not 1 <= n <= MAX_LIMIT:
-            raise Invalid("invalid_limit", f"'limit' must be a whole number from 1 to {MAX_LIMIT}.")
-        limit = n
-    found = await run_in_threadpool(service.find_orgs, state(request).db, search or None, after, limit)
+    q = ORGS.parse(request.query_params)
+    found = await run_in_threadpool(service.find_orgs, state(request).db, q.get("q", "").strip() or None,
+                                    q.get("cursor"), q["limit"])
     return JSONResponse({"organisations": found.items, "cursor": found.cursor})
 
 
@@ -93,36 +76,32 @@ async def org_mandates(request: Request) -> JSONResponse:
 
 async def create_product(request: Request) -> JSONResponse:
     actor = await require_operator(request, "operator.products")
-    body = await read_json(request)
-    f = fields(body, {"code": Field(code), "name": Field(text(200)),
-                      "description": Field(text(5000, min_len=0), required=False, nullable=True)})
+    f = NEW_PRODUCT.parse(await read_json(request))
     st = state(request)
     done = await run_in_threadpool(service.create_product, st.db, actor.email, f["code"], f["name"],
-                                             f.get("description") or "")
+                                   f.get("description") or "")
     await after_commit(st, done.revision)
     return JSONResponse({**done.answer, "revision": done.revision}, status_code=201)
 
 
 async def list_products(request: Request) -> JSONResponse:
     await require_operator(request, "operator.products")
-    _query(request, set())
+    NO_QUERY.parse(request.query_params)
     return JSONResponse({"products": await run_in_threadpool(service.products, state(request).db)})
 
 
 # -- contracts and mandates ------------------------------------------------------------------------------------
 
-_WINDOW = {"valid_from": Field(iso_day, required=False, nullable=True),
-           "valid_until": Field(iso_day, required=False, nullable=True)}
 
 
 async def put_contract(request: Request) -> JSONResponse:
     actor = await require_operator(request, "operator.contracts")
     afnemer = kvk(request.path_params["kvk"], "kvk")
     product = code(request.path_params["code"], "code")
-    f = fields(await read_json(request), _WINDOW)
+    f = WINDOW.parse(await read_json(request))
     st = state(request)
     done = await run_in_threadpool(service.put_contract, st.db, actor.email, afnemer, product,
-                                             f.get("valid_from"), f.get("valid_until"))
+                                   f.get("valid_from"), f.get("valid_until"))
     await after_commit(st, done.revision)
     return JSONResponse({**done.answer, "revision": done.revision})
 
@@ -141,10 +120,10 @@ async def put_mandate(request: Request) -> JSONResponse:
     actor = await require_operator(request, "operator.mandates")
     afnemer = kvk(request.path_params["afnemer_kvk"], "afnemer_kvk")
     intermediair = kvk(request.path_params["intermediair_kvk"], "intermediair_kvk")
-    f = fields(await read_json(request), {**_WINDOW, "products": Field(codes, required=False, nullable=True)})
+    f = MANDATE.parse(await read_json(request))
     st = state(request)
     done = await run_in_threadpool(service.put_mandate, st.db, actor.email, afnemer, intermediair,
-                                             f.get("products"), f.get("valid_from"), f.get("valid_until"))
+                                   f.get("products"), f.get("valid_from"), f.get("valid_until"))
     await after_commit(st, done.revision)
     return JSONResponse({**done.answer, "revision": done.revision})
 
@@ -158,20 +137,6 @@ async def end_mandate(request: Request) -> JSONResponse:
     await after_commit(st, done.revision)
     return JSONResponse({**done.answer, "revision": done.revision})
 
-
-routes = [
-    Route("/v1/operator/organisations", create_org, methods=["POST"]),
-    Route("/v1/operator/organisations", list_orgs, methods=["GET"]),
-    Route("/v1/operator/organisations/{kvk}", get_org, methods=["GET"]),
-    Route("/v1/operator/organisations/{kvk}/contracts", org_contracts, methods=["GET"]),
-    Route("/v1/operator/organisations/{kvk}/mandates", org_mandates, methods=["GET"]),
-    Route("/v1/operator/products", create_product, methods=["POST"]),
-    Route("/v1/operator/products", list_products, methods=["GET"]),
-    Route("/v1/operator/contracts/{kvk}/{code}", put_contract, methods=["PUT"]),
-    Route("/v1/operator/contracts/{kvk}/{code}", end_contract, methods=["DELETE"]),
-    Route("/v1/operator/mandates/{afnemer_kvk}/{intermediair_kvk}", put_mandate, methods=["PUT"]),
-    Route("/v1/operator/mandates/{afnemer_kvk}/{intermediair_kvk}", end_mandate, methods=["DELETE"]),
-]
 
 # -- schemas ---------------------------------------------------------------------------------------------------
 
@@ -189,43 +154,48 @@ _MANDATE = {"afnemer": _KVK, "intermediair": _KVK, "valid_from": {"type": "strin
             "valid_today": {"type": "boolean"}}
 _LIST_MANDATES = {"type": "array", "items": obj(list(_MANDATE), **_MANDATE)}
 
-describe("post", "/v1/operator/organisations", "Register a (verified) organisation; 409 if it exists.",
-         auth="session", status=201,
-         request=obj(["kvk", "name"], kvk=_KVK, name={"type": "string", "maxLength": 200},
-                     domains={"type": ["array", "null"], "items": {"type": "string"}}),
-         response=obj([*_ORG, "revision"], **_ORG, revision=_REV))
-describe("get", "/v1/operator/organisations", "Organisations in KvK order; 'q' searches KvK number and name.",
-         auth="session", query={"q": {"type": "string"}, "cursor": _KVK,
-                                "limit": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT}},
-         response=obj(["organisations", "cursor"], cursor={"type": ["string", "null"]},
-                      organisations={"type": "array", "items": obj(list(_ORG), **_ORG)}))
-describe("get", "/v1/operator/organisations/{kvk}", "One organisation.", auth="session",
-         response=obj(list(_ORG), **_ORG))
-describe("get", "/v1/operator/organisations/{kvk}/contracts", "The organisation's contracts (as afnemer).",
-         auth="session", response=obj(["contracts"], contracts={
-             "type": "array", "items": obj(list(_CONTRACT), **_CONTRACT)}))
-describe("get", "/v1/operator/organisations/{kvk}/mandates",
-         "Mandates the organisation gave (as afnemer) and holds (as intermediair).", auth="session",
-         response=obj(["given", "held"], given=_LIST_MANDATES, held=_LIST_MANDATES))
-describe("post", "/v1/operator/products", "Add a product; 409 if the code exists.", auth="session", status=201,
-         request=obj(["code", "name"], code=_CODE, name={"type": "string", "maxLength": 200},
-                     description={"type": ["string", "null"], "maxLength": 5000}),
-         response=obj([*_PRODUCT, "revision"], **_PRODUCT, revision=_REV))
-describe("get", "/v1/operator/products", "Every product.", auth="session",
-         response=obj(["products"], products={"type": "array", "items": obj(list(_PRODUCT), **_PRODUCT)}))
-describe("put", "/v1/operator/contracts/{kvk}/{code}",
-         "Start a contract or change its dates (valid_from absent: today). Grants nobody anything (R3).",
-         auth="session", request=obj([], valid_from=_DAY, valid_until=_DAY),
-         response=obj([*_CONTRACT, "revision"], **_CONTRACT, revision=_REV))
-describe("delete", "/v1/operator/contracts/{kvk}/{code}",
-         "End a contract: grants resting on it become inert, and stay until a beheerder removes them.",
-         auth="session", response=obj(["afnemer", "product", "ended", "revision"], afnemer=_KVK, product=_CODE,
-                                      ended={"const": True}, revision=_REV))
-describe("put", "/v1/operator/mandates/{afnemer_kvk}/{intermediair_kvk}",
-         "Start a mandate or change it; 'products' absent means all of the afnemer's products.", auth="session",
-         request=obj([], valid_from=_DAY, valid_until=_DAY,
-                     products={"type": ["array", "null"], "items": _CODE, "minItems": 1}),
-         response=obj([*_MANDATE, "revision"], **_MANDATE, revision=_REV))
-describe("delete", "/v1/operator/mandates/{afnemer_kvk}/{intermediair_kvk}", "End a mandate.", auth="session",
-         response=obj(["afnemer", "intermediair", "ended", "revision"], afnemer=_KVK, intermediair=_KVK,
-                      ended={"const": True}, revision=_REV))
+_TAG = "operator"
+_ORG_PATH = {404: ["unknown_organisation"], 422: ["invalid_kvk"]}
+_CONTRACT_PATH = {404: ["unknown_organisation", "unknown_product", "unknown_contract"],
+                  422: ["invalid_kvk", "invalid_product_code"]}
+_MANDATE_PATH = {404: ["unknown_organisation", "unknown_mandate"], 422: ["invalid_kvk"]}
+routes = [
+    Operation("POST", "/v1/operator/organisations", create_org, "createOrganisation", "Register a (verified) "
+              "organisation; 409 if it exists.", tag=_TAG, auth="session", status=201, body=NEW_ORG,
+              errors={409: ["organisation_exists"], 422: ["invalid_domain", "free_mail_domain"]},
+              response=obj([*_ORG, "revision"], **_ORG, revision=_REV)),
+    Operation("GET", "/v1/operator/organisations", list_orgs, "listOrganisations", "Organisations in KvK order; 'q' "
+              "searches KvK number and name.", tag=_TAG, auth="session", query=ORGS,
+              response=obj(["organisations", "cursor"], cursor={"type": ["string", "null"]},
+                           organisations={"type": "array", "items": obj(list(_ORG), **_ORG)})),
+    Operation("GET", "/v1/operator/organisations/{kvk}", get_org, "getOrganisation", "One organisation.", tag=_TAG,
+              auth="session", errors=_ORG_PATH, response=obj(list(_ORG), **_ORG)),
+    Operation("GET", "/v1/operator/organisations/{kvk}/contracts", org_contracts, "listOrganisationContracts",
+              "The organisation's contracts (as afnemer).", tag=_TAG, auth="session", errors=_ORG_PATH,
+              response=obj(["contracts"], contracts={"type": "array", "items": obj(list(_CONTRACT), **_CONTRACT)})),
+    Operation("GET", "/v1/operator/organisations/{kvk}/mandates", org_mandates, "listOrganisationMandates",
+              "Mandates the organisation gave (as afnemer) and holds (as intermediair).", tag=_TAG, auth="session",
+              errors=_ORG_PATH, response=obj(["given", "held"], given=_LIST_MANDATES, held=_LIST_MANDATES)),
+    Operation("POST", "/v1/operator/products", create_product, "createProduct", "Add a product; 409 if the code "
+              "exists.", tag=_TAG, auth="session", status=201, body=NEW_PRODUCT, errors={409: ["product_exists"]},
+              response=obj([*_PRODUCT, "revision"], **_PRODUCT, revision=_REV)),
+    Operation("GET", "/v1/operator/products", list_products, "listProducts", "Every product.", tag=_TAG,
+              auth="session", query=NO_QUERY,
+              response=obj(["products"], products={"type": "array", "items": obj(list(_PRODUCT), **_PRODUCT)})),
+    Operation("PUT", "/v1/operator/contracts/{kvk}/{code}", put_contract, "putContract", "Start a contract or "
+              "change its dates (valid_from absent: today). Grants nobody anything (R3).", tag=_TAG,
+              auth="session", body=WINDOW, errors={**_CONTRACT_PATH, 422: [*_CONTRACT_PATH[422], "invalid_dates"]},
+              response=obj([*_CONTRACT, "revision"], **_CONTRACT, revision=_REV)),
+    Operation("DELETE", "/v1/operator/contracts/{kvk}/{code}", end_contract, "endContract", "End a contract: grants "
+              "resting on it become inert, and stay until a beheerder removes them.", tag=_TAG, auth="session",
+              errors=_CONTRACT_PATH, response=obj(["afnemer", "product", "ended", "revision"], afnemer=_KVK,
+                                                  product=_CODE, ended={"const": True}, revision=_REV)),
+    Operation("PUT", "/v1/operator/mandates/{afnemer_kvk}/{intermediair_kvk}", put_mandate, "putMandate", "Start a "
+              "mandate or change it; 'products' absent means all of the afnemer's products.", tag=_TAG,
+              auth="session", body=MANDATE, errors={**_MANDATE_PATH, 422: ["invalid_kvk", "invalid_dates"]},
+              response=obj([*_MANDATE, "revision"], **_MANDATE, revision=_REV)),
+    Operation("DELETE", "/v1/operator/mandates/{afnemer_kvk}/{intermediair_kvk}", end_mandate, "endMandate",
+              "End a mandate.", tag=_TAG, auth="session", errors=_MANDATE_PATH,
+              response=obj(["afnemer", "intermediair", "ended", "revision"], afnemer=_KVK, intermediair=_KVK,
+                           ended={"const": True}, revision=_REV)),
+]

@@ -6,30 +6,21 @@ Both read the audit trail (no decider, no hot path): ``GET /v1/products/{code}/u
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.routing import Route
 
 from authz import values
-from authz.api.decisions import cursor_decode, cursor_encode
+from authz.api.decisions import PRODUCT_USERS_AT, cursor_encode
 from authz.api.http import JSONResponse
-from authz.api.openapi import describe, obj
+from authz.api.openapi import Operation, obj
+from authz.api.shapes import NO_QUERY
 from authz.errors import Forbidden, Invalid
 from authz.identity import OPERATOR_SCOPE, Actor, check_permission, current_actor, may, service_client
 from authz.policyfile import history, review
 from authz.policyfile.model import utc_text
 from authz.state import state
-
-PAGE, MAX_PAGE = 100, 1000  # as the live answer (authz.api.decisions.product_users)
-
-
-def _limit(raw: str) -> int:
-    if not re.fullmatch(r"[0-9]{1,4}", raw) or not 1 <= int(raw) <= MAX_PAGE:  # ASCII digits only: int("²") fails
-        raise Invalid("invalid_limit", f"'limit' must be a whole number from 1 to {MAX_PAGE}.")
-    return int(raw)
 
 
 def _is_operator(actor: Actor) -> bool:
@@ -43,15 +34,11 @@ async def product_users_at(request: Request) -> JSONResponse:
     its own organisation as afnemer or for an afnemer that gave it a mandate.
     """
     st = state(request)
-    q = request.query_params
-    unknown = sorted(set(q) - {"afnemer", "at", "cursor", "limit"})
-    if unknown:
-        raise Invalid("unknown_parameter", f"Unknown query parameter(s): {', '.join(unknown)}.")
+    q = PRODUCT_USERS_AT.parse(request.query_params)  # the same paging as the live answer
     product = values.code(request.path_params["code"], "code")
-    afnemer = values.kvk(q["afnemer"], "afnemer") if "afnemer" in q else None
-    at, day = review.moment(q["at"]) if "at" in q else (st.clock.now(), st.clock.today())
-    limit = _limit(q["limit"]) if "limit" in q else PAGE
-    after = cursor_decode(q["cursor"]) if "cursor" in q else None
+    afnemer = q.get("afnemer")
+    at, day = q["at"] if "at" in q else (st.clock.now(), st.clock.today())
+    limit, after = q["limit"], q.get("cursor")
     own: str | None = None  # a beheerder's organisation: only its users' rows
     if request.headers.get("authorization"):
         service_client(request)
@@ -81,29 +68,24 @@ async def user_history(request: Request) -> JSONResponse:
     kvk = values.kvk(request.path_params["kvk"], "kvk")
     if not _is_operator(actor):
         check_permission(actor, "audit.read", kvk)
-    if request.query_params:
-        raise Invalid("unknown_parameter", f"Unknown query parameter(s): {', '.join(sorted(request.query_params))}.")
+    NO_QUERY.parse(request.query_params)
     user = values.email(request.path_params["email"], "email")
     entries = await run_in_threadpool(history.user_history, state(request).db, kvk, user)
     return JSONResponse({"email": user, "history": [e.as_dict() for e in entries]})
 
 
-routes = [Route("/v1/orgs/{kvk}/users/{email}/history", user_history, methods=["GET"])]
-
 _STR: dict[str, Any] = {"type": "string"}
 _NSTR: dict[str, Any] = {"type": ["string", "null"]}
 _CODES = {"type": "array", "items": _STR}
-_WINDOW = {"valid_from": _STR, "valid_until": _NSTR}
-WHY = obj(["user", "afnemer", "grant", "contract", "mandate"], user=_STR, afnemer=_STR,
-          grant=obj(["granted_by", "granted_at"], granted_by=_STR, granted_at=_STR),
-          contract=obj(["valid_from", "valid_until"], **_WINDOW),
-          mandate={"type": ["object", "null"], "properties": {"intermediair": _STR, "products": {}, **_WINDOW}})
 
-describe("get", "/v1/orgs/{kvk}/users/{email}/history",
-         "The history of one user's rights, oldest first: grants added and removed, status and role changes, with "
-         "who and when (beheerder of kvk, or the operator).",
-         auth="session", response=obj(["email", "history"], email=_STR, history={"type": "array", "items": obj(
-             ["at", "actor", "action", "revision"], at=_STR, actor=_STR, action=_STR, revision={"type": "integer"},
-             afnemer=_NSTR, added=_CODES, removed=_CODES,
-             status={"type": ["object", "null"], "properties": {"before": _NSTR, "after": _NSTR}},
-             roles_added=_CODES, roles_removed=_CODES)}))
+routes = [
+    Operation("GET", "/v1/orgs/{kvk}/users/{email}/history", user_history, "userHistory",
+              "The history of one user's rights, oldest first: grants added and removed, status and role changes, "
+              "with who and when (beheerder of kvk, or the operator).",
+              tag="review", auth="session", query=NO_QUERY, errors={422: ["invalid_kvk", "invalid_email"]},
+              response=obj(["email", "history"], email=_STR, history={"type": "array", "items": obj(
+                  ["at", "actor", "action", "revision"], at=_STR, actor=_STR, action=_STR,
+                  revision={"type": "integer"}, afnemer=_NSTR, added=_CODES, removed=_CODES,
+                  status={"type": ["object", "null"], "properties": {"before": _NSTR, "after": _NSTR}},
+                  roles_added=_CODES, roles_removed=_CODES)})),
+]
