@@ -10,8 +10,9 @@ from dataclasses import dataclass
 
 from starlette.requests import Request
 
+from authz.actor import Actor, check_permission
 from authz.errors import Forbidden, Unauthorized
-from authz.identity import SESSION_COOKIE, Actor, check_permission, current_actor, require_operator
+from authz.identity import SESSION_COOKIE, current_actor, require_operator
 
 
 @dataclass(frozen=True)

@@ -18,8 +18,8 @@ from starlette.responses import Response
 from admin_ui import guard
 from admin_ui.web import FormError, flash, form, message, redirect, render, route
 from authz import values
+from authz.actor import Actor
 from authz.errors import AuthzError
-from authz.identity import Actor
 from authz.service import catalogue, grants, users
 from authz.service.commit import after_commit
 from authz.service.results import Page

@@ -1,54 +1,27 @@
-"""Who is asking and may they: a service client by its API key, or a logged-in account by its session cookie (the
-account as the permission checks see it), and the check itself through the Casbin model (r2/p2/m2 of policy.conf).
-Below both edges: the JSON API and the portal ask here."""
+"""Who is asking a request: a service client by its API key, or a logged-in account by its session cookie, and
+whether that account may do what the request asks (:mod:`authz.actor`). Below both edges: the JSON API and the
+portal ask here."""
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from authz.errors import Forbidden, Unauthorized
-from authz.policy import OPERATOR_SCOPE, account_lines, permitted
+from authz.actor import Actor, check_permission
+from authz.cache import sessions
+from authz.errors import Unauthorized
+from authz.policy import OPERATOR_SCOPE
 from authz.state import state
 from authz.values import kvk
 
 SESSION_COOKIE = "authz_session"
 MAX_KNOWN_KEYS = 1024
 
-__all__ = ["OPERATOR_SCOPE", "SESSION_COOKIE", "Actor", "check_permission", "client_address", "close_session",
-           "current_actor", "may", "open_session", "require", "require_operator", "require_path_org", "service_client"]
-
-
-@dataclass(frozen=True)
-class Actor:
-    """A logged-in account, as the permission checks see it."""
-
-    id: int
-    email: str
-    org: str | None
-    status: str
-    roles: frozenset[str]
-    session_hash: str = ""
-    org_name: str | None = None
-
-    def lines(self) -> list[tuple[str, ...]]:
-        """This account's role lines in the Casbin model."""
-        return account_lines(self.email, self.org, self.status, self.roles)
-
-
-def may(actor: Actor, action: str, scope: str) -> bool:
-    """Whether ``actor`` may do ``action`` in ``scope`` (an organisation's KvK, or the operator scope)."""
-    return permitted(actor.lines(), actor.email, scope, action)
-
-
-def check_permission(actor: Actor, action: str, scope: str) -> None:
-    """403 ``forbidden`` unless ``actor`` may do ``action`` in ``scope``."""
-    if not may(actor, action, scope):
-        raise Forbidden("forbidden", "You may not do that for this organisation.")
+__all__ = ["SESSION_COOKIE", "client_address", "close_session", "current_actor", "open_session", "require",
+           "require_operator", "require_path_org", "service_client"]
 
 
 def client_address(request: Request) -> str:
@@ -81,8 +54,6 @@ def service_client(request: Request) -> str:
 
 async def current_actor(request: Request) -> Actor:
     """The account whose session cookie the request carries (401 ``not_logged_in`` otherwise)."""
-    from authz.cache import sessions  # here, not at the top: it builds Actors, so it imports this module
-
     token = request.cookies.get(SESSION_COOKIE)
     if not token:
         raise Unauthorized("not_logged_in", "Log in first.")

@@ -15,6 +15,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
+from authz.actor import Actor
 from authz.api import shapes
 from authz.api.http import JSONResponse, UnsupportedMedia, read_json
 from authz.api.openapi import Operation, obj
@@ -22,7 +23,6 @@ from authz.api.shapes import Body
 from authz.errors import Invalid
 from authz.identity import (
     SESSION_COOKIE,
-    Actor,
     client_address,
     close_session,
     current_actor,

@@ -5,20 +5,19 @@ Answered from this instance's decider: no SQL on these paths except /v1/explain.
 
 from __future__ import annotations
 
-import base64
 from typing import Any
 
-import orjson
 from starlette.requests import Request
 
 from authz.api import shapes
 from authz.api.http import JSONResponse, read_json
 from authz.api.openapi import Operation, obj
-from authz.api.shapes import Body, Query
+from authz.api.product_users import PRODUCT_USERS, PRODUCT_USERS_AT, cursor_encode
+from authz.api.review import product_users_at
+from authz.api.shapes import Body
 from authz.decider import Decision
 from authz.errors import Invalid, Unavailable
 from authz.identity import SESSION_COOKIE, service_client
-from authz.policyfile import review
 from authz.state import State, state
 from authz.values import code, email
 
@@ -138,35 +137,9 @@ async def user_products(request: Request) -> JSONResponse:
                          "revision": st.decider.revision})
 
 
-def cursor_decode(raw: str) -> tuple[str, str]:
-    try:
-        user, afnemer = orjson.loads(base64.urlsafe_b64decode(raw.encode() + b"=="))
-        return str(user), str(afnemer)
-    except (ValueError, TypeError, orjson.JSONDecodeError):
-        raise Invalid("invalid_cursor", "The cursor is not one this service gave out.") from None
-
-
-def cursor_encode(user: str, afnemer: str) -> str:
-    return base64.urlsafe_b64encode(orjson.dumps([user, afnemer])).decode().rstrip("=")
-
-
-_LIMIT = shapes.limit(100, 1000)
-_CURSOR = shapes.cursor(cursor_decode)
-PRODUCT_USERS = Query(afnemer=shapes.KVK_PARAM, limit=_LIMIT, cursor=_CURSOR)
-# The same question at a moment (authz.api.review.product_users_at): a day, or an instant with its time zone.
-PRODUCT_USERS_AT = Query(
-    afnemer=shapes.KVK_PARAM,
-    at=shapes.custom(review.moment, {"type": "string", "description": "an ISO day (as that day closed) or an "
-                                                                      "instant with its time zone"},
-                     "invalid_date", "invalid_field").optional(nullable=False),
-    limit=_LIMIT, cursor=_CURSOR)
-
-
 async def product_users(request: Request) -> JSONResponse:
     if "at" in request.query_params or ("authorization" not in request.headers and SESSION_COOKIE in request.cookies):
         # A point-in-time question, or a reviewer with a session: answered from the audit trail, not from memory.
-        from authz.api.review import product_users_at
-
         return await product_users_at(request)
     service_client(request)
     st = state(request)

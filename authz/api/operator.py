@@ -6,6 +6,9 @@ new revision, so the change holds for /v1/check at once (R11); the answer carrie
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
@@ -17,6 +20,7 @@ from authz.identity import require_operator
 from authz.service import catalogue as service
 from authz.service import emails
 from authz.service.commit import after_commit
+from authz.service.results import Done
 from authz.state import state
 from authz.values import code, kvk
 
@@ -32,18 +36,23 @@ WINDOW = Body(valid_from=shapes.DAY.optional(), valid_until=shapes.DAY.optional(
 MANDATE = Body(**WINDOW.fields, products=shapes.CODES.with_schema(minItems=1).optional())
 
 
+async def _change(request: Request, use_case: Callable[..., Done], *args: Any, status: int = 200) -> JSONResponse:
+    """Run one of the operator's use cases, apply and announce what it committed, and answer with its view and the
+    revision that holds it."""
+    st = state(request)
+    done = await run_in_threadpool(use_case, st.db, *args)
+    await after_commit(st, done.revision)
+    return JSONResponse({**done.answer, "revision": done.revision}, status_code=status)
+
 
 # -- organisations ---------------------------------------------------------------------------------------------
 
 async def create_org(request: Request) -> JSONResponse:
     actor = await require_operator(request, "operator.organisations")
     f = NEW_ORG.parse(await read_json(request))
-    st = state(request)
     # The JSON field is a list of strings (checked by the shape), then the rule of emails.org_domains.
-    org_domains = emails.org_domains(f.get("domains") or [], st.settings.free_mail_domains)
-    done = await run_in_threadpool(service.create_org, st.db, actor.email, f["kvk"], f["name"], org_domains)
-    await after_commit(st, done.revision)
-    return JSONResponse({**done.answer, "revision": done.revision}, status_code=201)
+    org_domains = emails.org_domains(f.get("domains") or [], state(request).settings.free_mail_domains)
+    return await _change(request, service.create_org, actor.email, f["kvk"], f["name"], org_domains, status=201)
 
 
 async def list_orgs(request: Request) -> JSONResponse:
@@ -77,11 +86,8 @@ async def org_mandates(request: Request) -> JSONResponse:
 async def create_product(request: Request) -> JSONResponse:
     actor = await require_operator(request, "operator.products")
     f = NEW_PRODUCT.parse(await read_json(request))
-    st = state(request)
-    done = await run_in_threadpool(service.create_product, st.db, actor.email, f["code"], f["name"],
-                                   f.get("description") or "")
-    await after_commit(st, done.revision)
-    return JSONResponse({**done.answer, "revision": done.revision}, status_code=201)
+    return await _change(request, service.create_product, actor.email,
+                         f["code"], f["name"], f.get("description") or "", status=201)
 
 
 async def list_products(request: Request) -> JSONResponse:
@@ -99,21 +105,15 @@ async def put_contract(request: Request) -> JSONResponse:
     afnemer = kvk(request.path_params["kvk"], "kvk")
     product = code(request.path_params["code"], "code")
     f = WINDOW.parse(await read_json(request))
-    st = state(request)
-    done = await run_in_threadpool(service.put_contract, st.db, actor.email, afnemer, product,
-                                   f.get("valid_from"), f.get("valid_until"))
-    await after_commit(st, done.revision)
-    return JSONResponse({**done.answer, "revision": done.revision})
+    return await _change(request, service.put_contract, actor.email,
+                         afnemer, product, f.get("valid_from"), f.get("valid_until"))
 
 
 async def end_contract(request: Request) -> JSONResponse:
     actor = await require_operator(request, "operator.contracts")
     afnemer = kvk(request.path_params["kvk"], "kvk")
     product = code(request.path_params["code"], "code")
-    st = state(request)
-    done = await run_in_threadpool(service.end_contract, st.db, actor.email, afnemer, product)
-    await after_commit(st, done.revision)
-    return JSONResponse({**done.answer, "revision": done.revision})
+    return await _change(request, service.end_contract, actor.email, afnemer, product)
 
 
 async def put_mandate(request: Request) -> JSONResponse:
@@ -121,21 +121,15 @@ async def put_mandate(request: Request) -> JSONResponse:
     afnemer = kvk(request.path_params["afnemer_kvk"], "afnemer_kvk")
     intermediair = kvk(request.path_params["intermediair_kvk"], "intermediair_kvk")
     f = MANDATE.parse(await read_json(request))
-    st = state(request)
-    done = await run_in_threadpool(service.put_mandate, st.db, actor.email, afnemer, intermediair,
-                                   f.get("products"), f.get("valid_from"), f.get("valid_until"))
-    await after_commit(st, done.revision)
-    return JSONResponse({**done.answer, "revision": done.revision})
+    return await _change(request, service.put_mandate, actor.email,
+                         afnemer, intermediair, f.get("products"), f.get("valid_from"), f.get("valid_until"))
 
 
 async def end_mandate(request: Request) -> JSONResponse:
     actor = await require_operator(request, "operator.mandates")
     afnemer = kvk(request.path_params["afnemer_kvk"], "afnemer_kvk")
     intermediair = kvk(request.path_params["intermediair_kvk"], "intermediair_kvk")
-    st = state(request)
-    done = await run_in_threadpool(service.end_mandate, st.db, actor.email, afnemer, intermediair)
-    await after_commit(st, done.revision)
-    return JSONResponse({**done.answer, "revision": done.revision})
+    return await _change(request, service.end_mandate, actor.email, afnemer, intermediair)
 
 
 # -- schemas ---------------------------------------------------------------------------------------------------

@@ -12,12 +12,13 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
 from authz import values
-from authz.api.decisions import PRODUCT_USERS_AT, cursor_encode
+from authz.actor import OPERATOR_SCOPE, Actor, check_permission, may
 from authz.api.http import JSONResponse
 from authz.api.openapi import Operation, obj
+from authz.api.product_users import PRODUCT_USERS_AT, cursor_encode
 from authz.api.shapes import NO_QUERY
 from authz.errors import Forbidden, Invalid
-from authz.identity import OPERATOR_SCOPE, Actor, check_permission, current_actor, may, service_client
+from authz.identity import current_actor, service_client
 from authz.policyfile import history, review
 from authz.policyfile.model import utc_text
 from authz.state import state

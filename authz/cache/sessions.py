@@ -21,10 +21,10 @@ from typing import Any, Protocol
 
 import redis
 
+from authz.actor import Actor
 from authz.cache import redis_client
 from authz.config import Settings
 from authz.errors import Unavailable
-from authz.identity import Actor
 from authz.store import sessions as sql_sessions
 from authz.store.db import Database
 from authz.store.schema import Account

@@ -19,12 +19,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from authz import messages, passwords
+from authz.actor import Actor
 from authz.cache.sessions import SessionStore
 from authz.cache.throttle import Throttle
 from authz.clock import AMSTERDAM
 from authz.config import Settings
 from authz.errors import Conflict, Invalid, NotFound, Unauthorized
-from authz.identity import Actor
 from authz.service.emails import business_email, check_org_domain, normalise
 from authz.store import accounts, catalogue, requests, sessions, tokens
 from authz.store.db import Database, Tx

@@ -11,11 +11,11 @@ import time
 from datetime import timedelta
 
 from authz import passwords
+from authz.actor import Actor
 from authz.cache.sessions import SessionStore
 from authz.cache.throttle import Limits, Throttle
 from authz.config import Settings
 from authz.errors import Forbidden, Invalid
-from authz.identity import Actor
 from authz.service.accounts import check_password, mail
 from authz.service.emails import normalise
 from authz.store import accounts, catalogue, tokens

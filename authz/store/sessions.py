@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session as SqlSession
 
-from authz.identity import Actor
+from authz.actor import Actor
 from authz.store.schema import Account, Organisation, Role
 from authz.store.schema import Session as SessionRow
 
