@@ -2,7 +2,7 @@
 
 Casbin is the policy language and the reference evaluator: ``policy.conf`` says the rule, the lines in
 ``casbin_rule`` (and ``authz/policies/roles.csv``) are the facts. The hot path of /v1/check does not call Casbin (its
-``enforce`` scans every line; see ../shared/CASBIN-FACTS.md): :mod:`authz.decider` answers from an index, and tests
+``enforce`` scans every policy line): :mod:`authz.decider` answers from an index, and tests
 prove that it decides exactly as :class:`Reference` does here.
 
 Every engine built here is private to one call or guarded by a lock; no client-supplied string reaches an engine

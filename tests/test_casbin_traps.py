@@ -1,4 +1,5 @@
-"""The measured traps of the Casbin stack (../shared/CASBIN-FACTS.md), and proof that the design steps around them."""
+"""The measured traps of the Casbin stack (the SQLAlchemy adapter's remove_policies deletes more than asked; client
+strings reaching an engine), and proof that the design steps around them."""
 
 from __future__ import annotations
 
