@@ -67,6 +67,10 @@ class Settings:
     login_window_seconds: int = 15 * 60
     login_failures_per_account: int = 5
     login_failures_per_address: int = 50
+    # Registrations allowed per hour, per client address and per KvK number (authz.service.accounts.register).
+    registration_window_seconds: int = 60 * 60
+    registrations_per_address: int = 20
+    registrations_per_kvk: int = 10
     # Peers whose X-Forwarded-For is believed (authz.identity.client_address); empty: only the peer address counts.
     trusted_proxies: tuple[Network, ...] = ()
     redis_prefix: str = "authz:"
@@ -108,5 +112,7 @@ class Settings:
                                            or cls.login_failures_per_account),
             login_failures_per_address=int(env.get("AUTHZ_LOGIN_FAILURES_PER_ADDRESS")
                                            or cls.login_failures_per_address),
+            registrations_per_address=int(env.get("AUTHZ_REGISTRATIONS_PER_ADDRESS") or cls.registrations_per_address),
+            registrations_per_kvk=int(env.get("AUTHZ_REGISTRATIONS_PER_KVK") or cls.registrations_per_kvk),
             trusted_proxies=networks(env.get("AUTHZ_TRUSTED_PROXIES") or ""),
         )
