@@ -26,6 +26,7 @@ from admin_ui.web import (
     text_field,
 )
 from authz import values
+from authz.cache.throttle import TooManyAttempts
 from authz.errors import AuthzError, Invalid
 from authz.identity import SESSION_COOKIE, client_address, close_session, open_session
 from authz.service import accounts, members, passwords
@@ -118,10 +119,14 @@ async def register(request: Request) -> Response:
             raise Invalid("invalid_kvk", "A KvK number has 8 digits.")
         reg = accounts.Registration(email=given["email"], password=password, kvk=given["kvk"],
                                     organisation_name=given["organisation_name"] or None, name=given["name"])
-        status = await run_in_threadpool(accounts.register, st.db, st.settings, reg)
+        status = await run_in_threadpool(accounts.register, st.db, st.settings, reg, st.throttle,
+                                         client_address(request))
     except AuthzError as exc:
-        return render(request, "register.html", {"title": "Account aanvragen", "done": None, "values": given,
+        page = render(request, "register.html", {"title": "Account aanvragen", "done": None, "values": given,
                                                  "error": message(exc)}, exc.status)
+        if isinstance(exc, TooManyAttempts):
+            page.headers["Retry-After"] = str(exc.retry_after)
+        return page
     await after_commit(st)
     return render(request, "register.html", {"title": "Aanvraag ontvangen", "done": status, "values": given})
 

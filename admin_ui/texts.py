@@ -79,7 +79,7 @@ ERRORS = {
     "wrong_password": "Het huidige wachtwoord klopt niet.",
     "same_password": "Kies een ander wachtwoord dan het huidige.",
     "too_many_attempts": "Te veel mislukte pogingen om in te loggen. Probeer het later opnieuw.",
-    "too_many_requests": "Te veel aanvragen vanaf uw adres. Probeer het later opnieuw.",
+    "too_many_requests": "Te veel aanvragen in korte tijd. Probeer het later opnieuw.",
     "stale": "De gegevens kunnen nu niet worden bevestigd; probeer het zo nog eens.",
     "database_unavailable": "De database is niet bereikbaar; probeer het zo nog eens.",
     "throttle_unavailable": "Inloggen en wachtwoorden controleren kan nu even niet; probeer het zo nog eens.",

@@ -32,14 +32,18 @@ def _settings() -> Settings:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    settings = _settings()  # read here too with --workers: a malformed setting stops the start, once, with its name
+    # proxy_headers=False: uvicorn would otherwise take the client's address from X-Forwarded-For of any peer on
+    # loopback; only authz.identity.client_address reads that header, and only from AUTHZ_TRUSTED_PROXIES.
     if args.workers > 1:
         # Every worker process is an instance of its own (SPEC §5): each loads and syncs its own decider.
         uvicorn.run("authz.app:create_app", factory=True, host=args.host, port=args.port, workers=args.workers,
-                    log_level="info", access_log=False)
+                    log_level="info", access_log=False, proxy_headers=False)
     else:
         from authz.app import create_app
 
-        uvicorn.run(create_app(_settings()), host=args.host, port=args.port, log_level="info", access_log=False)
+        uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="info", access_log=False,
+                    proxy_headers=False)
     return 0
 
 
@@ -190,6 +194,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
     args = parser().parse_args(argv)
+    from authz.config import SettingsError
     from authz.errors import AuthzError
 
     try:
@@ -197,6 +202,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except AuthzError as exc:
         print(f"authz: {exc.message} ({exc.code})", file=sys.stderr)
         return 1
+    except SettingsError as exc:
+        print(f"authz: {exc}", file=sys.stderr)
+        return 2
     return code
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
 import secrets
@@ -15,6 +16,26 @@ DEFAULT_FREE_MAIL = (
     "yahoo.com", "yahoo.nl", "icloud.com", "me.com", "ziggo.nl", "kpnmail.nl", "planet.nl", "home.nl", "xs4all.nl",
     "gmx.com", "gmx.net", "proton.me", "protonmail.com", "aol.com", "msn.com",
 )
+
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+class SettingsError(ValueError):
+    """A setting in the environment that cannot be read: the process refuses to start, naming it."""
+
+
+def networks(text: str, name: str = "AUTHZ_TRUSTED_PROXIES") -> tuple[Network, ...]:
+    """Comma-separated addresses or CIDR networks (``10.0.0.1, 10.1.0.0/16, ::1``), each read by :mod:`ipaddress`."""
+    found = []
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        try:
+            found.append(ipaddress.ip_network(part))
+        except ValueError as exc:
+            raise SettingsError(f"{name}: {part!r} is not an IP address or network ({exc})") from None
+    return tuple(found)
 
 
 @dataclass(frozen=True)
@@ -46,6 +67,12 @@ class Settings:
     login_window_seconds: int = 15 * 60
     login_failures_per_account: int = 5
     login_failures_per_address: int = 50
+    # Registrations allowed per hour, per client address and per KvK number (authz.service.accounts.register).
+    registration_window_seconds: int = 60 * 60
+    registrations_per_address: int = 20
+    registrations_per_kvk: int = 10
+    # Peers whose X-Forwarded-For is believed (authz.identity.client_address); empty: only the peer address counts.
+    trusted_proxies: tuple[Network, ...] = ()
     redis_prefix: str = "authz:"
     # With Redis: start from the decider snapshot kept there, and write one after a load from SQL (authz.cache).
     snapshot_cache: bool = True
@@ -85,4 +112,7 @@ class Settings:
                                            or cls.login_failures_per_account),
             login_failures_per_address=int(env.get("AUTHZ_LOGIN_FAILURES_PER_ADDRESS")
                                            or cls.login_failures_per_address),
+            registrations_per_address=int(env.get("AUTHZ_REGISTRATIONS_PER_ADDRESS") or cls.registrations_per_address),
+            registrations_per_kvk=int(env.get("AUTHZ_REGISTRATIONS_PER_KVK") or cls.registrations_per_kvk),
+            trusted_proxies=networks(env.get("AUTHZ_TRUSTED_PROXIES") or ""),
         )

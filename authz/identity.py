@@ -5,6 +5,7 @@ portal ask here."""
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -12,6 +13,7 @@ from starlette.responses import Response
 
 from authz.actor import Actor, check_permission
 from authz.cache import sessions
+from authz.config import Network
 from authz.errors import Unauthorized
 from authz.policy import OPERATOR_SCOPE
 from authz.state import state
@@ -25,9 +27,42 @@ __all__ = ["SESSION_COOKIE", "client_address", "close_session", "current_actor",
 
 
 def client_address(request: Request) -> str:
-    """The client address that log-in throttling counts (API and portal alike). The peer's address, not
-    X-Forwarded-For: a header the client writes itself would let it pick a fresh address for every guess."""
-    return request.client.host if request.client is not None else "unknown"
+    """The client address that throttling counts (API and portal alike).
+
+    The peer's address, unless the peer is one of ``AUTHZ_TRUSTED_PROXIES``: then ``X-Forwarded-For`` is read from
+    the right (each proxy appends the address it saw), past every trusted hop, and the first address that is not
+    trusted is the client. What lies left of it was written by the client itself, which could otherwise pick a
+    fresh address for every guess. An entry that is not an address ends the walk at the last trusted hop.
+    """
+    peer = request.client.host if request.client is not None else "unknown"
+    trusted = state(request).settings.trusted_proxies
+    nearest = _address(peer)
+    if nearest is None or not _trusted(nearest, trusted):
+        return peer
+    hops = [h.strip() for v in request.headers.getlist("x-forwarded-for") for h in v.split(",")]
+    for hop in reversed(hops):
+        address = _address(hop)
+        if address is None:
+            break
+        nearest = address
+        if not _trusted(address, trusted):
+            break
+    return str(nearest)
+
+
+def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        address = ipaddress.ip_address(text)
+    except ValueError:
+        return None
+    # An IPv4 peer on a dual-stack socket arrives as ::ffff:a.b.c.d; count it, and match it, as a.b.c.d.
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
+
+
+def _trusted(address: ipaddress.IPv4Address | ipaddress.IPv6Address, trusted: tuple[Network, ...]) -> bool:
+    return any(address in network for network in trusted)
 
 
 def service_client(request: Request) -> str:

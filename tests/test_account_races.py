@@ -12,6 +12,7 @@ import pytest
 import sqlalchemy as sa
 
 from authz.cache.sessions import SqlSessions
+from authz.cache.throttle import make_throttle
 from authz.clock import FrozenClock
 from authz.config import Settings
 from authz.errors import AuthzError
@@ -94,7 +95,8 @@ def test_a_deactivation_and_a_demotion_at_once_leave_one(pg: Database, round_: i
 
 def _request(pg: Database, settings: Settings) -> int:
     two_beheerders(pg)
-    account_service.register(pg, settings, account_service.Registration("bert@korenschoof.nl", PASSWORD, KVK))
+    account_service.register(pg, settings, account_service.Registration("bert@korenschoof.nl", PASSWORD, KVK),
+                             make_throttle(settings, pg), "10.0.0.1")
     with pg.read() as s:
         return int(s.scalar(sa.select(AccountRequest.id)) or 0)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 from email.message import EmailMessage
@@ -14,16 +15,16 @@ import pytest
 import sqlalchemy as sa
 from starlette.testclient import TestClient
 
+from authz.cache.throttle import make_throttle
 from authz.clock import FrozenClock
 from authz.config import Settings
-from authz.errors import Conflict
 from authz.mail import deliver_due
-from authz.service.accounts import Registration
+from authz.service.accounts import REGISTRATION_ANSWER_FLOOR, Registration
 from authz.service.accounts import register as register_service
 from authz.store.db import Database
 from authz.store.schema import Account, AccountRequest, Audit, Organisation, Role, Token
 from tests.conftest import login, sync
-from tests.factories import PASSWORD, World
+from tests.factories import PASSWORD, REDIS_URL, World
 from tests.mailbox import Mailbox, activation_token, error_of, footprint, html_of, subject_of, text_of
 
 KVK = "11111111"
@@ -353,7 +354,10 @@ def test_free_mail_list_is_configurable(client: TestClient, settings: Settings, 
 
 
 @pytest.mark.parametrize("existing", ["account", "open request", "operator"])
-def test_duplicate_registration_is_409(client: TestClient, world: World, db: Database, existing: str) -> None:
+def test_a_taken_address_is_answered_as_a_new_one_and_mailed_instead(
+        client: TestClient, world: World, db: Database, settings: Settings, smtp: Mailbox, existing: str) -> None:
+    """The SPEC's 202 for every address: a 409 ``already_registered`` told anyone which addresses have accounts
+    (the operator's too). The address itself hears of it; nothing else changes, and nobody else is mailed."""
     world.org(KVK)
     world.beheerder("anna@korenschoof.nl", KVK)
     if existing == "account":
@@ -362,11 +366,64 @@ def test_duplicate_registration_is_409(client: TestClient, world: World, db: Dat
         assert register(client, "carla@korenschoof.nl").status_code == 202
     else:
         world.operator("carla@korenschoof.nl")
+    deliver_due(db, settings)
+    smtp.messages.clear()
     before = footprint(db)
+    answers = []
     for kvk, extra in ((KVK, {}), (OTHER, {"organisation_name": "Elders"})):
+        began = time.monotonic()
         r = register(client, "CARLA@korenschoof.nl", kvk, **extra)
-        assert (r.status_code, error_of(r)) == (409, "already_registered")
-    assert footprint(db) == before
+        assert time.monotonic() - began >= REGISTRATION_ANSWER_FLOOR
+        answers.append((r.status_code, r.json()))
+    # no account, request, organisation, token, rule or audit record; two e-mails in the outbox (each a revision)
+    revision, *rows, outbox = footprint(db)
+    assert (revision, rows, outbox) == (before[0] + 2, list(before[1:-1]), before[-1] + 2)
+    deliver_due(db, settings)
+    assert [m["To"] for m in smtp.messages] == ["carla@korenschoof.nl"] * 2
+    mail = smtp.messages[0]
+    assert subject_of(mail) == "Aanvraag van een account met uw e-mailadres bij Mijn Gegevensdiensten"
+    assert "http://127.0.0.1:8000/wachtwoord-vergeten" in text_of(mail)
+    # the very answers that addresses without an account get
+    fresh = [register(client, "dirk@korenschoof.nl", kvk, **extra)
+             for kvk, extra in ((KVK, {}), (OTHER, {"organisation_name": "Elders"}))]
+    assert answers == [(r.status_code, r.json()) for r in fresh]
+    assert answers == [(202, {"status": "pending_beheerder"}), (202, {"status": "pending_operator"})]
+
+
+@pytest.fixture(params=["sql", "redis"])
+def limited(request: pytest.FixtureRequest, settings: Settings) -> Settings:
+    few = dataclasses.replace(settings, registrations_per_address=4, registrations_per_kvk=2)
+    if request.param == "sql":
+        return few
+    return dataclasses.replace(few, redis_url=REDIS_URL, redis_prefix=request.getfixturevalue("redis_prefix"))
+
+
+def test_registrations_are_throttled_per_kvk_and_per_client_address(limited: Settings, clock: FrozenClock,
+                                                                   world: World, db: Database) -> None:
+    from authz.app import create_app
+
+    world.org(KVK)
+    world.beheerder("anna@korenschoof.nl", KVK)
+    with TestClient(create_app(limited, clock)) as c:
+        assert [register(c, f"m{i}@korenschoof.nl").status_code for i in range(2)] == [202, 202]
+        r = register(c, "m0@korenschoof.nl")  # a taken address is counted alike
+        assert (r.status_code, error_of(r)) == (429, "too_many_requests")
+        assert 1 <= int(r.headers["Retry-After"]) <= 3600
+        assert register(c, "m0@noord.nl", OTHER, organisation_name="Noord").status_code == 202  # another KvK
+        r = register(c, "m1@noord.nl", OTHER, organisation_name="Noord")  # the fifth from this address
+        assert (r.status_code, error_of(r)) == (429, "too_many_requests")
+        clock.advance(seconds=3600)
+        assert register(c, "m1@noord.nl", OTHER, organisation_name="Noord").status_code == 202
+    with db.read() as s:
+        assert s.scalar(sa.select(sa.func.count()).select_from(AccountRequest)) == 4
+
+
+def test_registration_limits_come_from_the_environment() -> None:
+    s = Settings.from_env({"AUTHZ_SECRET_KEY": "k", "AUTHZ_REGISTRATIONS_PER_ADDRESS": "7",
+                           "AUTHZ_REGISTRATIONS_PER_KVK": "3"})
+    assert (s.registrations_per_address, s.registrations_per_kvk) == (7, 3)
+    default = Settings.from_env({"AUTHZ_SECRET_KEY": "k"})
+    assert (default.registrations_per_address, default.registrations_per_kvk) == (20, 10)
 
 
 @pytest.mark.parametrize("body,code", [
@@ -530,19 +587,19 @@ def test_simultaneous_registrations_of_one_address_make_one_request(db: Database
     start = threading.Barrier(4)
     outcomes: list[str] = []
 
+    throttle = make_throttle(settings, db)
+
     def attempt() -> None:
         start.wait()
-        try:
-            outcomes.append(register_service(db, settings, Registration("carla@korenschoof.nl", PASSWORD, KVK)))
-        except Conflict as exc:
-            outcomes.append(exc.code)
+        outcomes.append(register_service(db, settings, Registration("carla@korenschoof.nl", PASSWORD, KVK),
+                                         throttle, "10.0.0.1"))
 
     threads = [threading.Thread(target=attempt) for _ in range(4)]
     for th in threads:
         th.start()
     for th in threads:
         th.join(60)
-    assert sorted(outcomes) == ["already_registered"] * 3 + ["pending_beheerder"]
+    assert outcomes == ["pending_beheerder"] * 4  # the three that found it taken are answered alike
     only_request(db)  # exactly one
 
 

@@ -20,6 +20,7 @@ from authz.config import Settings
 from authz.errors import Unavailable
 from authz.store.db import Database
 from authz.store.schema import Session as SessionRow
+from authz.store.throttle import SqlCounter
 from tests.conftest import NOW
 from tests.factories import PASSWORD, REDIS_URL, World
 from tests.mailbox import count, error_of, free_port
@@ -80,6 +81,44 @@ def test_failed_logins_are_throttled_per_client_address(client: TestClient, anna
     assert count(db, SessionRow) == 0
 
 
+BERT = "bert@korenschoof.nl"
+
+
+def test_one_noisy_client_does_not_lock_out_another_account_at_the_same_address(client: TestClient, anna: str,
+                                                                               world: World) -> None:
+    world.account(BERT, KVK)  # never logged in from here
+    statuses = [log_in(client, ANNA, "verkeerd wachtwoord").status_code for _ in range(20)]  # address limit: 8
+    assert statuses == [401] * 3 + [429] * 17
+    assert log_in(client, BERT).status_code == 200
+    assert log_in(client, BERT, "tikfout").status_code == 401  # and a colleague's typo on top
+    assert log_in(client, BERT).status_code == 200
+
+
+def test_spraying_few_guesses_at_many_accounts_is_stopped_at_the_address(client: TestClient, anna: str) -> None:
+    statuses = [log_in(client, f"gok{i}@korenschoof.nl", f"wachtwoord {n}").status_code
+                for i in range(4) for n in range(2)]
+    assert statuses == [401] * 8
+    for who in ("gok9@korenschoof.nl", ANNA, "gok0@korenschoof.nl"):  # new accounts and sprayed ones alike
+        r = log_in(client, who)
+        assert (r.status_code, error_of(r)) == (429, "too_many_attempts")
+
+
+def test_an_account_known_at_the_address_keeps_logging_in_while_it_is_sprayed(
+        client: TestClient, anna: str, world: World, clock: FrozenClock) -> None:
+    world.account(BERT, KVK)
+    assert log_in(client, ANNA).status_code == 200  # anna is known here from now on
+    assert [log_in(client, f"gok{i}@korenschoof.nl", "x").status_code for i in range(8)] == [401] * 8
+    assert log_in(client, BERT).status_code == 429  # bert has never logged in from here
+    assert log_in(client, ANNA).status_code == 200
+    # her own limit still holds
+    assert [log_in(client, ANNA, "verkeerd").status_code for _ in range(4)] == [401] * 3 + [429]
+    clock.advance(seconds=600)  # the next window; the mark outlasts it, but not 60 days
+    assert log_in(client, ANNA).status_code == 200
+    clock.advance(seconds=61 * 24 * 3600)
+    assert [log_in(client, f"gok{i}@korenschoof.nl", "x").status_code for i in range(8)] == [401] * 8
+    assert log_in(client, ANNA).status_code == 429
+
+
 def test_the_throttle_fails_closed_when_redis_cannot_count() -> None:
     down = Throttle(RedisCounter(redis_client(f"redis://127.0.0.1:{free_port()}/0"), "x:"), Limits(600, 3, 8))
     with pytest.raises(Unavailable) as exc:
@@ -138,3 +177,16 @@ def test_forgiving_never_creates_a_negative_count_that_never_expires(redis_prefi
     counter.forgive(f"account:{ANNA}", start)  # never below 0
     assert int(client.get(earlier)) == 0 and client.ttl(earlier) > 0
     client.close()
+
+
+def test_the_sql_counter_clears_only_rows_whose_longest_window_has_passed(db: Database) -> None:
+    """Log-ins (15 minutes), registrations (an hour) and the known marks (30 days) share one table: clearing the
+    past of a log-in window must not take a registration's hour or a mark with it."""
+    counter = SqlCounter(db, keep=3600)
+    hour = datetime.fromtimestamp(NOW.timestamp() // 3600 * 3600, UTC)
+    counter.hit("registration:address:10.0.0.1", hour, 7200)
+    counter.hit("gone", hour - timedelta(seconds=3601), 7200)
+    for _ in range(1000):  # about one in a hundred hits clears the past
+        counter.hit("account:anna", hour + timedelta(minutes=45), 1800)
+    assert counter.peek("registration:address:10.0.0.1", hour) == 1
+    assert counter.peek("gone", hour - timedelta(seconds=3601)) == 0

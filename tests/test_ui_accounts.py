@@ -83,6 +83,42 @@ def test_registration_errors_are_shown_in_dutch_and_change_nothing(client: TestC
     assert footprint(db) == before
 
 
+def test_a_taken_address_gets_the_same_page_and_the_address_an_e_mail(client: TestClient, world: World,
+                                                                       db: Database) -> None:
+    world.org(ORG, "Bakkerij De Korenschoof")
+    world.beheerder(BEHEERDER, ORG)
+    world.operator()
+    pages = [register(client, address) for address in ("kees@bakkerij.nl", "kees@bakkerij.nl", BEHEERDER)]
+    assert [p.status_code for p in pages] == [200] * 3  # type: ignore[attr-defined]
+    assert all("De beheerder van uw organisatie beoordeelt uw aanvraag" in p.text  # type: ignore[attr-defined]
+               for p in pages)
+    with db.engine.connect() as c:
+        assert c.execute(sa.select(AccountRequest.email)).scalars().all() == ["kees@bakkerij.nl"]
+    assert len(outbox_to(db, BEHEERDER)) == 2  # one new request; the second line is hers
+    assert len(outbox_to(db, "kees@bakkerij.nl")) == 1
+    assert "Bent u uw wachtwoord vergeten" in outbox_to(db, BEHEERDER)[-1]
+    r = register(client, OPERATOR, kvk=OTHER, organisation_name="Elders")
+    assert "Wij controleren uw gegevens" in r.text  # type: ignore[attr-defined]
+    assert count(db, Organisation) == 1  # nothing made for the operator's address
+
+
+def test_the_portal_throttles_registrations_with_retry_after(settings: Settings, clock: FrozenClock,
+                                                            world: World) -> None:
+    import dataclasses
+
+    from authz.app import create_app
+
+    world.org(ORG, "Bakkerij De Korenschoof")
+    world.beheerder(BEHEERDER, ORG)
+    few = dataclasses.replace(settings, registrations_per_kvk=1)
+    with TestClient(create_app(few, clock), base_url="http://testserver") as c:
+        assert register(c, "kees@bakkerij.nl").status_code == 200  # type: ignore[attr-defined]
+        r = register(c, "bep@bakkerij.nl")
+        assert r.status_code == 429  # type: ignore[attr-defined]
+        assert "Te veel aanvragen in korte tijd" in r.text  # type: ignore[attr-defined]
+        assert 1 <= int(r.headers["Retry-After"]) <= 3600  # type: ignore[attr-defined]
+
+
 def test_beheerder_approves_and_rejects_requests_of_their_own_organisation_only(client: TestClient, world: World,
                                                                                 db: Database) -> None:
     world.org(ORG, "Bakkerij De Korenschoof")

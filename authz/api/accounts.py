@@ -146,7 +146,7 @@ async def register(request: Request) -> JSONResponse:
     f = REGISTRATION.parse(await read_json(request, st.settings.max_body_bytes))
     reg = service.Registration(email=f["email"], password=f["password"], kvk=f["kvk"],
                                organisation_name=f.get("organisation_name"), name=f.get("name") or "")
-    status = await run_in_threadpool(service.register, st.db, st.settings, reg)
+    status = await run_in_threadpool(service.register, st.db, st.settings, reg, st.throttle, client_address(request))
     await after_commit(st)
     return JSONResponse({"status": status}, status_code=202)
 
@@ -248,9 +248,9 @@ routes = [
               "the e-mail (single use, 1 hour); every session of the account ends.", tag=_TAG, status=204,
               body=RESET, errors=_TOKENS),
     Operation("POST", "/v1/registrations", register, "register", "Request an account with a business e-mail (R5, "
-              "R6, R10); the first account of an organisation goes to the operator, later ones to its beheerders.",
-              tag=_REQUESTS, status=202, body=REGISTRATION,
-              errors={409: ["already_registered"], 429: ["too_many_requests"]},
+              "R6, R10); the first account of an organisation goes to the operator, later ones to its beheerders. "
+              "An address that has an account or an open request gets the same answer (and an e-mail).",
+              tag=_REQUESTS, status=202, body=REGISTRATION, errors={429: ["too_many_requests"]},
               response=obj(["status"], status={"enum": ["pending_operator", "pending_beheerder"]})),
     Operation("POST", "/v1/activations/{token}", activate, "activate", "Activate an approved account with the link "
               "from its e-mail (R8): single use, valid 21 days.", tag=_REQUESTS, body=shapes.NO_FIELDS,

@@ -1,4 +1,18 @@
-"""Throttling of log-ins: failed attempts counted per account and per client address, in fixed windows.
+"""Throttling of log-ins: attempts counted per account and per client address, in fixed windows.
+
+Per account: every attempt at that account (the e-mail as typed), ``AUTHZ_LOGIN_FAILURES_PER_ACCOUNT`` in a
+window, then 429. Per client address: ``AUTHZ_LOGIN_FAILURES_PER_ADDRESS`` failed log-ins in a window, then 429,
+which stops password spraying (many accounts, few guesses each) from one address. Two things keep one noisy client
+from locking out everybody behind the same address (an office, or a load balancer without
+``AUTHZ_TRUSTED_PROXIES``):
+
+- only attempts whose password is checked count at the address: once an account is over its own limit, further
+  attempts at it are refused without a check and count there no more. One client hammering one account (or a
+  colleague's typos) uses at most ``_PER_ACCOUNT`` of the address's allowance.
+- an account that has logged in from an address (in this or the previous :data:`KNOWN_GOOD` period) is *known* there:
+  the address's limit does not hold it back, its own limit does. While someone sprays from an office, its regular
+  users keep logging in; the sprayer, who does not know their passwords, gets nothing from that but each account's
+  own few guesses.
 
 Two stores behind one interface (:class:`Counter`): SQL (:class:`authz.store.throttle.SqlCounter`, table
 ``login_failures``; right for one or several processes on one database) by default, Redis when ``AUTHZ_REDIS_URL``
@@ -13,10 +27,11 @@ of an outage is the price; the alternative would hand an attacker unlimited gues
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 import redis
@@ -39,6 +54,12 @@ if n ~= nil and n > 0 then
 end
 return n
 """
+
+# How long a successful log-in makes its account known at its client address: 30 to 60 days (fixed periods; the
+# current and the previous one count).
+KNOWN_GOOD = 30 * 24 * 3600  # seconds
+
+_UNAVAILABLE = "Log-in is not possible now; try again later."
 
 
 class TooManyAttempts(AuthzError):
@@ -70,6 +91,9 @@ class Counter(Protocol):
     def hit(self, key: str, window_start: datetime, ttl: int) -> int:
         """Count one attempt for ``key`` in the window beginning at ``window_start``; returns the count so far."""
 
+    def peek(self, key: str, window_start: datetime) -> int:
+        """The count of ``key`` in the window beginning at ``window_start`` (0 for none), counting nothing."""
+
     def forgive(self, key: str, window_start: datetime) -> None:
         """Take one attempt back (a log-in that succeeded)."""
 
@@ -94,7 +118,14 @@ class RedisCounter:
             return int(count)
         except redis.RedisError as exc:
             log.error("could not count a log-in attempt in Redis: %s", exc)
-            raise Unavailable("throttle_unavailable", "Log-in is not possible now; try again later.") from exc
+            raise Unavailable("throttle_unavailable", _UNAVAILABLE) from exc
+
+    def peek(self, key: str, window_start: datetime) -> int:
+        try:
+            return int(self.r.get(self._key(key, window_start)) or 0)
+        except redis.RedisError as exc:
+            log.error("could not read a log-in count in Redis: %s", exc)
+            raise Unavailable("throttle_unavailable", _UNAVAILABLE) from exc
 
     def forgive(self, key: str, window_start: datetime) -> None:
         try:
@@ -121,14 +152,26 @@ class Throttle:
         return datetime.fromtimestamp(start, UTC), max(1, math.ceil(start + w - now.timestamp()))
 
     def attempt(self, account: str, address: str, now: datetime) -> None:
-        """Count an attempt; 429 ``too_many_attempts`` when either key is over its limit in this window.
+        """Count a log-in attempt; 429 ``too_many_attempts`` when the account is over its limit in this window, or
+        when the client address is and the account is not known there.
 
         The account key is the normalised address as typed, whether or not it has an account: unknown and
         known accounts are throttled alike, so the answer tells nothing.
         """
-        over_account, over_address, left = self._count(account, address, now)
-        if over_account or over_address:
+        start, left = self._window(now)
+        ttl = self.limits.window * 2
+        if self.counter.hit(self._account(account), start, ttl) > self.limits.per_account:
+            raise TooManyAttempts(left)  # refused without checking the password: nothing to count at the address
+        if (self.counter.hit(self._address(address), start, ttl) > self.limits.per_address
+                and not self._known(account, address, now)):
             raise TooManyAttempts(left)
+
+    def succeeded(self, account: str, address: str, now: datetime) -> None:
+        """Forgive the attempt of a log-in that succeeded; the account is known at the address from now on."""
+        start, _ = self._window(now)
+        self.counter.forgive(self._account(account), start)
+        self.counter.forgive(self._address(address), start)
+        self.counter.hit(self._known_key(account, address), _period(now), KNOWN_GOOD * 2)
 
     def allow(self, account: str, address: str, now: datetime) -> bool:
         """Count a request that must not tell whether it was held back for its account (a password reset): False
@@ -139,19 +182,42 @@ class Throttle:
             raise TooManyAttempts(left, "too_many_requests", "requests")
         return not over_account
 
+    def request(self, key: str, address: str, now: datetime) -> None:
+        """Count a request that may say it was held back for its key (a registration, per KvK number): 429
+        ``too_many_requests`` when the key or the client address is over its limit."""
+        over_key, over_address, left = self._count(key, address, now)
+        if over_key or over_address:
+            raise TooManyAttempts(left, "too_many_requests", "requests")
+
     def _count(self, account: str, address: str, now: datetime) -> tuple[bool, bool, int]:
-        """Count both keys (always both: a burst must not stop counting one once the other is over); whether each
-        is over its limit, and the seconds left in the window."""
+        """Count every request at both keys (always both: a burst must not stop counting one once the other is
+        over); whether each is over its limit, and the seconds left in the window."""
         start, left = self._window(now)
         ttl = self.limits.window * 2
-        over_account = self.counter.hit(f"{self.scope}account:{account}", start, ttl) > self.limits.per_account
-        over_address = self.counter.hit(f"{self.scope}address:{address}", start, ttl) > self.limits.per_address
+        over_account = self.counter.hit(self._account(account), start, ttl) > self.limits.per_account
+        over_address = self.counter.hit(self._address(address), start, ttl) > self.limits.per_address
         return over_account, over_address, left
 
-    def succeeded(self, account: str, address: str, now: datetime) -> None:
-        start, _ = self._window(now)
-        self.counter.forgive(f"{self.scope}account:{account}", start)
-        self.counter.forgive(f"{self.scope}address:{address}", start)
+    def _account(self, account: str) -> str:
+        return f"{self.scope}account:{account}"
+
+    def _address(self, address: str) -> str:
+        return f"{self.scope}address:{address}"
+
+    def _known_key(self, account: str, address: str) -> str:
+        # Hashed: an address and a 254-character e-mail would not fit a key of the SQL counter.
+        digest = hashlib.sha256(f"{address} {account}".encode()).hexdigest()[:32]
+        return f"{self.scope}known:{digest}"
+
+    def _known(self, account: str, address: str, now: datetime) -> bool:
+        key, this = self._known_key(account, address), _period(now)
+        return any(self.counter.peek(key, start) > 0
+                   for start in (this, this - timedelta(seconds=KNOWN_GOOD)))
+
+
+def _period(now: datetime) -> datetime:
+    """The start of the :data:`KNOWN_GOOD` period of ``now``."""
+    return datetime.fromtimestamp(math.floor(now.timestamp() / KNOWN_GOOD) * KNOWN_GOOD, UTC)
 
 
 def make_throttle(settings: Settings, db: Database) -> Throttle:
@@ -159,5 +225,7 @@ def make_throttle(settings: Settings, db: Database) -> Throttle:
     if settings.redis_url:
         counter = RedisCounter(redis_client(settings.redis_url), settings.redis_prefix)
     else:
-        counter = SqlCounter(db)
+        # Rows are kept as long as the longest-lived key needs them (the known marks): see SqlCounter.
+        counter = SqlCounter(db, keep=max(2 * KNOWN_GOOD, settings.login_window_seconds,
+                                          settings.registration_window_seconds))
     return Throttle(counter, Limits.of(settings))

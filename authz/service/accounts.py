@@ -10,10 +10,16 @@ can act, and R4 wants one.
 
 A rejected request leaves a pending organisation in place, still pending: the operator sees it again with the next
 registration for that KvK number, and no audit record ever has to point at a deleted organisation.
+
+A registration tells nobody whether an address already has an account or an open request: that one is answered
+as a new one would be (the same 202, no sooner or later), changes nothing, and mails the address itself.
 """
 
 from __future__ import annotations
 
+import contextlib
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -21,7 +27,7 @@ from typing import Any
 from authz import messages, passwords
 from authz.actor import Actor
 from authz.cache.sessions import SessionStore
-from authz.cache.throttle import Throttle
+from authz.cache.throttle import Limits, Throttle
 from authz.clock import AMSTERDAM
 from authz.config import Settings
 from authz.errors import Conflict, Invalid, NotFound, Unauthorized
@@ -35,6 +41,9 @@ MIN_PASSWORD, MAX_PASSWORD = 12, 256
 # One answer for every failed log-in, so that it tells nobody which accounts exist or are active.
 BAD_LOGIN = Unauthorized("invalid_credentials", "The e-mail address or password is wrong, or the account is not "
                                                 "active.")
+# Every registration takes at least this long (wall clock) once its password is hashed, whether it recorded a
+# request and mailed the beheerders or found the address taken and mailed it: that work would otherwise tell which.
+REGISTRATION_ANSWER_FLOOR = 0.15  # seconds
 _MONTHS = ("januari", "februari", "maart", "april", "mei", "juni", "juli", "augustus", "september", "oktober",
            "november", "december")
 
@@ -76,21 +85,43 @@ def route_request(t: Tx, org: Organisation) -> tuple[str, list[Account]]:
     return ("pending_beheerder" if beheerders else "pending_operator"), beheerders
 
 
-def register(db: Database, settings: Settings, reg: Registration) -> str:
-    """R5/R6: record an account request; returns ``pending_operator`` or ``pending_beheerder``."""
+@contextlib.contextmanager
+def answer_floor(seconds: float) -> Iterator[None]:
+    """The block takes at least ``seconds`` (wall clock), also when it raises: for answers whose duration must not
+    tell what they found."""
+    began = time.monotonic()
+    try:
+        yield
+    finally:
+        time.sleep(max(0.0, seconds - (time.monotonic() - began)))
+
+
+def registration_throttle(throttle: Throttle, settings: Settings) -> Throttle:
+    """Registrations counted per KvK number and per client address, in windows of an hour."""
+    return throttle.scoped("registration", Limits(settings.registration_window_seconds,
+                                                  settings.registrations_per_kvk, settings.registrations_per_address))
+
+
+def register(db: Database, settings: Settings, reg: Registration, throttle: Throttle, client: str) -> str:
+    """R5/R6: record an account request; returns ``pending_operator`` or ``pending_beheerder``.
+
+    429 ``too_many_requests`` past ``AUTHZ_REGISTRATIONS_PER_KVK`` for the KvK number or
+    ``AUTHZ_REGISTRATIONS_PER_ADDRESS`` for the client address in the hour. An address that already has an account
+    or an open request gets the answer a new one would get, and an e-mail saying so; nothing else changes.
+    """
+    registration_throttle(throttle, settings).request(reg.kvk, client, db.clock.now())
     email = business_email(reg.email, settings.free_mail_domains)
     check_password(reg.password)
     password_hash = passwords.hash_password(reg.password)
-    with db.tx(actor=email, on_behalf_of=reg.kvk) as t:
+    with answer_floor(REGISTRATION_ANSWER_FLOOR), db.tx(actor=email, on_behalf_of=reg.kvk) as t:
         requests.lock_keys(t, f"email:{email}", f"kvk:{reg.kvk}")
-        org = _org(t, reg.kvk)
-        if org is None:
-            if not reg.organisation_name:
-                raise Invalid("missing_field", "We do not know this KvK number yet: give 'organisation_name'.")
-            if requests.email_taken(t, email):  # before the organisation is made: a duplicate changes nothing
-                raise Conflict("already_registered", f"An account or an open request for {email} already exists.")
-            org = catalogue.create_org(t, reg.kvk, reg.organisation_name, [], status="pending")
-        check_org_domain(email, org.domains or [])
+        known = _org(t, reg.kvk)
+        if known is None and not reg.organisation_name:
+            raise Invalid("missing_field", "We do not know this KvK number yet: give 'organisation_name'.")
+        check_org_domain(email, (known.domains or []) if known is not None else [])
+        if requests.email_taken(t, email):  # before an organisation is made: a duplicate changes nothing
+            return _already_registered(t, settings, email, known)
+        org = known or catalogue.create_org(t, reg.kvk, reg.organisation_name or "", [], status="pending")
         status, beheerders = route_request(t, org)
         r = requests.create(t, email=email, kvk=org.kvk, organisation_name=reg.organisation_name or org.name,
                             name=reg.name, password_hash=password_hash, kind="registration", status=status)
@@ -98,6 +129,14 @@ def register(db: Database, settings: Settings, reg: Registration) -> str:
             mail(t, b.email, "request_to_beheerder", applicant=r.email, applicant_name=r.name,
                   org_name=org.name, base_url=settings.base_url)
     return status
+
+
+def _already_registered(t: Tx, settings: Settings, email: str, org: Organisation | None) -> str:
+    """Mail the address that someone registered with it; the status a new registration would have had."""
+    a = accounts.by_email(t, email)
+    mail(t, email, "already_registered", person=a.name if a is not None else "", email=email,
+         login=f"{settings.base_url}/inloggen", forgot=f"{settings.base_url}/wachtwoord-vergeten")
+    return route_request(t, org)[0] if org is not None else "pending_operator"
 
 
 def _operator_view(r: AccountRequest, org: Organisation | None) -> dict[str, Any]:

@@ -7,7 +7,6 @@ checking (argon2, deliberately slow) happen outside transactions.
 
 from __future__ import annotations
 
-import time
 from datetime import timedelta
 
 from authz import passwords
@@ -16,7 +15,7 @@ from authz.cache.sessions import SessionStore
 from authz.cache.throttle import Limits, Throttle
 from authz.config import Settings
 from authz.errors import Forbidden, Invalid
-from authz.service.accounts import check_password, mail
+from authz.service.accounts import answer_floor, check_password, mail
 from authz.service.emails import normalise
 from authz.store import accounts, catalogue, tokens
 from authz.store.db import Database, Tx
@@ -78,11 +77,8 @@ def request_password_reset(db: Database, settings: Settings, email: str, throttl
     At most :data:`RESETS_PER_ADDRESS` requests per e-mail address in a window send mail; later ones are answered
     alike and send nothing. A client address over its limit gets 429 ``too_many_requests`` (that tells nothing
     about accounts). Every answer takes at least :data:`RESET_ANSWER_FLOOR`."""
-    began = time.monotonic()
-    try:
+    with answer_floor(RESET_ANSWER_FLOOR):
         _request_reset(db, settings, email, reset_throttle(throttle, settings), client)
-    finally:
-        time.sleep(max(0.0, RESET_ANSWER_FLOOR - (time.monotonic() - began)))
 
 
 def _request_reset(db: Database, settings: Settings, email: str, throttle: Throttle, client: str) -> None:
