@@ -116,7 +116,7 @@ BODY: dict[str, Any] = {
     "new_password": "een lang en sterk wachtwoord 2026", "kvk": AFNEMER, "name": "Bakkerij De Korenschoof",
     "code": "verzuim", "checks": [{"user": ALICE, "product": "verzuim"}],
     "subject": {"type": "user", "id": ALICE}, "resource": {"type": "product", "id": "verzuim"},
-    "action": {"name": "view"},
+    "action": {"name": "view"}, "otp": "123456",
 }
 # Query parameters worth sending: the victim as the afnemer asked about.
 QUERY = {"afnemer": AFNEMER}

@@ -86,18 +86,22 @@ expected-statuses = ["2xx", "401", "403", "404", "409", "410", "422", "429", "50
 
 
 class World:
-    """A throwaway PostgreSQL database with the demo world; dropped by :meth:`drop`."""
+    """A throwaway PostgreSQL database with the demo world, and the settings the server is to run with (the demo is
+    loaded with the same ones); dropped by :meth:`drop`."""
 
-    def __init__(self) -> None:
+    def __init__(self, workdir: Path, role: str) -> None:
         self.name = f"authz_fuzz_{uuid.uuid4().hex[:10]}"
         self.admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
         with self.admin.connect() as c:
             c.execute(sa.text(f'CREATE DATABASE "{self.name}"'))
         self.url = sa.engine.make_url(PG_ADMIN_URL).set(database=self.name).render_as_string(hide_password=False)
+        # No second factor: the run logs in with a password, as a script can (R17 has tests of its own).
+        self.env = {"AUTHZ_DATABASE_URL": self.url, "AUTHZ_SECRET_KEY": "fuzz", "AUTHZ_MFA_REQUIRED": "none",
+                    "AUTHZ_OUTBOX_DIR": str(workdir / f"outbox-{role}"), "AUTHZ_REDIS_URL": ""}
         upgrade(self.url)
         db = Database(self.url)
         try:
-            self.key = demo.load_demo(db, Settings(database_url=self.url, secret_key="fuzz"), io.StringIO()).key
+            self.key = demo.load_demo(db, Settings.from_env(self.env), io.StringIO()).key
         finally:
             db.dispose()
 
@@ -108,10 +112,8 @@ class World:
 
 
 def run_role(role: Role, examples: int, workdir: Path) -> bool:
-    world = World()
-    env = {"AUTHZ_DATABASE_URL": world.url, "AUTHZ_SECRET_KEY": "fuzz", "AUTHZ_MFA_REQUIRED": "none",
-           "AUTHZ_OUTBOX_DIR": str(workdir / f"outbox-{role.name}"), "AUTHZ_REDIS_URL": ""}
-    server = Instance(env, f"fuzz-{role.name}")
+    world = World(workdir, role.name)
+    server = Instance(world.env, f"fuzz-{role.name}")
     try:
         server.wait_ready()
         env_url = server.url
