@@ -69,6 +69,10 @@ def _config(role: Role, credential: str) -> str:
     auth = (f'[auth.openapi.apiKey]\nbearer = "{credential}"' if role.login is None
             else f'[auth.openapi.session]\napi_key = "{credential}"')
     return f"""
+# Nothing kept between runs: each run is the same, whatever an earlier one found.
+[cache]
+enabled = false
+
 {auth}
 
 [parameters]
