@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: help install run test lint bench clean
+.PHONY: help install run test fuzz lint bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -29,6 +29,9 @@ test: install ## run the test suite (needs the machine's PostgreSQL, Redis and C
 	.ci/ensure-chromium
 	$(BIN)/pytest
 	$(BIN)/authz policy test
+
+fuzz: install ## schemathesis over /openapi.json of a served instance, per role on a fresh demo world (about 2 min)
+	$(BIN)/python -m tests.fuzz.run
 
 lint: install ## ruff, mypy (strict on authz/) and the walls between the layers (import-linter, pyproject.toml)
 	$(BIN)/ruff check .

@@ -166,3 +166,12 @@ def test_the_answer_then_is_paginated_like_the_answer_now(api: TestClient, world
     for bad in ({"limit": "0"}, {"limit": "1001"}, {"limit": "²"}, {"limit": "x"}, {"cursor": "nonsense"}):
         answer = api.get(URL, params={"afnemer": A, "at": "2026-06-15", **bad})
         assert answer.status_code == 422, (bad, answer.text)
+
+
+@pytest.mark.parametrize("query", [{"at": "gisteren"}, {"at": "2026-06-01", "afnemer": "1234"}, {"at": "2026-06-01"}])
+def test_a_question_at_a_moment_asks_who_is_asking_first(client: TestClient, query: dict[str, str]) -> None:
+    # Without a key or a session the answer is 401, whatever the query holds: nothing is parsed or read before.
+    r = client.get("/v1/products/polisadministratie/users", params=query)
+    assert r.status_code == 401 and r.json()["error"]["code"] == "not_logged_in", r.text
+    r = client.get("/v1/products/polisadministratie/users", params=query, headers={"Authorization": "Bearer nope"})
+    assert r.status_code == 401 and r.json()["error"]["code"] == "unauthorized", r.text

@@ -1,17 +1,44 @@
-"""Tenant isolation of every beheerder endpoint (R2): a beheerder of organisation B acting on organisation A's data
-gets 403 or 404, and nothing changes: the revision and every table stay as they were."""
+"""Tenant isolation, generated from the route table: every JSON operation of the app × every role that has no
+business with the victim organisation's data gets 401, 403 or 404 and changes nothing of it (R2, SPEC §4).
+
+The operations are walked from :func:`authz.app.all_routes`, so a route is covered the day it is added. Its path
+parameters are filled with the victim's KvK number, users, products and record ids by *name* (``VICTIM``); a
+parameter name nobody has mapped fails the test instead of being skipped, and so does a required body field
+(``BODY``). The body sent is a well-formed one, built from the operation's declared shape and checked against its
+JSON Schema, so a refusal is about who asks and not about what was sent. The victim is an afnemer with a beheerder, a
+user and an intermediair acting for it; the roles that attack it:
+
+- the service client (API key, no session) on every session operation;
+- the beheerder of an unrelated organisation, the beheerder of an intermediair without a mandate from the victim,
+  and a gebruiker (no beheerder) of the victim organisation itself, on every operation;
+- the operator on every operation of an organisation (``/v1/orgs/{kvk}/…``) but those it may do too
+  (``OPERATOR_MAY``): the operator is no beheerder.
+
+Public operations (no authentication) are not about a tenant, and the key operations are the service clients' own,
+so for those the session roles alone are refused. An operation about the caller itself (``/v1/session…``) may
+answer, but about the caller only: the victim's data stays out of the answer and unchanged.
+"""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
+from jsonschema import Draft202012Validator
 from starlette.testclient import TestClient
 
-from authz.api import admin
+from authz.api.openapi import Operation
+from authz.app import all_routes
+from authz.config import Settings
+from authz.service import accounts as account_service
+from authz.service import members
 from authz.store.db import Database
-from tests.conftest import login
-from tests.factories import World
+from tests.conftest import login, sync
+from tests.factories import PASSWORD, World
 from tests.test_admin_grants import (
     AFNEMER,
     ALICE,
@@ -25,48 +52,211 @@ from tests.test_admin_grants import (
     state_of,
 )
 
-GRANT = {"afnemer": AFNEMER, "products": ["verzuim"]}
-
-# (method, path, body): every beheerder endpoint, aimed at organisation A (the afnemer) and its accounts.
-ON_A: list[tuple[str, str, dict[str, Any] | None]] = [
-    ("GET", f"/v1/orgs/{AFNEMER}/users", None),
-    ("GET", f"/v1/orgs/{AFNEMER}/clients", None),
-    ("GET", f"/v1/orgs/{AFNEMER}/users/{ALICE}/grants", None),
-    ("PUT", f"/v1/orgs/{AFNEMER}/users/{ALICE}/grants", GRANT),
-    ("GET", f"/v1/orgs/{AFNEMER}/beheerders", None),
-    ("PUT", f"/v1/orgs/{AFNEMER}/beheerders/{ALICE}", None),
-    ("DELETE", f"/v1/orgs/{AFNEMER}/beheerders/{BEHEERDER}", None),
-    ("GET", f"/v1/orgs/{AFNEMER}/audit", None),
-]
+OPERATOR = "operator@gegevensdiensten.nl"
+ELSEWHERE = "44444444"  # an intermediair, but for OTHER only: no mandate from the victim
+LOOSE = "beheerder@loonkantoor-west.nl"
+APPLICANT = "dora@korenschoof.nl"  # an open account request of the victim
+INVITEE = "erik@korenschoof.nl"  # an open invitation of the victim
+VICTIM_DOMAIN = "korenschoof"
 
 
-def call(client: TestClient, method: str, path: str, body: dict[str, Any] | None) -> Any:
-    return client.request(method, path, json=body) if body is not None else client.request(method, path)
+@dataclass(frozen=True)
+class Victim:
+    request_id: int
+    invitation_id: int
+    mail_id: int
 
 
-def test_the_table_covers_every_admin_route() -> None:
-    covered = {(m, p.replace(AFNEMER, "{kvk}").replace(ALICE, "{email}").replace(BEHEERDER, "{email}"))
-               for m, p, _ in ON_A}
-    routes = {(m, r.path) for r in admin.routes for m in (r.methods or set()) - {"HEAD"}}
-    assert covered == routes
+def operations() -> list[Operation]:
+    return [r for r in all_routes() if isinstance(r, Operation)]
 
 
-@pytest.mark.parametrize(("method", "path", "body"), ON_A, ids=[f"{m} {p}" for m, p, _ in ON_A])
-def test_a_beheerder_of_another_org_changes_nothing(client: TestClient, world: World, db: Database, method: str,
-                                                    path: str, body: dict[str, Any] | None) -> None:
+def path_names(op: Operation) -> list[str]:
+    return re.findall(r"{(\w+)(?::\w+)?}", op.path)
+
+
+def kind(op: Operation) -> str:
+    """public, key (the service clients' own), tenant (/v1/orgs/{kvk}/…), operator or self (about the caller)."""
+    if op.auth == "none":
+        return "public"
+    if op.auth == "key":
+        return "key"
+    if op.path.startswith("/v1/orgs/{kvk}"):
+        return "tenant"
+    if op.path.startswith("/v1/operator/"):
+        return "operator"
+    if op.path.startswith("/v1/session"):
+        return "self"
+    raise AssertionError(f"{op.method.upper()} {op.path}: a session operation of no known kind; say here whose "
+                         "data it touches, so that tenant isolation can be tested for it")
+
+
+# The victim's value for each path parameter, by name. An ``id`` depends on the collection it names.
+def _id(path: str, victim: Victim) -> str:
+    collection = re.search(r"/(\w+)/{id}", path)
+    assert collection, path
+    ids = {"requests": victim.request_id, "invitations": victim.invitation_id, "mail": victim.mail_id}
+    assert collection.group(1) in ids, f"{path}: no victim record for the collection {collection.group(1)!r}"
+    return str(ids[collection.group(1)])
+
+
+VICTIM: dict[str, Callable[[str, Victim], str]] = {
+    "kvk": lambda path, v: AFNEMER,
+    "email": lambda path, v: ALICE,
+    "code": lambda path, v: "verzuim",
+    "afnemer_kvk": lambda path, v: AFNEMER,
+    "intermediair_kvk": lambda path, v: INTERMEDIAIR,
+    "id": _id,
+    "token": lambda path, v: "x" * 43,  # a link token nobody but its e-mail's recipient has
+}
+# A well-formed value for each body field that an operation may require, aimed at the victim where it names one.
+BODY: dict[str, Any] = {
+    "afnemer": AFNEMER, "products": ["verzuim"], "email": ALICE, "user": ALICE, "product": "verzuim",
+    "password": "een lang en sterk wachtwoord 2026", "old_password": "not the password at all",
+    "new_password": "een lang en sterk wachtwoord 2026", "kvk": AFNEMER, "name": "Bakkerij De Korenschoof",
+    "code": "verzuim", "checks": [{"user": ALICE, "product": "verzuim"}],
+    "subject": {"type": "user", "id": ALICE}, "resource": {"type": "product", "id": "verzuim"},
+    "action": {"name": "view"}, "otp": "123456",
+}
+# Query parameters worth sending: the victim as the afnemer asked about.
+QUERY = {"afnemer": AFNEMER}
+
+
+def fill(op: Operation, victim: Victim) -> str:
+    path = op.path
+    for name in path_names(op):
+        if name not in VICTIM:
+            pytest.fail(f"{op.method.upper()} {op.path}: no victim value for the path parameter {name!r}; add it to "
+                        "VICTIM in tests/test_tenant_isolation.py")
+        path = re.sub(rf"{{{name}(?::\w+)?}}", VICTIM[name](op.path, victim), path)
+    return path
+
+
+def body_of(op: Operation) -> dict[str, Any] | None:
+    if op.body is None:
+        return None
+    missing = sorted(op.body.required - set(BODY))
+    if missing:
+        pytest.fail(f"{op.method.upper()} {op.path}: no value for the required body field(s) {missing}; add them to "
+                    "BODY in tests/test_tenant_isolation.py")
+    body = {name: BODY[name] for name in op.body.fields if name in op.body.required}
+    Draft202012Validator(op.body.json_schema()).validate(body)  # well-formed: the refusal is about who asks
+    return body
+
+
+def query_of(op: Operation) -> dict[str, str]:
+    return {k: v for k, v in QUERY.items() if op.query is not None and k in op.query.fields}
+
+
+# -- the world -------------------------------------------------------------------------------------------------
+
+def victim_world(world: World, db: Database, settings: Settings) -> Victim:
     build(world)
-    world.beheerder("tweede@korenschoof.nl", AFNEMER)  # so that removing BEHEERDER would be allowed to A itself
-    before = state_of(db)
-    for outsider in (GARAGE, TUSSEN):  # unrelated, and the intermediair that acts for A
-        login(client, outsider)
-        r = call(client, method, path, body)
-        assert r.status_code in (403, 404), (outsider, r.text)
-        assert "alice" not in r.text and "korenschoof" not in r.text
-    assert state_of(db) == before
-    # the same call by A's own beheerder is answered, so the refusal above was about the organisation
-    login(client, BEHEERDER)
-    assert call(client, method, path, body).status_code == 200
+    world.beheerder("tweede@korenschoof.nl", AFNEMER)  # so that A itself could remove BEHEERDER
+    world.org(ELSEWHERE, "Loonkantoor West")
+    world.mandate(OTHER, ELSEWHERE, None)
+    world.beheerder(LOOSE, ELSEWHERE)
+    world.operator(OPERATOR)
+    account_service.register(db, settings, account_service.Registration(APPLICANT, PASSWORD, AFNEMER))
+    invitation = members.invite(db, settings, BEHEERDER, AFNEMER, INVITEE).answer
+    with db.engine.connect() as c:
+        request_id = c.execute(sa.text("SELECT id FROM account_requests WHERE email = :e"),
+                               {"e": APPLICANT}).scalar_one()
+        mail_id = c.execute(sa.text("SELECT max(id) FROM outbox WHERE to_addr = :e"), {"e": INVITEE}).scalar_one()
+    return Victim(int(request_id), int(invitation["id"]), int(mail_id))
 
+
+_VICTIM_ROWS = {
+    "organisations": "SELECT * FROM organisations WHERE kvk = :kvk",
+    "contracts": "SELECT * FROM contracts WHERE afnemer = :kvk",
+    "mandates": "SELECT * FROM mandates WHERE afnemer = :kvk OR intermediair = :kvk",
+    "accounts": "SELECT * FROM accounts WHERE org = :kvk",
+    "roles": "SELECT r.* FROM roles r JOIN accounts a ON a.id = r.account_id WHERE a.org = :kvk",
+    "grants": "SELECT g.* FROM grants g JOIN accounts a ON a.id = g.account_id WHERE a.org = :kvk OR g.afnemer = :kvk",
+    "tokens": "SELECT t.* FROM tokens t LEFT JOIN accounts a ON a.id = t.account_id WHERE a.org = :kvk OR t.kvk = :kvk",
+    "account_requests": "SELECT * FROM account_requests WHERE kvk = :kvk",
+    "invitations": "SELECT * FROM invitations WHERE kvk = :kvk",
+    "outbox": "SELECT id, to_addr, subject, status FROM outbox WHERE to_addr LIKE :domain",
+    "audit": "SELECT id FROM audit WHERE on_behalf_of = :kvk OR subject LIKE :domain",
+    "casbin_rule": "SELECT * FROM casbin_rule WHERE v0 = :kvk OR v1 = :kvk OR v2 = :kvk OR v0 LIKE :domain "
+                   "OR v1 LIKE :domain",
+}
+
+
+def victim_state(db: Database) -> dict[str, Any]:
+    """Every row of the victim's data, as it is (not only counted)."""
+    params = {"kvk": AFNEMER, "domain": f"%@{VICTIM_DOMAIN}.nl"}
+    with db.engine.connect() as c:
+        return {table: sorted(tuple(map(str, row)) for row in c.execute(sa.text(sql), params))
+                for table, sql in _VICTIM_ROWS.items()}
+
+
+# -- who attacks which kind of operation -----------------------------------------------------------------------
+
+SERVICE_CLIENT = "service client"
+OUTSIDERS = (GARAGE, LOOSE, ALICE)  # another organisation, an intermediair without a mandate, a gebruiker of A
+ATTACKERS = {
+    "public": (),
+    "key": OUTSIDERS,
+    "tenant": (SERVICE_CLIENT, *OUTSIDERS, OPERATOR),
+    "operator": (SERVICE_CLIENT, *OUTSIDERS, BEHEERDER, TUSSEN),
+    "self": (SERVICE_CLIENT, GARAGE, LOOSE),
+}
+# The organisation operations that the operator may do as well (by the operation's own description): for these the
+# operator is no attacker. Each entry is a decision about access, made on purpose.
+OPERATOR_MAY = {"userHistory"}
+# Who may do a read-only operation of each kind: asked the same, it answers 200, so the refusals were about who asks.
+OWNER = {"key": SERVICE_CLIENT, "tenant": BEHEERDER, "operator": OPERATOR}
+
+
+def send(client: TestClient, who: str, key: str, op: Operation, path: str) -> Any:
+    client.cookies.clear()
+    headers = {}
+    if who == SERVICE_CLIENT:
+        headers["Authorization"] = f"Bearer {key}"
+    else:
+        login(client, who)
+    body = body_of(op)
+    return client.request(op.method.upper(), path, params=query_of(op), headers=headers,
+                          **({"json": body} if body is not None else {}))
+
+
+OPS = operations()
+
+
+@pytest.mark.parametrize("op", OPS, ids=[f"{o.method.upper()} {o.path}" for o in OPS])
+def test_no_role_reaches_another_organisations_data(client: TestClient, world: World, db: Database,
+                                                    settings: Settings, service_key: str, op: Operation) -> None:
+    victim = victim_world(world, db, settings)
+    sync(client)
+    path = fill(op, victim)
+    before, counts = victim_state(db), state_of(db)
+    for who in ATTACKERS[kind(op)]:
+        if who == OPERATOR and op.operation_id in OPERATOR_MAY:
+            continue
+        r = send(client, who, service_key, op, path)
+        if kind(op) == "self":  # about the caller: an answer, but without the victim's data
+            assert r.status_code < 500, (who, r.text)
+        else:
+            assert r.status_code in (401, 403, 404), (who, r.status_code, r.text)
+        assert "alice" not in r.text and VICTIM_DOMAIN not in r.text, (who, r.text)
+        assert victim_state(db) == before, who
+        if kind(op) != "self":
+            assert state_of(db) == counts, who  # nothing changed at all, revision included
+    if op.method == "get" and kind(op) in OWNER:
+        r = send(client, OWNER[kind(op)], service_key, op, path)
+        assert r.status_code == 200, r.text
+
+
+def test_every_operation_is_of_a_known_kind_and_attacked() -> None:
+    kinds = {f"{o.method.upper()} {o.path}": kind(o) for o in OPS}
+    assert all(ATTACKERS[k] or k == "public" for k in kinds.values())
+    # the public operations are exactly those that need no authentication: none of them is about a tenant
+    assert sorted(p for p, k in kinds.items() if k == "public") == sorted(
+        f"{o.method.upper()} {o.path}" for o in OPS if o.auth == "none")
+
+
+# -- what the generated test does not say ---------------------------------------------------------------------------
 
 def test_a_users_of_another_org_cannot_be_reached_through_the_own_org(client: TestClient, world: World,
                                                                       db: Database) -> None:
@@ -78,10 +268,10 @@ def test_a_users_of_another_org_cannot_be_reached_through_the_own_org(client: Te
     for method, path, body in [
         ("GET", f"/v1/orgs/{own}/users/{ALICE}/grants", None),
         ("PUT", f"/v1/orgs/{own}/users/{ALICE}/grants", {"afnemer": OTHER, "products": ["loonaangifte"]}),
-        ("PUT", f"/v1/orgs/{own}/beheerders/{ALICE}", None),
+        ("PUT", f"/v1/orgs/{own}/beheerders/{ALICE}", {}),
         ("DELETE", f"/v1/orgs/{own}/beheerders/{BEHEERDER}", None),
     ]:
-        r = call(client, method, path, body)
+        r = client.request(method, path, **({"json": body} if body is not None else {}))
         assert r.status_code == 404, (path, r.text)
         assert r.json()["error"]["code"] == "unknown_account"
     assert ALICE not in client.get(f"/v1/orgs/{own}/users", params={"q": "alice"}).text
@@ -103,21 +293,12 @@ def test_the_afnemers_beheerder_cannot_edit_the_intermediairs_users(client: Test
     assert state_of(db) == before
 
 
-def test_an_operator_is_no_beheerder(client: TestClient, world: World, db: Database) -> None:
-    build(world)
-    world.operator()
-    login(client, "operator@gegevensdiensten.nl")
-    before = state_of(db)
-    for method, path, body in ON_A:
-        assert call(client, method, path, body).status_code == 403, path
-    assert state_of(db) == before
-
-
 def test_an_afnemer_cannot_be_ticked_without_a_mandate(client: TestClient, world: World, db: Database) -> None:
     build(world)
     login(client, GARAGE)
     world.account("gert@garage-oost.nl", OTHER)
     before = state_of(db)
-    r = client.put(f"/v1/orgs/{OTHER}/users/gert@garage-oost.nl/grants", json=GRANT)
+    r = client.put(f"/v1/orgs/{OTHER}/users/gert@garage-oost.nl/grants",
+                   json={"afnemer": AFNEMER, "products": ["verzuim"]})
     assert r.status_code == 422 and r.json()["error"]["code"] == "afnemer_not_selectable"
     assert state_of(db) == before

@@ -250,7 +250,8 @@ routes = [
     Operation("POST", "/v1/registrations", register, "register", "Request an account with a business e-mail (R5, "
               "R6, R10); the first account of an organisation goes to the operator, later ones to its beheerders. "
               "An address that has an account or an open request gets the same answer (and an e-mail).",
-              tag=_REQUESTS, status=202, body=REGISTRATION, errors={429: ["too_many_requests"]},
+              tag=_REQUESTS, status=202, body=REGISTRATION,
+              errors={422: ["free_mail_domain", "email_domain_not_allowed"], 429: ["too_many_requests"]},
               response=obj(["status"], status={"enum": ["pending_operator", "pending_beheerder"]})),
     Operation("POST", "/v1/activations/{token}", activate, "activate", "Activate an approved account with the link "
               "from its e-mail (R8): single use, valid 21 days.", tag=_REQUESTS, body=shapes.NO_FIELDS,

@@ -159,7 +159,8 @@ routes = [
     Operation("PUT", "/v1/orgs/{kvk}/users/{email}/grants", put_grants, "putGrants", "Replace the ticked products "
               "of one user for one afnemer (R2); one e-mail to the user (R9); 409 when 'version' is stale. "
               "Effective for /v1/check on this instance when it returns.", tag=_TAG, auth="session",
-              body=PUT_GRANTS, errors={**_USER, 409: ["stale_version"]},
+              body=PUT_GRANTS, errors={**_USER, 409: ["stale_version"], 422: [*_USER[422], "afnemer_not_selectable",
+                                                                               "not_selectable"]},
               response=obj(["added", "removed", "revision", "version"], added=_CODES, removed=_CODES,
                            revision={"type": "integer"}, version={"type": "integer"})),
     Operation("GET", "/v1/orgs/{kvk}/beheerders", list_beheerders, "listBeheerders", "The organisation's active "
@@ -168,7 +169,7 @@ routes = [
                            advice=_BEHEERDERS["properties"]["advice"])),
     Operation("PUT", "/v1/orgs/{kvk}/beheerders/{email}", appoint_beheerder, "appointBeheerder", "R14: appoint an "
               "active account of the organisation beheerder.", tag=_TAG, auth="session", body=NO_FIELDS,
-              errors=_USER, response=_BEHEERDERS),
+              errors={**_USER, 422: [*_USER[422], "account_not_active"]}, response=_BEHEERDERS),
     Operation("DELETE", "/v1/orgs/{kvk}/beheerders/{email}", remove_beheerder, "removeBeheerder", "R14: remove a "
               "beheerder or step down; 409 'last_beheerder' for the last active one (R4).", tag=_TAG,
               auth="session", errors={**_USER, 404: ["unknown_account", "not_beheerder"], 409: ["last_beheerder"]},

@@ -124,13 +124,14 @@ _USER = obj(["email", "name", "org", "status", "roles", "lapsed"], email=_S, nam
 
 _TAG = "members"
 _ORG = {404: ["unknown_invitation"], 422: ["invalid_kvk"]}
-_ACCOUNT = {404: ["unknown_account"], 409: ["last_beheerder"], 422: ["invalid_kvk", "invalid_email"]}
+_ACCOUNT = {404: ["unknown_account"], 422: ["invalid_kvk", "invalid_email"]}
 _TOKENS = {404: ["invalid_token"], 409: ["token_used"], 410: ["token_expired"]}
 routes = [
     Operation("POST", "/v1/orgs/{kvk}/invitations", invite, "invite", "R7: invite a business e-mail address (R10); "
               "the invitee gets a link /uitnodiging/{token}, valid 21 days. 409 for an existing account, an open "
               "request or invitation.", tag=_TAG, auth="session", status=201, body=INVITE,
-              errors={409: ["already_invited", "already_registered"], 422: ["invalid_kvk"]},
+              errors={409: ["already_invited", "already_registered", "email_unavailable"],
+                      422: ["invalid_kvk", "invalid_email", "free_mail_domain", "email_domain_not_allowed"]},
               response=_INVITATION),
     Operation("GET", "/v1/orgs/{kvk}/invitations", list_invitations, "listInvitations", "The organisation's open "
               "invitations ('lapsed' past 21 days).", tag=_TAG, auth="session", errors={422: ["invalid_kvk"]},
@@ -140,7 +141,7 @@ routes = [
               response=_INVITATION),
     Operation("POST", "/v1/orgs/{kvk}/invitations/{id}/resend", resend_invitation, "resendInvitation", "Send an open "
               "invitation again: a new link, valid 21 days; the old link stops working.", tag=_TAG, auth="session",
-              body=shapes.NO_FIELDS, errors=_ORG, response=_INVITATION),
+              body=shapes.NO_FIELDS, errors={**_ORG, 409: ["already_registered"]}, response=_INVITATION),
     Operation("GET", "/v1/invitations/{token}", invitation_info, "getInvitation", "Whether an invitation link is "
               "valid, and for which e-mail address and organisation (404 unknown, 409 used or withdrawn, 410 "
               "expired).", tag=_TAG, errors=_TOKENS,
@@ -152,12 +153,13 @@ routes = [
               response=obj(["status"], status={"enum": ["pending_beheerder", "pending_operator"]})),
     Operation("POST", "/v1/orgs/{kvk}/users/{email}/activation", resend_activation, "resendActivation", "R8: a new "
               "activation link (21 days) for an approved account; earlier links stop working.", tag=_TAG,
-              auth="session", body=shapes.NO_FIELDS, errors=_ACCOUNT, response=_USER),
+              auth="session", body=shapes.NO_FIELDS, errors={**_ACCOUNT, 409: ["not_activatable"]}, response=_USER),
     Operation("POST", "/v1/orgs/{kvk}/users/{email}/deactivate", deactivate, "deactivateUser", "Deactivate an "
               "account: every decision denies at once (R1), its sessions end, it gets an e-mail; 409 "
               "'last_beheerder' for the last active beheerder (R4).", tag=_TAG, auth="session", body=shapes.NO_FIELDS,
-              errors=_ACCOUNT, response=_USER),
+              errors={**_ACCOUNT, 409: ["last_beheerder", "already_inactive"]}, response=_USER),
     Operation("POST", "/v1/orgs/{kvk}/users/{email}/reactivate", reactivate, "reactivateUser", "Reactivate a "
               "deactivated account (one never activated gets a new activation link instead); it gets an e-mail.",
-              tag=_TAG, auth="session", body=shapes.NO_FIELDS, errors=_ACCOUNT, response=_USER),
+              tag=_TAG, auth="session", body=shapes.NO_FIELDS, errors={**_ACCOUNT, 409: ["not_inactive"]},
+              response=_USER),
 ]

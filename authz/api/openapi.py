@@ -93,7 +93,8 @@ class Operation(Route):
         if params:
             op["parameters"] = params
         if self.body is not None:
-            op["requestBody"] = {"required": bool(self.body.required),
+            # Every write with a body is sent as JSON, also one whose fields are all optional ({}): SPEC §4.
+            op["requestBody"] = {"required": True,
                                  "content": {"application/json": {"schema": self.body.json_schema()}}}
         ok: dict[str, Any] = {"description": "Success"}
         if self.response:

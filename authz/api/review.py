@@ -35,21 +35,23 @@ async def product_users_at(request: Request) -> JSONResponse:
     its own organisation as afnemer or for an afnemer that gave it a mandate.
     """
     st = state(request)
+    # Who is asking comes first: a caller without a key or a session learns nothing of what it sent (401).
+    actor: Actor | None = None  # None: a service client
+    if request.headers.get("authorization"):
+        service_client(request)
+    else:
+        actor = await current_actor(request)
     q = PRODUCT_USERS_AT.parse(request.query_params)  # the same paging as the live answer
     product = values.code(request.path_params["code"], "code")
     afnemer = q.get("afnemer")
     at, day = q["at"] if "at" in q else (st.clock.now(), st.clock.today())
     limit, after = q["limit"], q.get("cursor")
     own: str | None = None  # a beheerder's organisation: only its users' rows
-    if request.headers.get("authorization"):
-        service_client(request)
-    else:
-        actor = await current_actor(request)
-        if not _is_operator(actor):
-            check_permission(actor, "audit.read", actor.org or OPERATOR_SCOPE)
-            if afnemer is None:
-                raise Invalid("afnemer_required", "Name the afnemer ('afnemer=') whose users you review.")
-            own = actor.org
+    if actor is not None and not _is_operator(actor):
+        check_permission(actor, "audit.read", actor.org or OPERATOR_SCOPE)
+        if afnemer is None:
+            raise Invalid("afnemer_required", "Name the afnemer ('afnemer=') whose users you review.")
+        own = actor.org
     state_then = await run_in_threadpool(review.state_for, st.db, afnemer, at)
     if afnemer is not None and afnemer not in state_then.orgs and afnemer not in st.decider.orgs:
         raise Invalid("unknown_afnemer", f"No organisation with KvK number {afnemer} is known.")
