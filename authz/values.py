@@ -47,14 +47,6 @@ def has_control(value: str) -> bool:
     return not (value.isascii() and value.isprintable()) and CONTROL_RE.search(value) is not None
 
 
-def no_control(value: str, name: str) -> str:
-    """``value`` unchanged; 422 ``invalid_email`` when it holds a control character (a NUL would reach the database,
-    which refuses it with a 500). For fields that are otherwise free text, such as the e-mail of a log-in."""
-    if has_control(value):
-        raise Invalid("invalid_email", f"'{name}' must be an e-mail address.")
-    return value
-
-
 def search_text(value: str, max_len: int) -> str:
     """A search term as typed, without control characters, trimmed and cut to ``max_len``."""
     return CONTROL_RE.sub("", value).strip()[:max_len]
@@ -92,11 +84,21 @@ def codes(value: Any, name: str) -> list[str]:
     return out
 
 
-def text(max_len: int = 200, min_len: int = 1) -> Callable[[Any, str], str]:
+def text(max_len: int = 200, min_len: int = 1, lines: bool = False) -> Callable[[Any, str], str]:
+    """Free text (a name, a description, a reason): trimmed, of ``min_len`` to ``max_len`` characters, without
+    control characters. A NUL would reach the database, which refuses it (a 500), and a CR or LF in a name would
+    forge a line of an e-mail that quotes it. ``lines`` allows the line breaks of a text that may have lines, such as
+    a description or a reason: LF, with a CRLF or CR (as forms send them) read as LF."""
     def parse(value: Any, name: str) -> str:
         if not isinstance(value, str) or not min_len <= len(value.strip()) <= max_len:
             raise Invalid("invalid_field", f"'{name}' must be text of {min_len} to {max_len} characters.")
-        return value.strip()
+        out = value.strip()
+        if lines:
+            out = out.replace("\r\n", "\n").replace("\r", "\n")
+        if has_control(out.replace("\n", "") if lines else out):
+            raise Invalid("invalid_field", f"'{name}' may not contain control characters"
+                          + (" other than line breaks." if lines else "."))
+        return out
 
     return parse
 

@@ -44,8 +44,6 @@ def test_email_and_search_parsers_refuse_or_strip_control_characters() -> None:
     for bad in ("\x00@a.nl", "a\x00@a.nl", "a@a\x07.nl", "a\x85@a.nl"):
         with pytest.raises(Invalid):
             values.email(bad, "email")
-        with pytest.raises(Invalid):
-            values.no_control(bad, "email")
     assert values.email(" Anna@A.nl ", "email") == "anna@a.nl"
     assert values.search_text(" an\x00na\x1f ", 10) == "anna"
 

@@ -49,7 +49,7 @@ SECRET = shapes.custom(_secret, {"type": "string", "minLength": 1, "maxLength": 
 REGISTRATION = Body(email=shapes.EMAIL, password=shapes.PASSWORD, kvk=shapes.KVK,
                     organisation_name=shapes.text(200).optional(), name=shapes.text(200, 0).optional())
 LOGIN = Body(email=shapes.EMAIL, password=SECRET)
-REJECTION = Body(reason=shapes.text(1000).optional())
+REJECTION = Body(reason=shapes.text(1000, lines=True).optional())
 
 
 async def optional_body(request: Request, spec: Body) -> dict[str, Any]:

@@ -128,10 +128,13 @@ PASSWORD = Field(values.password, {"type": "string", "minLength": 12, "maxLength
 DOMAINS = Field(values.domains, {"type": "array", "items": {"type": "string"}}, ("invalid_field",))
 
 
-def text(max_len: int = 200, min_len: int = 1) -> Field:
-    """Free text, trimmed, of ``min_len`` to ``max_len`` characters."""
-    return Field(values.text(max_len, min_len), {"type": "string", "minLength": min_len, "maxLength": max_len},
-                 ("invalid_field",))
+def text(max_len: int = 200, min_len: int = 1, lines: bool = False) -> Field:
+    """Free text by :func:`authz.values.text`: trimmed, ``min_len`` to ``max_len`` characters, no control characters
+    (line breaks only with ``lines``)."""
+    refused = "\\u0000-\\u0009\\u000b\\u000c\\u000e-\\u001f" if lines else "\\u0000-\\u001f"
+    return Field(values.text(max_len, min_len, lines),
+                 {"type": "string", "minLength": min_len, "maxLength": max_len,
+                  "pattern": f"^[^{refused}\\u007f-\\u009f]*$"}, ("invalid_field",))
 
 
 def integer(minimum: int = 0) -> Field:
