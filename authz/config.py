@@ -52,6 +52,8 @@ class Settings:
     # Revisions after the snapshot in Redis at which an instance writes a newer one (0: only after a SQL load).
     snapshot_refresh: int = 1000
     max_body_bytes: int = 1_000_000
+    # The bearer token /metrics asks for; None: /metrics is open (for a scraper inside the network only).
+    metrics_token: str | None = None
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -85,4 +87,5 @@ class Settings:
                                            or cls.login_failures_per_account),
             login_failures_per_address=int(env.get("AUTHZ_LOGIN_FAILURES_PER_ADDRESS")
                                            or cls.login_failures_per_address),
+            metrics_token=env.get("AUTHZ_METRICS_TOKEN") or None,
         )

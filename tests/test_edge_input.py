@@ -64,7 +64,7 @@ def test_email_and_search_parsers_refuse_or_strip_control_characters() -> None:
 def test_api_refuses_bad_numbers_and_control_characters_as_a_4xx(client: TestClient, org: str, method: str,
                                                                   path: str, status: int) -> None:
     login(client, BEH)
-    r = client.request(method, path)
+    r = client.request(method, path, json={} if method == "POST" else None)
     assert r.status_code == status, r.text
     assert r.json()["error"]["code"]
 
@@ -74,7 +74,7 @@ def test_operator_mail_listing_refuses_a_non_ascii_limit_or_cursor(client: TestC
     for query in (f"limit={SUP2}", f"cursor={SUP2}"):
         r = client.get(f"/v1/operator/mail?{query}")
         assert r.status_code == 422, r.text
-    assert client.post(f"/v1/operator/mail/{SUP2}/retry").status_code == 404
+    assert client.post(f"/v1/operator/mail/{SUP2}/retry", json={}).status_code == 404
     assert client.post(f"/v1/operator/requests/{SUP2}/approve", json={}).status_code == 404
 
 
