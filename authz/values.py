@@ -18,6 +18,7 @@ ID_RE = re.compile(r"[0-9]{1,18}")  # 18 digits stay below 2**63: a BIGINT colum
 # C0 and C1 control characters and DEL: PostgreSQL refuses NUL outright, and none belongs in an address or a search.
 CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 MAX_EMAIL = 254
+MAX_BIGINT = 2**63 - 1  # what a revision, a version or an id in SQL can be at most
 TOKEN_RE = re.compile(r"[A-Za-z0-9_-]{16,128}")
 
 
@@ -109,10 +110,11 @@ def password(value: Any, name: str) -> str:
     return value
 
 
-def integer(minimum: int = 0) -> Callable[[Any, str], int]:
+def integer(minimum: int = 0, maximum: int = MAX_BIGINT) -> Callable[[Any, str], int]:
+    """A whole number from ``minimum`` to ``maximum`` (by default the largest a BIGINT column holds)."""
     def parse(value: Any, name: str) -> int:
-        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-            raise Invalid("invalid_field", f"'{name}' must be a whole number of at least {minimum}.")
+        if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= maximum:
+            raise Invalid("invalid_field", f"'{name}' must be a whole number from {minimum} to {maximum}.")
         return value
 
     return parse

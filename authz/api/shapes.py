@@ -137,8 +137,9 @@ def text(max_len: int = 200, min_len: int = 1, lines: bool = False) -> Field:
                   "pattern": f"^[^{refused}\\u007f-\\u009f]*$"}, ("invalid_field",))
 
 
-def integer(minimum: int = 0) -> Field:
-    return Field(values.integer(minimum), {"type": "integer", "minimum": minimum}, ("invalid_field",))
+def integer(minimum: int = 0, maximum: int = values.MAX_BIGINT) -> Field:
+    return Field(values.integer(minimum, maximum), {"type": "integer", "minimum": minimum, "maximum": maximum},
+                 ("invalid_field",))
 
 
 def _json_object(value: Any, name: str) -> dict[str, Any]:
