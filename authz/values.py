@@ -5,9 +5,13 @@ whole number and free text. Each takes the raw value and the field name and retu
 from __future__ import annotations
 
 import re
+import string
+import unicodedata
 from collections.abc import Callable
 from datetime import date
 from typing import Any
+
+import idna
 
 from authz.errors import Invalid, NotFound
 
@@ -56,11 +60,36 @@ def search_text(value: str, max_len: int) -> str:
 # -- field parsers: each takes the raw value and the field name, returns a trusted value or raises Invalid --------
 
 def email(value: Any, name: str) -> str:
+    """An e-mail address in its canonical form, the one form that is stored, compared and looked up: trimmed; no
+    control character; already in Unicode NFKC (hence NFC) form, else refused, so that no compatibility or
+    singleton character (KELVIN SIGN, full-width letters, a decomposed accent) can pass for another; the local part
+    lower-cased by ASCII rules only (A-Z), so no Unicode case mapping merges two addresses; the domain lower-cased
+    as IDNA (UTS 46) maps it, kept as Unicode."""
     if isinstance(value, str) and len(value) <= MAX_EMAIL and "@" in value:
         address = value.strip()  # on the hot path of /v1/check: trimmed once
-        if address and not has_control(address):
-            return address.lower()
+        if address.isascii():
+            if address.isprintable():  # printable ASCII: no control character, and lower() maps A-Z only
+                return address.lower()
+        else:
+            canonical = _unicode_email(address)
+            if canonical is not None:
+                return canonical
     raise Invalid("invalid_email", f"'{name}' must be an e-mail address.")
+
+
+_ASCII_LOWER = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
+
+
+def _unicode_email(address: str) -> str | None:
+    if has_control(address) or not unicodedata.is_normalized("NFKC", address):
+        return None
+    local, _, domain = address.rpartition("@")
+    if not domain.isascii():
+        try:
+            domain = idna.decode(idna.encode(domain, uts46=True))
+        except idna.IDNAError:
+            return None
+    return f"{local.translate(_ASCII_LOWER)}@{domain.lower()}"
 
 
 def kvk(value: Any, name: str) -> str:

@@ -115,7 +115,7 @@ class Query(Shape):
 
 # -- the fields of bodies ----------------------------------------------------------------------------------------
 
-# An address has an '@' and no control character; it is trimmed and compared in lower case.
+# An address has an '@' and no control character; values.email gives its canonical form (or refuses it).
 EMAIL = Field(values.email, {"type": "string", "format": "email", "maxLength": values.MAX_EMAIL,
                              "pattern": "^[^\\u0000-\\u001f\\u007f-\\u009f]*@[^\\u0000-\\u001f\\u007f-\\u009f]*$"},
               ("invalid_email",))
