@@ -41,7 +41,9 @@ ON_A: list[tuple[str, str, dict[str, Any] | None]] = [
 
 
 def call(client: TestClient, method: str, path: str, body: dict[str, Any] | None) -> Any:
-    return client.request(method, path, json=body) if body is not None else client.request(method, path)
+    if body is None and method != "DELETE":
+        body = {}  # a write with no fields is still declared JSON
+    return client.request(method, path, json=body)
 
 
 def test_the_table_covers_every_admin_route() -> None:
