@@ -66,12 +66,13 @@ async def login_form(request: Request) -> Response:
 async def login(request: Request) -> Response:
     st = state(request)
     data = await form(request)
-    email = text_field(data, "email", required=False)
+    given = data.get("email")
+    email = given.strip() if isinstance(given, str) else ""  # as typed, to show again: read by values.email
     next_ = local_path(text_field(data, "volgende", required=False, max_len=2000), "")
     try:
         password = secret_field(data, "password")
-        values.no_control(email, "email")  # before the throttle counts it: a NUL would reach its store
-        token, actor = await run_in_threadpool(accounts.login, st.db, st.sessions, st.throttle, email.lower(),
+        address = values.email(email, "email")  # before the throttle counts it: a NUL would reach its store
+        token, actor = await run_in_threadpool(accounts.login, st.db, st.sessions, st.throttle, address,
                                                password, client_address(request),
                                                request.cookies.get(SESSION_COOKIE))
     except AuthzError as exc:

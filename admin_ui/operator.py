@@ -79,7 +79,7 @@ async def add_product(request: Request) -> Response:
     data = await form(request)
     code = values.code(text_field(data, "code", max_len=63), "code")
     name = text_field(data, "name", max_len=200)
-    description = text_field(data, "description", required=False, max_len=5000)
+    description = text_field(data, "description", required=False, max_len=5000, lines=True)
     st = state(request)
     return await attempt(request, "/operator/producten",
                          lambda: catalogue.create_product(st.db, actor.email, code, name, description),

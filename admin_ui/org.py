@@ -31,7 +31,8 @@ def request_id(request: Request) -> int:
 
 async def decision(request: Request) -> tuple[int, str | None]:
     """The request number in the path and the optional reason in the form of an approve or reject button."""
-    return request_id(request), text_field(await form(request), "reason", required=False, max_len=1000) or None
+    reason = text_field(await form(request), "reason", required=False, max_len=1000, lines=True)
+    return request_id(request), reason or None
 
 
 def when(at: Any) -> str:

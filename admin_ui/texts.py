@@ -118,3 +118,7 @@ def missing(name: str) -> str:
 
 def too_long(name: str, max_len: int) -> str:
     return f"Het veld '{label(name)}' mag ten hoogste {max_len} tekens bevatten."
+
+
+def control_characters(name: str) -> str:
+    return f"Het veld '{label(name)}' bevat een teken dat niet in tekst thuishoort (zoals een tab of nieuwe regel)."

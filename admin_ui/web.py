@@ -29,6 +29,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from admin_ui import texts
+from authz import values
 from authz.errors import AuthzError, Forbidden, Invalid, Unauthorized
 from authz.identity import SESSION_COOKIE
 from authz.service.commit import after_commit
@@ -149,14 +150,20 @@ def message(exc: AuthzError) -> str:
     return texts.ERRORS.get(exc.code, exc.message)
 
 
-def text_field(data: FormData, name: str, *, required: bool = True, max_len: int = 254) -> str:
+def text_field(data: FormData, name: str, *, required: bool = True, max_len: int = 254, lines: bool = False) -> str:
+    """A free-text field by the API's own rule (:func:`authz.values.text`): trimmed, at most ``max_len`` characters,
+    no control characters (line breaks only with ``lines``); "" when left empty and not ``required``."""
     value = data.get(name)
-    text = value.strip() if isinstance(value, str) else ""
-    if required and not text:
-        raise FormError("missing_field", texts.missing(name))
-    if len(text) > max_len:
+    if not isinstance(value, str) or not value.strip():
+        if required:
+            raise FormError("missing_field", texts.missing(name))
+        return ""
+    if len(value.strip()) > max_len:
         raise FormError("invalid_field", texts.too_long(name, max_len))
-    return text
+    try:
+        return values.text(max_len, 1, lines)(value, name)
+    except Invalid:
+        raise FormError("invalid_field", texts.control_characters(name)) from None
 
 
 def secret_field(data: FormData, name: str) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hmac
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -10,13 +11,14 @@ from collections.abc import AsyncIterator
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute, Match, Route
 
 import admin_ui
 from authz.api import accounts, admin, decisions, explain, members, operator, outbox, review
-from authz.api.http import JSONResponse, error_response
+from authz.api.http import JSONResponse, JsonWrites, error_response
 from authz.bus import make_bus
 from authz.cache.sessions import make_sessions
 from authz.cache.snapshot import SnapshotCache
@@ -24,7 +26,7 @@ from authz.cache.throttle import make_throttle
 from authz.clock import Clock
 from authz.config import Settings
 from authz.decider import Decider
-from authz.errors import AuthzError, Unavailable
+from authz.errors import AuthzError, Unauthorized, Unavailable
 from authz.mail import Mailer
 from authz.metrics import Metrics
 from authz.state import State, state
@@ -50,8 +52,18 @@ async def readyz(request: Request) -> JSONResponse:
     return JSONResponse(body, status_code=200 if ready else 503)
 
 
+def _may_read_metrics(request: Request, token: str | None) -> bool:
+    if token is None:
+        return True
+    sent = request.headers.get("authorization", "")
+    # compared in constant time: how long a refusal takes tells nothing of how much of the token was right
+    return hmac.compare_digest(sent.encode(), f"Bearer {token}".encode())
+
+
 async def metrics(request: Request) -> Response:
     st = state(request)
+    if not _may_read_metrics(request, st.settings.metrics_token):
+        raise Unauthorized("unauthorized", "/metrics needs Authorization: Bearer <AUTHZ_METRICS_TOKEN>.")
     gauges = {f"authz_index_{k}": float(v) for k, v in st.decider.stats().items()}
     extra = st.sync.samples()
     try:  # the lag against SQL itself, not against what this instance last heard
@@ -79,7 +91,18 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     resp = JSONResponse({"error": {"code": code, "message": message}}, status_code=exc.status_code)
     if exc.headers:
         resp.headers.update(exc.headers)
+    if exc.status_code == 405:  # Starlette names the first route of the path only; the path may have more
+        resp.headers["Allow"] = ", ".join(_methods_at(request))
     return resp
+
+
+def _methods_at(request: Request) -> list[str]:
+    """Every method some route answers at the request's path."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        if isinstance(route, Route) and route.methods and route.matches(request.scope)[0] is not Match.NONE:
+            methods |= route.methods
+    return sorted(methods)
 
 
 async def _db_down(request: Request, exc: Exception) -> Response:
@@ -101,8 +124,9 @@ def all_routes() -> list[BaseRoute]:
         Operation("GET", "/healthz", healthz, "healthz", "The process is up.", tag="health", sql=False),
         Operation("GET", "/readyz", readyz, "readyz", "The instance has a confirmed, current revision (503, with "
                   "the same fields, otherwise).", tag="health", sql=False),
-        Operation("GET", "/metrics", metrics, "metrics", "Prometheus metrics of this instance.", tag="health",
-                  sql=False),
+        Operation("GET", "/metrics", metrics, "metrics", "Prometheus metrics of this instance (with "
+                  "AUTHZ_METRICS_TOKEN set: Authorization: Bearer <token>).", tag="health", sql=False,
+                  errors={401: ["unauthorized"]}),
         *decisions.routes,
     ]
     routes += [*explain.routes, *accounts.routes, *operator.routes, *admin.routes, *review.routes, *members.routes,
@@ -150,6 +174,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     return AuthzApp(
         routes=[*all_routes(), *admin_ui.routes()],  # the portal's HTML pages, after the JSON API
         lifespan=lifespan,
+        middleware=[Middleware(JsonWrites, base_url=settings.base_url)],
         exception_handlers={
             AuthzError: _authz_error,
             HTTPException: _http_error,

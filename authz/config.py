@@ -79,6 +79,8 @@ class Settings:
     # Revisions after the snapshot in Redis at which an instance writes a newer one (0: only after a SQL load).
     snapshot_refresh: int = 1000
     max_body_bytes: int = 1_000_000
+    # The bearer token /metrics asks for; None: /metrics is open (for a scraper inside the network only).
+    metrics_token: str | None = None
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -115,4 +117,5 @@ class Settings:
             registrations_per_address=int(env.get("AUTHZ_REGISTRATIONS_PER_ADDRESS") or cls.registrations_per_address),
             registrations_per_kvk=int(env.get("AUTHZ_REGISTRATIONS_PER_KVK") or cls.registrations_per_kvk),
             trusted_proxies=networks(env.get("AUTHZ_TRUSTED_PROXIES") or ""),
+            metrics_token=env.get("AUTHZ_METRICS_TOKEN") or None,
         )

@@ -262,6 +262,9 @@ class Sync:
         deadline = time.monotonic() + timeout
         try:
             await asyncio.wait_for(self.catch_up(), timeout)
+            if self.decider.revision < revision:
+                # Caught up with SQL, which has no such revision: nobody was given it, so waiting cannot help.
+                return False
         except Exception as exc:  # a database fault: keep waiting until the deadline, then answer stale
             log.warning("catching up to revision %s failed: %s", revision, exc)
         while self.decider.revision < revision:

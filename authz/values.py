@@ -5,9 +5,13 @@ whole number and free text. Each takes the raw value and the field name and retu
 from __future__ import annotations
 
 import re
+import string
+import unicodedata
 from collections.abc import Callable
 from datetime import date
 from typing import Any
+
+import idna
 
 from authz.errors import Invalid, NotFound
 
@@ -18,6 +22,7 @@ ID_RE = re.compile(r"[0-9]{1,18}")  # 18 digits stay below 2**63: a BIGINT colum
 # C0 and C1 control characters and DEL: PostgreSQL refuses NUL outright, and none belongs in an address or a search.
 CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 MAX_EMAIL = 254
+MAX_BIGINT = 2**63 - 1  # what a revision, a version or an id in SQL can be at most
 TOKEN_RE = re.compile(r"[A-Za-z0-9_-]{16,128}")
 
 
@@ -47,14 +52,6 @@ def has_control(value: str) -> bool:
     return not (value.isascii() and value.isprintable()) and CONTROL_RE.search(value) is not None
 
 
-def no_control(value: str, name: str) -> str:
-    """``value`` unchanged; 422 ``invalid_email`` when it holds a control character (a NUL would reach the database,
-    which refuses it with a 500). For fields that are otherwise free text, such as the e-mail of a log-in."""
-    if has_control(value):
-        raise Invalid("invalid_email", f"'{name}' must be an e-mail address.")
-    return value
-
-
 def search_text(value: str, max_len: int) -> str:
     """A search term as typed, without control characters, trimmed and cut to ``max_len``."""
     return CONTROL_RE.sub("", value).strip()[:max_len]
@@ -63,11 +60,36 @@ def search_text(value: str, max_len: int) -> str:
 # -- field parsers: each takes the raw value and the field name, returns a trusted value or raises Invalid --------
 
 def email(value: Any, name: str) -> str:
+    """An e-mail address in its canonical form, the one form that is stored, compared and looked up: trimmed; no
+    control character; already in Unicode NFKC (hence NFC) form, else refused, so that no compatibility or
+    singleton character (KELVIN SIGN, full-width letters, a decomposed accent) can pass for another; the local part
+    lower-cased by ASCII rules only (A-Z), so no Unicode case mapping merges two addresses; the domain lower-cased
+    as IDNA (UTS 46) maps it, kept as Unicode."""
     if isinstance(value, str) and len(value) <= MAX_EMAIL and "@" in value:
         address = value.strip()  # on the hot path of /v1/check: trimmed once
-        if address and not has_control(address):
-            return address.lower()
+        if address.isascii():
+            if address.isprintable():  # printable ASCII: no control character, and lower() maps A-Z only
+                return address.lower()
+        else:
+            canonical = _unicode_email(address)
+            if canonical is not None:
+                return canonical
     raise Invalid("invalid_email", f"'{name}' must be an e-mail address.")
+
+
+_ASCII_LOWER = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
+
+
+def _unicode_email(address: str) -> str | None:
+    if has_control(address) or not unicodedata.is_normalized("NFKC", address):
+        return None
+    local, _, domain = address.rpartition("@")
+    if not domain.isascii():
+        try:
+            domain = idna.decode(idna.encode(domain, uts46=True))
+        except idna.IDNAError:
+            return None
+    return f"{local.translate(_ASCII_LOWER)}@{domain.lower()}"
 
 
 def kvk(value: Any, name: str) -> str:
@@ -92,11 +114,21 @@ def codes(value: Any, name: str) -> list[str]:
     return out
 
 
-def text(max_len: int = 200, min_len: int = 1) -> Callable[[Any, str], str]:
+def text(max_len: int = 200, min_len: int = 1, lines: bool = False) -> Callable[[Any, str], str]:
+    """Free text (a name, a description, a reason): trimmed, of ``min_len`` to ``max_len`` characters, without
+    control characters. A NUL would reach the database, which refuses it (a 500), and a CR or LF in a name would
+    forge a line of an e-mail that quotes it. ``lines`` allows the line breaks of a text that may have lines, such as
+    a description or a reason: LF, with a CRLF or CR (as forms send them) read as LF."""
     def parse(value: Any, name: str) -> str:
         if not isinstance(value, str) or not min_len <= len(value.strip()) <= max_len:
             raise Invalid("invalid_field", f"'{name}' must be text of {min_len} to {max_len} characters.")
-        return value.strip()
+        out = value.strip()
+        if lines:
+            out = out.replace("\r\n", "\n").replace("\r", "\n")
+        if has_control(out.replace("\n", "") if lines else out):
+            raise Invalid("invalid_field", f"'{name}' may not contain control characters"
+                          + (" other than line breaks." if lines else "."))
+        return out
 
     return parse
 
@@ -107,10 +139,11 @@ def password(value: Any, name: str) -> str:
     return value
 
 
-def integer(minimum: int = 0) -> Callable[[Any, str], int]:
+def integer(minimum: int = 0, maximum: int = MAX_BIGINT) -> Callable[[Any, str], int]:
+    """A whole number from ``minimum`` to ``maximum`` (by default the largest a BIGINT column holds)."""
     def parse(value: Any, name: str) -> int:
-        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-            raise Invalid("invalid_field", f"'{name}' must be a whole number of at least {minimum}.")
+        if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= maximum:
+            raise Invalid("invalid_field", f"'{name}' must be a whole number from {minimum} to {maximum}.")
         return value
 
     return parse

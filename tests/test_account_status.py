@@ -74,7 +74,7 @@ def test_deactivation_denies_at_once_ends_sessions_and_tells_the_user(
     alice_session = session_of(ALICE, client)
     assert check(client, service_key, ALICE)["allowed"] is True
     login(client, ANNA)
-    r = client.post(f"/v1/orgs/{KVK}/users/{ALICE}/deactivate")
+    r = client.post(f"/v1/orgs/{KVK}/users/{ALICE}/deactivate", json={})
     assert r.status_code == 200, r.text
     assert (r.json()["status"], r.json()["revision"]) == ("inactive", db.revision())
     # no catch-up, no waiting: the answer of the write means this instance decides by it
@@ -99,12 +99,12 @@ def test_reactivation_restores_the_decisions(client: TestClient, org: str, db: D
                                              service_key: str) -> None:
     alice_session = session_of(ALICE, client)
     login(client, ANNA)
-    assert client.post(f"/v1/orgs/{KVK}/users/{ALICE}/deactivate").status_code == 200
+    assert client.post(f"/v1/orgs/{KVK}/users/{ALICE}/deactivate", json={}).status_code == 200
     before = footprint(db)
-    again = client.post(f"/v1/orgs/{KVK}/users/{ALICE}/deactivate")
+    again = client.post(f"/v1/orgs/{KVK}/users/{ALICE}/deactivate", json={})
     assert (again.status_code, error_of(again)) == (409, "already_inactive")
     assert footprint(db) == before
-    r = client.post(f"/v1/orgs/{KVK}/users/{ALICE}/reactivate")
+    r = client.post(f"/v1/orgs/{KVK}/users/{ALICE}/reactivate", json={})
     assert (r.status_code, r.json()["status"]) == (200, "active")
     assert check(client, service_key, ALICE)["allowed"] is True  # the grant was kept
     # the sessions ended with the deactivation: reactivation does not bring them back
@@ -116,7 +116,7 @@ def test_reactivation_restores_the_decisions(client: TestClient, org: str, db: D
     assert client.post("/v1/session", json={"email": ALICE, "password": PASSWORD}).status_code == 200
     client.cookies.clear()
     login(client, ANNA)
-    r = client.post(f"/v1/orgs/{KVK}/users/{ALICE}/reactivate")
+    r = client.post(f"/v1/orgs/{KVK}/users/{ALICE}/reactivate", json={})
     assert (r.status_code, error_of(r)) == (409, "not_inactive")
 
 
@@ -126,12 +126,12 @@ def test_the_last_active_beheerder_cannot_be_deactivated(client: TestClient, org
     world.set_status("inactief@korenschoof.nl", "inactive")  # an inactive beheerder is not "another one"
     login(client, ANNA)
     before = footprint(db)
-    r = client.post(f"/v1/orgs/{KVK}/users/{ANNA}/deactivate")
+    r = client.post(f"/v1/orgs/{KVK}/users/{ANNA}/deactivate", json={})
     assert (r.status_code, error_of(r)) == (409, "last_beheerder")
     assert footprint(db) == before
     world.beheerder("tweede@korenschoof.nl", KVK)
     login(client, "tweede@korenschoof.nl")
-    assert client.post(f"/v1/orgs/{KVK}/users/{ANNA}/deactivate").status_code == 200
+    assert client.post(f"/v1/orgs/{KVK}/users/{ANNA}/deactivate", json={}).status_code == 200
 
 
 def test_only_a_beheerder_of_the_organisation_manages_accounts(client: TestClient, org: str, world: World,
@@ -139,11 +139,11 @@ def test_only_a_beheerder_of_the_organisation_manages_accounts(client: TestClien
     before = footprint(db)
     login(client, ALICE)
     for action in ("deactivate", "reactivate", "activation"):
-        assert client.post(f"/v1/orgs/{KVK}/users/{ANNA}/{action}").status_code == 403
+        assert client.post(f"/v1/orgs/{KVK}/users/{ANNA}/{action}", json={}).status_code == 403
     login(client, "baas@garage-oost.nl")
     for action in ("deactivate", "reactivate", "activation"):
-        assert client.post(f"/v1/orgs/{KVK}/users/{ALICE}/{action}").status_code == 403
-        r = client.post(f"/v1/orgs/{OTHER}/users/{ALICE}/{action}")
+        assert client.post(f"/v1/orgs/{KVK}/users/{ALICE}/{action}", json={}).status_code == 403
+        r = client.post(f"/v1/orgs/{OTHER}/users/{ALICE}/{action}", json={})
         assert (r.status_code, error_of(r)) == (404, "unknown_account")
     assert footprint(db) == before
     assert check(client, service_key, ALICE)["allowed"] is True
@@ -158,13 +158,13 @@ def approved(client: TestClient, smtp: Mailbox, email: str = "bert@korenschoof.n
     assert r.status_code == 202, r.text
     login(client, ANNA)
     (req,) = client.get(f"/v1/orgs/{KVK}/requests").json()["requests"]
-    assert client.post(f"/v1/orgs/{KVK}/requests/{req['id']}/approve").status_code == 200
+    assert client.post(f"/v1/orgs/{KVK}/requests/{req['id']}/approve", json={}).status_code == 200
     return link_token(delivered(client, smtp, email)[-1], "activeren")
 
 
 def test_a_new_activation_link_ends_the_old_one(client: TestClient, org: str, db: Database, smtp: Mailbox) -> None:
     old = approved(client, smtp)
-    r = client.post(f"/v1/orgs/{KVK}/users/bert@korenschoof.nl/activation")
+    r = client.post(f"/v1/orgs/{KVK}/users/bert@korenschoof.nl/activation", json={})
     assert (r.status_code, r.json()["status"]) == (200, "approved")
     msg = delivered(client, smtp, "bert@korenschoof.nl")[-1]
     assert subject_of(msg) == ("Nieuwe activatielink voor uw account bij Bakkerij De Korenschoof op Mijn "
@@ -172,14 +172,14 @@ def test_a_new_activation_link_ends_the_old_one(client: TestClient, org: str, db
     new = link_token(msg, "activeren")
     client.cookies.clear()
     before = footprint(db)
-    r = client.post(f"/v1/activations/{old}")
+    r = client.post(f"/v1/activations/{old}", json={})
     assert (r.status_code, error_of(r)) == (410, "token_expired")
     assert footprint(db) == before
-    assert client.post(f"/v1/activations/{new}").json() == {"email": "bert@korenschoof.nl", "status": "active"}
-    r = client.post(f"/v1/activations/{new}")
+    assert client.post(f"/v1/activations/{new}", json={}).json() == {"email": "bert@korenschoof.nl", "status": "active"}
+    r = client.post(f"/v1/activations/{new}", json={})
     assert (r.status_code, error_of(r)) == (409, "token_used")
     login(client, ANNA)
-    r = client.post(f"/v1/orgs/{KVK}/users/bert@korenschoof.nl/activation")
+    r = client.post(f"/v1/orgs/{KVK}/users/bert@korenschoof.nl/activation", json={})
     assert (r.status_code, error_of(r)) == (409, "not_activatable")
 
 
@@ -194,23 +194,23 @@ def test_unactivated_approvals_lapse_visibly_after_21_days(client: TestClient, o
     assert users(client)["bert@korenschoof.nl"]["lapsed"] is True
     client.cookies.clear()
     before = footprint(db)
-    r = client.post(f"/v1/activations/{token}")
+    r = client.post(f"/v1/activations/{token}", json={})
     assert (r.status_code, error_of(r)) == (410, "token_expired")
     assert footprint(db) == before
     login(client, ANNA)
-    assert client.post(f"/v1/orgs/{KVK}/users/bert@korenschoof.nl/activation").json()["lapsed"] is False
+    assert client.post(f"/v1/orgs/{KVK}/users/bert@korenschoof.nl/activation", json={}).json()["lapsed"] is False
     assert users(client)["bert@korenschoof.nl"]["lapsed"] is False
 
 
 def test_reactivating_a_never_activated_account_sends_an_activation_link(client: TestClient, org: str,
                                                                          db: Database, smtp: Mailbox) -> None:
     old = approved(client, smtp)
-    assert client.post(f"/v1/orgs/{KVK}/users/bert@korenschoof.nl/deactivate").status_code == 200
+    assert client.post(f"/v1/orgs/{KVK}/users/bert@korenschoof.nl/deactivate", json={}).status_code == 200
     client.cookies.clear()
-    assert client.post(f"/v1/activations/{old}").status_code == 409  # deactivated: nothing to activate
+    assert client.post(f"/v1/activations/{old}", json={}).status_code == 409  # deactivated: nothing to activate
     login(client, ANNA)
-    r = client.post(f"/v1/orgs/{KVK}/users/bert@korenschoof.nl/reactivate")
+    r = client.post(f"/v1/orgs/{KVK}/users/bert@korenschoof.nl/reactivate", json={})
     assert (r.status_code, r.json()["status"]) == (200, "approved")
     new = link_token(delivered(client, smtp, "bert@korenschoof.nl")[-1], "activeren")
     client.cookies.clear()
-    assert client.post(f"/v1/activations/{new}").json()["status"] == "active"
+    assert client.post(f"/v1/activations/{new}", json={}).json()["status"] == "active"

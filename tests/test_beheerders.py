@@ -43,7 +43,7 @@ def test_a_lone_beheerder_is_advised_to_appoint_a_second(client: TestClient, wor
 def test_appointing_a_beheerder(client: TestClient, world: World, db: Database) -> None:
     build(world)
     login(client, BEHEERDER)
-    r = client.put(f"/v1/orgs/{AFNEMER}/beheerders/{ALICE.upper()}")
+    r = client.put(f"/v1/orgs/{AFNEMER}/beheerders/{ALICE.upper()}", json={})
     assert r.status_code == 200, r.text
     body = r.json()
     assert [b["email"] for b in body["beheerders"]] == [ALICE, BEHEERDER]
@@ -76,9 +76,9 @@ def test_only_active_accounts_of_the_organisation_can_be_appointed(client: TestC
     world.account("nieuw@korenschoof.nl", AFNEMER, status="approved")
     login(client, BEHEERDER)
     before = state_of(db)
-    r = client.put(f"/v1/orgs/{AFNEMER}/beheerders/nieuw@korenschoof.nl")
+    r = client.put(f"/v1/orgs/{AFNEMER}/beheerders/nieuw@korenschoof.nl", json={})
     assert r.status_code == 422 and r.json()["error"]["code"] == "account_not_active"
-    r = client.put(f"/v1/orgs/{AFNEMER}/beheerders/bob@salarisnoord.nl")
+    r = client.put(f"/v1/orgs/{AFNEMER}/beheerders/bob@salarisnoord.nl", json={})
     assert r.status_code == 404
     r = client.put(f"/v1/orgs/{AFNEMER}/beheerders/{ALICE}", json={"role": "operator"})
     assert r.status_code == 422 and r.json()["error"]["code"] == "unknown_field"
@@ -137,7 +137,7 @@ def test_a_user_cannot_appoint_or_remove(client: TestClient, world: World, db: D
     build(world)
     login(client, ALICE)
     before = state_of(db)
-    assert client.put(f"/v1/orgs/{AFNEMER}/beheerders/{ALICE}").status_code == 403
+    assert client.put(f"/v1/orgs/{AFNEMER}/beheerders/{ALICE}", json={}).status_code == 403
     assert client.delete(f"/v1/orgs/{AFNEMER}/beheerders/{BEHEERDER}").status_code == 403
     assert state_of(db) == before
 

@@ -60,7 +60,7 @@ def test_the_operator_sees_dead_mail_and_retries_it(client: TestClient, dead: in
     assert "550" in row["last_error"]
     assert set(row) == {"id", "to", "subject", "status", "attempts", "created_at", "last_error", "next_attempt_at"}
 
-    r = client.post(f"/v1/operator/mail/{dead}/retry")
+    r = client.post(f"/v1/operator/mail/{dead}/retry", json={})
     assert (r.status_code, r.json()) == (200, {"id": dead, "status": "pending"})
     assert client.get("/v1/operator/mail").json() == {"mails": [], "cursor": None}  # dead is the default
     assert [m["id"] for m in client.get("/v1/operator/mail?status=pending").json()["mails"]] == [dead]
@@ -76,12 +76,12 @@ def test_the_operator_sees_dead_mail_and_retries_it(client: TestClient, dead: in
 
 
 def test_only_dead_mail_is_retried(client: TestClient, dead: int, db: Database) -> None:
-    assert client.post(f"/v1/operator/mail/{dead}/retry").status_code == 200
+    assert client.post(f"/v1/operator/mail/{dead}/retry", json={}).status_code == 200
     before = footprint(db)
-    again = client.post(f"/v1/operator/mail/{dead}/retry")
+    again = client.post(f"/v1/operator/mail/{dead}/retry", json={})
     assert (again.status_code, error_of(again)) == (409, "mail_not_dead")
     for bad in ("999999", "x"):
-        r = client.post(f"/v1/operator/mail/{bad}/retry")
+        r = client.post(f"/v1/operator/mail/{bad}/retry", json={})
         assert (r.status_code, error_of(r)) == (404, "unknown_mail")
     assert footprint(db) == before
 
@@ -90,7 +90,7 @@ def test_dead_mail_is_the_operators_business_only(client: TestClient, dead: int,
     login(client, "anna@korenschoof.nl")
     before = footprint(db)
     assert client.get("/v1/operator/mail?status=dead").status_code == 403
-    assert client.post(f"/v1/operator/mail/{dead}/retry").status_code == 403
+    assert client.post(f"/v1/operator/mail/{dead}/retry", json={}).status_code == 403
     client.cookies.clear()
     assert client.get("/v1/operator/mail").status_code == 401
     assert footprint(db) == before

@@ -44,8 +44,6 @@ def test_email_and_search_parsers_refuse_or_strip_control_characters() -> None:
     for bad in ("\x00@a.nl", "a\x00@a.nl", "a@a\x07.nl", "a\x85@a.nl"):
         with pytest.raises(Invalid):
             values.email(bad, "email")
-        with pytest.raises(Invalid):
-            values.no_control(bad, "email")
     assert values.email(" Anna@A.nl ", "email") == "anna@a.nl"
     assert values.search_text(" an\x00na\x1f ", 10) == "anna"
 
@@ -66,7 +64,7 @@ def test_email_and_search_parsers_refuse_or_strip_control_characters() -> None:
 def test_api_refuses_bad_numbers_and_control_characters_as_a_4xx(client: TestClient, org: str, method: str,
                                                                   path: str, status: int) -> None:
     login(client, BEH)
-    r = client.request(method, path)
+    r = client.request(method, path, json={} if method == "POST" else None)
     assert r.status_code == status, r.text
     assert r.json()["error"]["code"]
 
@@ -76,7 +74,7 @@ def test_operator_mail_listing_refuses_a_non_ascii_limit_or_cursor(client: TestC
     for query in (f"limit={SUP2}", f"cursor={SUP2}"):
         r = client.get(f"/v1/operator/mail?{query}")
         assert r.status_code == 422, r.text
-    assert client.post(f"/v1/operator/mail/{SUP2}/retry").status_code == 404
+    assert client.post(f"/v1/operator/mail/{SUP2}/retry", json={}).status_code == 404
     assert client.post(f"/v1/operator/requests/{SUP2}/approve", json={}).status_code == 404
 
 

@@ -97,13 +97,13 @@ def test_invitation_from_e_mail_to_active_account(client: TestClient, org: str, 
     login(client, ANNA)
     (req,) = client.get(f"/v1/orgs/{KVK}/requests").json()["requests"]
     assert (req["email"], req["kind"], req["name"]) == (BERT, "invitation", "Bert Bakker")
-    assert client.post(f"/v1/orgs/{KVK}/requests/{req['id']}/approve").status_code == 200
+    assert client.post(f"/v1/orgs/{KVK}/requests/{req['id']}/approve", json={}).status_code == 200
     assert client.get(f"/v1/orgs/{KVK}/invitations").json() == {"invitations": []}
 
     (welcome,) = delivered(client, smtp, BERT)[1:]
     activation = link_token(welcome, "activeren")
     as_anyone(client)
-    assert client.post(f"/v1/activations/{activation}").json() == {"email": BERT, "status": "active"}
+    assert client.post(f"/v1/activations/{activation}", json={}).json() == {"email": BERT, "status": "active"}
     r = client.post("/v1/session", json={"email": BERT, "password": PASSWORD})
     assert r.status_code == 200, r.text
     assert r.json()["org_name"] == "Bakkerij De Korenschoof"
@@ -178,7 +178,7 @@ def test_an_invitation_lapses_after_21_days_and_can_be_sent_again(client: TestCl
     assert footprint(db) == before
 
     login(client, ANNA)
-    r = client.post(f"/v1/orgs/{KVK}/invitations/{listed['id']}/resend")
+    r = client.post(f"/v1/orgs/{KVK}/invitations/{listed['id']}/resend", json={})
     assert r.status_code == 200, r.text
     assert (r.json()["lapsed"], r.json()["expires_at"]) == (False, "2026-07-27T10:00:00+00:00")
     new = link_token(delivered(client, smtp, BERT)[-1], "uitnodiging")
@@ -190,7 +190,7 @@ def test_an_invitation_lapses_after_21_days_and_can_be_sent_again(client: TestCl
 def test_sending_again_ends_the_old_link(client: TestClient, org: str, db: Database, smtp: Mailbox) -> None:
     old = invited(client, smtp)
     (listed,) = client.get(f"/v1/orgs/{KVK}/invitations").json()["invitations"]
-    assert client.post(f"/v1/orgs/{KVK}/invitations/{listed['id']}/resend").status_code == 200
+    assert client.post(f"/v1/orgs/{KVK}/invitations/{listed['id']}/resend", json={}).status_code == 200
     new = link_token(delivered(client, smtp, BERT)[-1], "uitnodiging")
     as_anyone(client)
     before = footprint(db)
@@ -207,7 +207,7 @@ def test_a_withdrawn_invitation_accepts_nothing(client: TestClient, org: str, db
     assert client.get(f"/v1/orgs/{KVK}/invitations").json() == {"invitations": []}
     again = client.delete(f"/v1/orgs/{KVK}/invitations/{listed['id']}")
     assert (again.status_code, error_of(again)) == (409, "invitation_withdrawn")
-    resend = client.post(f"/v1/orgs/{KVK}/invitations/{listed['id']}/resend")
+    resend = client.post(f"/v1/orgs/{KVK}/invitations/{listed['id']}/resend", json={})
     assert (resend.status_code, error_of(resend)) == (409, "invitation_withdrawn")
     as_anyone(client)
     before = footprint(db)
@@ -226,7 +226,7 @@ def test_another_organisations_invitation_is_out_of_reach(client: TestClient, or
     login(client, "baas@garage-oost.nl")
     before = footprint(db)
     assert client.delete(f"/v1/orgs/{OTHER}/invitations/{listed['id']}").status_code == 404
-    assert client.post(f"/v1/orgs/{OTHER}/invitations/{listed['id']}/resend").status_code == 404
+    assert client.post(f"/v1/orgs/{OTHER}/invitations/{listed['id']}/resend", json={}).status_code == 404
     assert client.delete(f"/v1/orgs/{KVK}/invitations/{listed['id']}").status_code == 403
     assert client.delete(f"/v1/orgs/{OTHER}/invitations/x1").status_code == 404
     assert footprint(db) == before
@@ -246,7 +246,7 @@ def test_tokens_of_another_purpose_or_tampered_accept_nothing(client: TestClient
         assert (r.status_code, error_of(r)) == (404, "invalid_token"), bad
         assert client.get(f"/v1/invitations/{bad}").status_code == 404
     # and the invitation's token is no activation link
-    r = client.post(f"/v1/activations/{token}")
+    r = client.post(f"/v1/activations/{token}", json={})
     assert (r.status_code, error_of(r)) == (404, "invalid_token")
     assert footprint(db) == before
 

@@ -177,7 +177,7 @@ def test_reset_tokens_of_another_purpose_or_tampered_change_nothing(client: Test
     for bad in (activation, token[:-2] + "xy", "kort"):
         r = client.post(f"/v1/password-resets/{bad}", json={"password": NEW})
         assert (r.status_code, error_of(r)) == (404, "invalid_token"), bad
-    r = client.post(f"/v1/activations/{token}")  # and the reset link activates nothing
+    r = client.post(f"/v1/activations/{token}", json={})  # and the reset link activates nothing
     assert (r.status_code, error_of(r)) == (404, "invalid_token")
     assert (footprint(db), password_hash(db)) == (before, hashed)
 

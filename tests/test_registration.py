@@ -109,7 +109,7 @@ def test_first_account_of_an_unknown_organisation_r5(client: TestClient, world: 
     assert [{k: x[k] for k in ("email", "kvk", "organisation_name", "status")} for x in listed] == [
         {"email": "anna@korenschoof.nl", "kvk": KVK, "organisation_name": "Bakkerij De Korenschoof",
          "status": "pending_operator"}]
-    r = client.post(f"/v1/operator/requests/{listed[0]['id']}/approve")
+    r = client.post(f"/v1/operator/requests/{listed[0]['id']}/approve", json={})
     assert r.status_code == 200, r.text
     assert r.json()["status"] == "approved"
     assert org_status(db, KVK) == "verified"
@@ -127,7 +127,7 @@ def test_first_account_of_an_unknown_organisation_r5(client: TestClient, world: 
     as_user(client, None)
     assert check(client, service_key, "anna@korenschoof.nl")["reason"] == "inactive_user"
     assert client.post("/v1/session", json={"email": "anna@korenschoof.nl", "password": PASSWORD}).status_code == 401
-    r = client.post(f"/v1/activations/{token}")
+    r = client.post(f"/v1/activations/{token}", json={})
     assert (r.status_code, r.json()) == (200, {"email": "anna@korenschoof.nl", "status": "active"})
     # known and active to the decision API at once: no grant yet, but no longer inactive
     assert check(client, service_key, "anna@korenschoof.nl")["reason"] == "no_grant"
@@ -197,7 +197,7 @@ def test_registration_with_beheerders_mails_each_of_them_r6(client: TestClient, 
     assert {k: req[k] for k in ("email", "status", "created_at")} == {
         "email": "carla@korenschoof.nl", "status": "pending_beheerder", "created_at": "2026-06-15T10:00:00+00:00"}
     as_user(client, "anna@korenschoof.nl")
-    r = client.post(f"/v1/orgs/{KVK}/requests/{req['id']}/approve")
+    r = client.post(f"/v1/orgs/{KVK}/requests/{req['id']}/approve", json={})
     assert r.status_code == 200, r.text
     assert account(db, "carla@korenschoof.nl") == ("approved", [])  # no roles: only the first becomes beheerder
     assert client.get(f"/v1/orgs/{KVK}/requests").json() == {"requests": []}
@@ -205,7 +205,7 @@ def test_registration_with_beheerders_mails_each_of_them_r6(client: TestClient, 
     (mail,) = mails(db, settings, smtp, "carla@korenschoof.nl")
     assert subject_of(mail) == "Uw account voor Mijn Gegevensdiensten is goedgekeurd: activeer het"
     as_user(client, None)
-    assert client.post(f"/v1/activations/{activation_token(mail)}").status_code == 200
+    assert client.post(f"/v1/activations/{activation_token(mail)}", json={}).status_code == 200
     assert check(client, service_key, "carla@korenschoof.nl")["reason"] == "no_grant"
     assert client.post("/v1/session", json={"email": "carla@korenschoof.nl", "password": PASSWORD}).json()[
         "roles"] == []
@@ -235,7 +235,7 @@ def test_operator_rejection_leaves_the_organisation_pending(client: TestClient, 
     world.operator(OPERATOR)
     register(client, "anna@korenschoof.nl", **NEW_ORG)
     as_user(client, OPERATOR)
-    r = client.post(f"/v1/operator/requests/{only_request(db).id}/reject")
+    r = client.post(f"/v1/operator/requests/{only_request(db).id}/reject", json={})
     assert (r.status_code, r.json()["status"]) == (200, "rejected")
     assert org_status(db, KVK) == "pending"
     (mail,) = mails(db, settings, smtp, "anna@korenschoof.nl")
@@ -252,9 +252,9 @@ def test_a_request_is_decided_once(client: TestClient, world: World, db: Databas
     register(client, "anna@korenschoof.nl", **NEW_ORG)
     request_id = only_request(db).id
     as_user(client, OPERATOR)
-    assert client.post(f"/v1/operator/requests/{request_id}/{first}").status_code == 200
+    assert client.post(f"/v1/operator/requests/{request_id}/{first}", json={}).status_code == 200
     before = footprint(db)
-    r = client.post(f"/v1/operator/requests/{request_id}/{second}")
+    r = client.post(f"/v1/operator/requests/{request_id}/{second}", json={})
     assert (r.status_code, error_of(r)) == (409, "request_decided")
     assert footprint(db) == before
 
@@ -265,10 +265,10 @@ def test_a_beheerder_decides_once(client: TestClient, world: World, db: Database
     register(client, "carla@korenschoof.nl")
     request_id = only_request(db).id
     as_user(client, "anna@korenschoof.nl")
-    assert client.post(f"/v1/orgs/{KVK}/requests/{request_id}/approve").status_code == 200
+    assert client.post(f"/v1/orgs/{KVK}/requests/{request_id}/approve", json={}).status_code == 200
     before = footprint(db)
     for verb in ("approve", "reject"):
-        r = client.post(f"/v1/orgs/{KVK}/requests/{request_id}/{verb}")
+        r = client.post(f"/v1/orgs/{KVK}/requests/{request_id}/{verb}", json={})
         assert (r.status_code, error_of(r)) == (409, "request_decided")
     assert footprint(db) == before
 
@@ -283,10 +283,10 @@ def test_operator_and_beheerder_keep_to_their_own_requests(client: TestClient, w
         ids = {e: i for e, i in s.execute(sa.select(AccountRequest.email, AccountRequest.id))}
     before = footprint(db)
     as_user(client, OPERATOR)
-    r = client.post(f"/v1/operator/requests/{ids['carla@korenschoof.nl']}/approve")
+    r = client.post(f"/v1/operator/requests/{ids['carla@korenschoof.nl']}/approve", json={})
     assert (r.status_code, error_of(r)) == (409, "not_for_operator")
     as_user(client, "anna@korenschoof.nl")
-    assert client.post(f"/v1/operator/requests/{ids['dirk@noord.nl']}/approve").status_code == 403
+    assert client.post(f"/v1/operator/requests/{ids['dirk@noord.nl']}/approve", json={}).status_code == 403
     assert footprint(db) == before
 
 
@@ -302,19 +302,19 @@ def test_requests_of_another_organisation_stay_out_of_reach(client: TestClient, 
     as_user(client, "bert@noord.nl")
     assert client.get(f"/v1/orgs/{KVK}/requests").status_code == 403
     for verb in ("approve", "reject"):
-        r = client.post(f"/v1/orgs/{KVK}/requests/{request_id}/{verb}")
+        r = client.post(f"/v1/orgs/{KVK}/requests/{request_id}/{verb}", json={})
         assert (r.status_code, error_of(r)) == (403, "forbidden")
         # through its own organisation's path the request does not exist
-        r = client.post(f"/v1/orgs/{OTHER}/requests/{request_id}/{verb}")
+        r = client.post(f"/v1/orgs/{OTHER}/requests/{request_id}/{verb}", json={})
         assert (r.status_code, error_of(r)) == (404, "unknown_request")
     assert client.get(f"/v1/orgs/{OTHER}/requests").json() == {"requests": []}
     as_user(client, None)
     assert client.get(f"/v1/orgs/{KVK}/requests").status_code == 401
-    assert client.post(f"/v1/orgs/{KVK}/requests/{request_id}/approve").status_code == 401
+    assert client.post(f"/v1/orgs/{KVK}/requests/{request_id}/approve", json={}).status_code == 401
     assert client.get("/v1/operator/requests").status_code == 401
     as_user(client, "gewoon@korenschoof.nl")  # a user, not a beheerder
     assert client.get(f"/v1/orgs/{KVK}/requests").status_code == 403
-    assert client.post(f"/v1/orgs/{KVK}/requests/{request_id}/approve").status_code == 403
+    assert client.post(f"/v1/orgs/{KVK}/requests/{request_id}/approve", json={}).status_code == 403
     assert footprint(db) == before
     assert only_request(db).status == "pending_beheerder"
 
@@ -479,9 +479,9 @@ def test_decisions_take_only_json_bodies(client: TestClient, world: World, db: D
     assert (r.status_code, error_of(r)) == (422, "invalid_field")
     r = client.post(f"/v1/orgs/{KVK}/requests/{request_id}/approve", json={"reason": "x"})
     assert (r.status_code, error_of(r)) == (422, "unknown_field")
-    r = client.post(f"/v1/orgs/{KVK}/requests/abc/approve")
+    r = client.post(f"/v1/orgs/{KVK}/requests/abc/approve", json={})
     assert (r.status_code, error_of(r)) == (404, "unknown_request")
-    r = client.post(f"/v1/orgs/{KVK}/requests/{request_id + 1000}/approve")
+    r = client.post(f"/v1/orgs/{KVK}/requests/{request_id + 1000}/approve", json={})
     assert (r.status_code, error_of(r)) == (404, "unknown_request")
     assert footprint(db) == before
 
@@ -495,7 +495,7 @@ def approved(client: TestClient, world: World, db: Database, settings: Settings,
     world.beheerder("anna@korenschoof.nl", KVK)
     register(client, "carla@korenschoof.nl")
     as_user(client, "anna@korenschoof.nl")
-    assert client.post(f"/v1/orgs/{KVK}/requests/{only_request(db).id}/approve").status_code == 200
+    assert client.post(f"/v1/orgs/{KVK}/requests/{only_request(db).id}/approve", json={}).status_code == 200
     as_user(client, None)
     (mail,) = mails(db, settings, smtp, "carla@korenschoof.nl")
     return activation_token(mail)
@@ -504,7 +504,7 @@ def approved(client: TestClient, world: World, db: Database, settings: Settings,
 def test_activation_link_lasts_21_days(client: TestClient, db: Database, clock: FrozenClock, approved: str
                                        ) -> None:
     clock.advance(days=21, seconds=-1)
-    assert client.post(f"/v1/activations/{approved}").status_code == 200
+    assert client.post(f"/v1/activations/{approved}", json={}).status_code == 200
     assert account(db, "carla@korenschoof.nl") == ("active", [])
 
 
@@ -512,16 +512,16 @@ def test_expired_activation_link_activates_nothing(client: TestClient, db: Datab
                                                    approved: str) -> None:
     clock.advance(days=22)
     before = footprint(db)
-    r = client.post(f"/v1/activations/{approved}")
+    r = client.post(f"/v1/activations/{approved}", json={})
     assert (r.status_code, error_of(r)) == (410, "token_expired")
     assert footprint(db) == before
     assert account(db, "carla@korenschoof.nl") == ("approved", [])
 
 
 def test_activation_link_works_once(client: TestClient, db: Database, approved: str, service_key: str) -> None:
-    assert client.post(f"/v1/activations/{approved}").status_code == 200
+    assert client.post(f"/v1/activations/{approved}", json={}).status_code == 200
     before = footprint(db)
-    r = client.post(f"/v1/activations/{approved}")
+    r = client.post(f"/v1/activations/{approved}", json={})
     assert (r.status_code, error_of(r)) == (409, "token_used")
     assert footprint(db) == before
 
@@ -535,7 +535,7 @@ def test_unknown_or_foreign_tokens_activate_nothing(client: TestClient, world: W
                                   email="x@korenschoof.nl", kvk=KVK)
     before = footprint(db)
     for token in (invitation, approved[:-2] + "xx", "kort", "a" * 300, "%2E%2E"):
-        r = client.post(f"/v1/activations/{token}")
+        r = client.post(f"/v1/activations/{token}", json={})
         assert (r.status_code, error_of(r)) == (404, "invalid_token"), token
     r = client.post(f"/v1/activations/{approved}", content=b"x", headers={"Content-Type": "text/plain"})
     assert r.status_code == 415
@@ -547,7 +547,7 @@ def test_deactivated_account_cannot_be_activated_by_its_old_link(client: TestCli
                                                                  approved: str) -> None:
     world.set_status("carla@korenschoof.nl", "inactive")
     before = footprint(db)
-    r = client.post(f"/v1/activations/{approved}")
+    r = client.post(f"/v1/activations/{approved}", json={})
     assert (r.status_code, error_of(r)) == (409, "not_activatable")
     assert footprint(db) == before
 
@@ -560,7 +560,7 @@ def test_approval_fails_whole_when_the_address_got_an_account_meanwhile(client: 
     world.account("anna@korenschoof.nl", OTHER)  # e.g. made by the operator in the meantime
     before = footprint(db)
     as_user(client, OPERATOR)
-    r = client.post(f"/v1/operator/requests/{only_request(db).id}/approve")
+    r = client.post(f"/v1/operator/requests/{only_request(db).id}/approve", json={})
     assert (r.status_code, error_of(r)) == (409, "account_exists")
     assert footprint(db) == before
     assert org_status(db, KVK) == "pending"  # the verification was rolled back with the rest

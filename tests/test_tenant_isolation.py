@@ -33,6 +33,7 @@ from starlette.testclient import TestClient
 
 from authz.api.openapi import Operation
 from authz.app import all_routes
+from authz.cache.throttle import make_throttle
 from authz.config import Settings
 from authz.service import accounts as account_service
 from authz.service import members
@@ -157,7 +158,8 @@ def victim_world(world: World, db: Database, settings: Settings) -> Victim:
     world.mandate(OTHER, ELSEWHERE, None)
     world.beheerder(LOOSE, ELSEWHERE)
     world.operator(OPERATOR)
-    account_service.register(db, settings, account_service.Registration(APPLICANT, PASSWORD, AFNEMER))
+    account_service.register(db, settings, account_service.Registration(APPLICANT, PASSWORD, AFNEMER),
+                             make_throttle(settings, db), "10.0.0.1")
     invitation = members.invite(db, settings, BEHEERDER, AFNEMER, INVITEE).answer
     with db.engine.connect() as c:
         request_id = c.execute(sa.text("SELECT id FROM account_requests WHERE email = :e"),

@@ -1,22 +1,36 @@
-"""Shared pieces of the HTTP edge: JSON in and out, the error shape. What a body holds: :mod:`authz.api.shapes`."""
+"""Shared pieces of the HTTP edge: JSON in and out, the error shape, and the guard every state-changing request
+of the JSON API passes (:class:`JsonWrites`). What a body holds: :mod:`authz.api.shapes`."""
 
 from __future__ import annotations
 
+import json
+from collections import Counter
+from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 import orjson
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from authz.errors import AuthzError, Invalid
+from authz.errors import AuthzError, Forbidden, Invalid
 from authz.values import whole_number
 
 
 class JSONResponse(Response):
+    """A JSON answer, never kept by a cache (``Cache-Control: no-store``): who may view what, a user's products or
+    an organisation's accounts are nothing a shared proxy or a browser's history should hold."""
+
     media_type = "application/json"
 
     def render(self, content: Any) -> bytes:
         return orjson.dumps(content)
+
+    def init_headers(self, headers: Mapping[str, str] | None = None) -> None:
+        super().init_headers(headers)
+        if headers is None or not any(k.lower() == "cache-control" for k in headers):
+            self.raw_headers.append((b"cache-control", b"no-store"))
 
 
 def error_response(exc: AuthzError) -> JSONResponse:
@@ -35,17 +49,68 @@ class UnsupportedMedia(AuthzError):
     status = 415
 
 
-async def read_json(request: Request, max_bytes: int = 1_000_000) -> dict[str, Any]:
-    """The request's JSON object; 415 unless the body is declared JSON, 413 when too large, 400 when not JSON."""
-    ctype: bytes | None = None
-    declared: bytes | None = None
-    for key, value in request.scope["headers"]:  # one pass over the raw headers (names are lower case in ASGI)
-        if key == b"content-type" and ctype is None:
-            ctype = value
-        elif key == b"content-length" and declared is None:
+def _is_json(ctype: bytes | None) -> bool:
+    return ctype == b"application/json" or (ctype or b"").split(b";")[0].strip().lower() == b"application/json"
+
+
+def origin_of(url: str) -> str:
+    """The origin (``scheme://host[:port]``, lower case) of a URL, as a browser sends it in ``Origin``."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}".lower()
+
+
+class JsonWrites:
+    """The JSON API's guard against cross-site requests, in one place so that no route can forget it: every
+    state-changing request (POST, PUT, PATCH, DELETE) under /v1 and /access whose browser ``Origin`` is neither
+    ``AUTHZ_BASE_URL``'s nor the request's own host is refused (403 ``foreign_origin``), and a POST, PUT or PATCH
+    must be declared ``Content-Type: application/json`` (415), also when it has no body. A form or text/plain POST
+    is what another site's page may send with our cookies without asking first (a CORS "simple" request); a JSON
+    one makes the browser ask, and we never say yes. The portal's HTML forms carry CSRF tokens instead."""
+
+    _WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+    _GUARDED = ("/v1/", "/access/")
+
+    def __init__(self, app: ASGIApp, base_url: str) -> None:
+        self.app = app
+        self.origin = origin_of(base_url)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] in self._WRITES and scope["path"].startswith(self._GUARDED):
+            refusal = self._refusal(scope)
+            if refusal is not None:
+                await error_response(refusal)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+    def _refusal(self, scope: Scope) -> AuthzError | None:
+        ctype = origin = host = None
+        for key, value in scope["headers"]:  # one pass over the raw headers (names are lower case in ASGI)
+            if key == b"content-type" and ctype is None:
+                ctype = value
+            elif key == b"origin" and origin is None:
+                origin = value
+            elif key == b"host" and host is None:
+                host = value
+        if origin is not None:
+            sent = origin.decode("latin-1").lower()
+            own = f"{scope.get('scheme', 'http')}://{(host or b'').decode('latin-1')}".lower()
+            if sent not in (self.origin, own):
+                return Forbidden("foreign_origin", "Requests from another site's pages are refused.")
+        if scope["method"] != "DELETE" and not _is_json(ctype):
+            return UnsupportedMedia("unsupported_media_type",
+                                    "Send the request as Content-Type: application/json (a body of {} where none "
+                                    "is needed).")
+        return None
+
+
+async def read_json(request: Request, max_bytes: int = 1_000_000, empty: bool = False) -> dict[str, Any]:
+    """The request's JSON object (``{}`` for an empty body when ``empty``: a write that needs none); 413 when too
+    large, 400 when not JSON. That it is declared JSON, :class:`JsonWrites` has made sure."""
+    declared = None
+    for key, value in request.scope["headers"]:
+        if key == b"content-length":
             declared = value
-    if ctype != b"application/json" and (ctype or b"").split(b";")[0].strip().lower() != b"application/json":
-        raise UnsupportedMedia("unsupported_media_type", "Send the body as Content-Type: application/json.")
+            break
     size_declared = whole_number(declared.decode("latin-1")) if declared is not None else None
     if size_declared is not None and size_declared > max_bytes:
         raise TooLarge("body_too_large", f"The body may be at most {max_bytes} bytes.")
@@ -56,12 +121,39 @@ async def read_json(request: Request, max_bytes: int = 1_000_000) -> dict[str, A
         if size > max_bytes:
             raise TooLarge("body_too_large", f"The body may be at most {max_bytes} bytes.")
         chunks.append(chunk)
+    raw = b"".join(chunks)
+    if empty and not raw.strip():
+        return {}
     try:
-        data = orjson.loads(b"".join(chunks))
+        data = orjson.loads(raw)
     except orjson.JSONDecodeError:
         raise BadRequestBody("invalid_json", "The body is not valid JSON.") from None
     if not isinstance(data, dict):
         raise Invalid("invalid_body", "The body must be a JSON object.")
+    # A key twice: orjson keeps the last, a gateway in front of us may have read the first, so the two would judge
+    # different requests. Every key is followed by a ':' outside strings, so as many ':' as decoded keys proves
+    # that none was dropped; only a body with more (a ':' in a string value, or a key twice) is read again.
+    colons = raw.count(b":")
+    if colons > len(data) and colons > _keys(data):
+        json.loads(raw, object_pairs_hook=_no_duplicates)
     return data
 
 
+def _keys(data: dict[str, Any]) -> int:
+    """How many keys the objects in ``data`` hold, nested ones included."""
+    count, stack = 0, list[Any]([data])
+    while stack:
+        item = stack.pop()
+        values = item.values() if type(item) is dict else item
+        if type(item) is dict:
+            count += len(item)
+        stack.extend(v for v in values if type(v) is dict or type(v) is list)
+    return count
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        twice = sorted(k for k, n in Counter(k for k, _ in pairs).items() if n > 1)
+        raise Invalid("duplicate_field", f"A JSON object holds a key more than once: {', '.join(twice)}.")
+    return out

@@ -32,10 +32,15 @@ STATUSES = {
     503: "The service cannot answer now",
 }
 # Codes every operation of a kind can answer.
-_BODY = {400: {"invalid_json"}, 413: {"body_too_large"}, 415: {"unsupported_media_type"}, 422: {"invalid_body"}}
+_BODY = {400: {"invalid_json"}, 413: {"body_too_large"}, 422: {"invalid_body", "duplicate_field"}}
 _AUTH = {"key": {401: {"unauthorized"}},
          "session": {401: {"not_logged_in"}, 403: {"forbidden"}}}
 _SQL = {503: {"database_unavailable"}}
+# What authz.api.http.JsonWrites answers a state-changing request: a foreign Origin, and a body not declared JSON.
+_WRITE = {"post": {403: {"foreign_origin"}, 415: {"unsupported_media_type"}},
+          "put": {403: {"foreign_origin"}, 415: {"unsupported_media_type"}},
+          "patch": {403: {"foreign_origin"}, 415: {"unsupported_media_type"}},
+          "delete": {403: {"foreign_origin"}}}
 
 
 def error_schema(codes: Iterable[str] = ()) -> Schema:
@@ -71,7 +76,8 @@ class Operation(Route):
     def errors(self) -> dict[int, set[str]]:
         """Every error status of this operation, with the codes it can carry."""
         out: dict[int, set[str]] = {}
-        parts: list[Mapping[int, Iterable[str]]] = [_AUTH.get(self.auth, {}), self.extra_errors]
+        parts: list[Mapping[int, Iterable[str]]] = [_AUTH.get(self.auth, {}), _WRITE.get(self.method, {}),
+                                                    self.extra_errors]
         if self.sql:
             parts.append(_SQL)
         if self.body is not None:

@@ -31,7 +31,8 @@ NEW_ORG = Body(kvk=shapes.KVK, name=shapes.text(200), domains=shapes.DOMAINS.opt
 ORGS = Query(q=shapes.search(200).with_schema(description="part of the KvK number or the name"),
              cursor=shapes.KVK_PARAM.with_schema(description="the KvK number of the last organisation given"),
              limit=shapes.limit(100, MAX_LIMIT))
-NEW_PRODUCT = Body(code=shapes.CODE, name=shapes.text(200), description=shapes.text(5000, min_len=0).optional())
+NEW_PRODUCT = Body(code=shapes.CODE, name=shapes.text(200),
+                   description=shapes.text(5000, min_len=0, lines=True).optional())
 WINDOW = Body(valid_from=shapes.DAY.optional(), valid_until=shapes.DAY.optional())
 MANDATE = Body(**WINDOW.fields, products=shapes.CODES.with_schema(minItems=1).optional())
 

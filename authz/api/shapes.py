@@ -115,7 +115,7 @@ class Query(Shape):
 
 # -- the fields of bodies ----------------------------------------------------------------------------------------
 
-# An address has an '@' and no control character; it is trimmed and compared in lower case.
+# An address has an '@' and no control character; values.email gives its canonical form (or refuses it).
 EMAIL = Field(values.email, {"type": "string", "format": "email", "maxLength": values.MAX_EMAIL,
                              "pattern": "^[^\\u0000-\\u001f\\u007f-\\u009f]*@[^\\u0000-\\u001f\\u007f-\\u009f]*$"},
               ("invalid_email",))
@@ -128,14 +128,18 @@ PASSWORD = Field(values.password, {"type": "string", "minLength": 12, "maxLength
 DOMAINS = Field(values.domains, {"type": "array", "items": {"type": "string"}}, ("invalid_field",))
 
 
-def text(max_len: int = 200, min_len: int = 1) -> Field:
-    """Free text, trimmed, of ``min_len`` to ``max_len`` characters."""
-    return Field(values.text(max_len, min_len), {"type": "string", "minLength": min_len, "maxLength": max_len},
+def text(max_len: int = 200, min_len: int = 1, lines: bool = False) -> Field:
+    """Free text by :func:`authz.values.text`: trimmed, ``min_len`` to ``max_len`` characters, no control characters
+    (line breaks only with ``lines``)."""
+    refused = "\\u0000-\\u0009\\u000b\\u000c\\u000e-\\u001f" if lines else "\\u0000-\\u001f"
+    return Field(values.text(max_len, min_len, lines),
+                 {"type": "string", "minLength": min_len, "maxLength": max_len,
+                  "pattern": f"^[^{refused}\\u007f-\\u009f]*$"}, ("invalid_field",))
+
+
+def integer(minimum: int = 0, maximum: int = values.MAX_BIGINT) -> Field:
+    return Field(values.integer(minimum, maximum), {"type": "integer", "minimum": minimum, "maximum": maximum},
                  ("invalid_field",))
-
-
-def integer(minimum: int = 0) -> Field:
-    return Field(values.integer(minimum), {"type": "integer", "minimum": minimum}, ("invalid_field",))
 
 
 def _json_object(value: Any, name: str) -> dict[str, Any]:

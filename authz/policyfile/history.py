@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from authz import values
 from authz.errors import NotFound
 from authz.policyfile.model import utc_text
 from authz.store import policystate
@@ -38,7 +39,7 @@ class HistoryEntry:
 def user_history(db: Database, kvk: str, email: str) -> list[HistoryEntry]:
     """Every change of the rights of account ``email`` of organisation ``kvk``, oldest first (404 when the account
     is not one of ``kvk``'s)."""
-    email = email.lower()
+    email = values.email(email, "email")
     with db.read() as s:
         if not policystate.account_in(s, kvk, email):
             raise NotFound("unknown_account", "No such account in this organisation.")

@@ -15,8 +15,10 @@ from typing import Any
 
 import yaml
 
+from authz import values
 from authz.domain.state import Acct, Contr, GrantRec, Mand, Org, PolicyState, Prod
 from authz.domain.window import well_formed
+from authz.errors import Invalid
 
 KVK_RE = re.compile(r"[0-9]{8}")
 CODE_RE = re.compile(r"[a-z0-9][a-z0-9-]{1,62}")
@@ -264,7 +266,11 @@ def parse(text: str, path: str = "<policy>") -> Parsed:
                               f"'operator' has none")
         if not email or (m.get("org") is not None and org is None):
             continue
-        email = email.lower()
+        try:
+            email = values.email(email, "email")  # the canonical form the API and the portal give
+        except Invalid:
+            r.bad(m.line, f"'email' {email!r} is not an e-mail address in NFKC form")
+            continue
         if not _once(r, seen, ("account", email), m.line, f"account {email}"):
             continue
         st.accounts[email] = Acct(email, r.text(m, "name") or "", org, status, tuple(sorted(set(roles))))

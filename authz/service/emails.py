@@ -12,6 +12,7 @@ from collections.abc import Iterable
 
 from email_validator import EmailNotValidError, validate_email
 
+from authz import values
 from authz.errors import Invalid
 
 _DOMAIN_RE = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)+")
@@ -22,11 +23,13 @@ def domain_of(email: str) -> str:
 
 
 def normalise(raw: str) -> str:
-    """The address, normalised and lower-case (login names compare case-insensitively), if its syntax is valid."""
+    """The address in its canonical form (:func:`authz.values.email`), if its syntax is valid."""
+    address = values.email(raw, "email")
     try:
-        return validate_email(raw, check_deliverability=False).normalized.lower()
+        validate_email(address, check_deliverability=False)
     except EmailNotValidError as exc:
         raise Invalid("invalid_email", f"'email' is not a valid e-mail address: {exc}") from None
+    return address
 
 
 def business_email(raw: str, free_mail_domains: Iterable[str]) -> str:

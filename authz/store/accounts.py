@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from authz import policy
+from authz import policy, values
 from authz.errors import Conflict, NotFound
 from authz.events import AccountChanged
 from authz.store import projection
@@ -30,7 +30,7 @@ def _lines(a: Account, status: str, role_set: set[str]) -> list[policy.Line]:
 
 
 def by_email(t: Tx, email: str, *, lock: bool = False) -> Account | None:
-    q = select(Account).where(Account.email == email.lower())
+    q = select(Account).where(Account.email == values.email(email, "email"))
     if lock:
         q = q.with_for_update()
     return t.s.scalars(q).first()
@@ -46,7 +46,7 @@ def get(t: Tx, email: str, org: str | None = None, *, lock: bool = False) -> Acc
 
 def create(t: Tx, email: str, org: str | None, password_hash: str, status: str, name: str = "",
            role_set: set[str] | None = None) -> Account:
-    email = email.lower()
+    email = values.email(email, "email")
     if t.s.scalar(select(func.count()).select_from(Account).where(Account.email == email)):
         raise Conflict("account_exists", f"An account for {email} already exists.")
     a = Account(email=email, org=org, password_hash=password_hash, status=status, name=name, grants_version=0,

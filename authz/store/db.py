@@ -29,9 +29,11 @@ log = logging.getLogger(__name__)
 
 
 def make_engine(url: str) -> Engine:
+    # hide_parameters: an error's text (logged, and kept in exceptions) never holds the values of its statement,
+    # which may be a password hash, a token or an e-mail address.
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False},
-                               poolclass=NullPool if ":memory:" not in url else None)
+                               poolclass=NullPool if ":memory:" not in url else None, hide_parameters=True)
 
         @event.listens_for(engine, "connect")
         def _sqlite_connect(dbapi_conn: Any, _record: Any) -> None:
@@ -51,7 +53,7 @@ def make_engine(url: str) -> Engine:
         return engine
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
-    return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+    return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True, hide_parameters=True)
 
 
 @dataclass
