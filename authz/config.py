@@ -52,6 +52,13 @@ class Settings:
     # Revisions after the snapshot in Redis at which an instance writes a newer one (0: only after a SQL load).
     snapshot_refresh: int = 1000
     max_body_bytes: int = 1_000_000
+    # R17: who must have a second factor before doing anything but enrol: "admins" (beheerders and operators),
+    # "all" or "none".
+    mfa_required: str = "admins"
+
+    def __post_init__(self) -> None:
+        if self.mfa_required not in ("admins", "all", "none"):
+            raise ValueError(f"AUTHZ_MFA_REQUIRED must be 'admins', 'all' or 'none', not {self.mfa_required!r}")
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -85,4 +92,5 @@ class Settings:
                                            or cls.login_failures_per_account),
             login_failures_per_address=int(env.get("AUTHZ_LOGIN_FAILURES_PER_ADDRESS")
                                            or cls.login_failures_per_address),
+            mfa_required=(env.get("AUTHZ_MFA_REQUIRED") or cls.mfa_required).strip().lower(),
         )
