@@ -192,7 +192,7 @@ def _print_logins(out: TextIO, settings: Settings, key_name: str, key: str, enro
         out.write(f"  {email:<{width}}  {about}{'  [second factor]' if email in enrolled else ''}\n")
     if enrolled:
         out.write("\nThe accounts marked [second factor] also ask for a code (R17). Print the current one with\n"
-                  "  authz demo code EMAIL\n"
+                  "  authz demo code EMAIL      (after make run: .venv/bin/authz demo code EMAIL)\n"
                   "or add the account to an authenticator app with its URI:\n")
         for email, *_ in ACCOUNTS:
             if email in enrolled:

@@ -209,6 +209,20 @@ def link_token(msg: Any, page: str) -> str:
     return token
 
 
+@pytest.fixture(scope="session")
+def chromium() -> Iterator[Any]:
+    """Debian's Chromium through Playwright, one for the whole run: every browser test shares it (a second sync
+    Playwright cannot start while one is running)."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.browser import launch
+
+    with sync_playwright() as pw:
+        browser = launch(pw)
+        yield browser
+        browser.close()
+
+
 @pytest.fixture
 def redis_prefix() -> Iterator[str]:
     """A fresh Redis key prefix for this test; its keys are deleted afterwards."""

@@ -9,12 +9,11 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page
 
 from authz.domain import mfa as rules
 from authz.store.db import Database
 from tests.browser import DESKTOP, log_in, log_out, shoot
-from tests.browser import launch as launch_chromium
 from tests.factories import PASSWORD, World
 from tests.instances import Instance
 
@@ -22,14 +21,6 @@ pytestmark = pytest.mark.browser
 
 KVK = "11111111"
 ANNA = "anna@korenschoof.nl"
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Browser]:
-    with sync_playwright() as pw:
-        browser = launch_chromium(pw)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture
