@@ -19,8 +19,16 @@ $(BIN)/authz: pyproject.toml
 
 install: $(BIN)/authz ## create .venv and install authz with its development extras
 
+# The local demo's secret key, made once beside its database (`make clean` removes both): `authz demo` seals the
+# second factors it enrols with it, and `authz serve` must open them, also after a restart.
+DEMO_KEY := .authz-demo-key
+
+$(DEMO_KEY):
+	@umask 077 && $(PYTHON) -c 'import secrets; print(secrets.token_urlsafe(32))' > $@
+
 run: export AUTHZ_BASE_URL ?= http://$(HOST):$(PORT)
-run: install ## set up a SQLite database with demo data and serve on http://$(HOST):$(PORT)
+run: export AUTHZ_SECRET_KEY ?= $(shell cat $(DEMO_KEY) 2>/dev/null)
+run: install $(DEMO_KEY) ## set up a SQLite database with demo data and serve on http://$(HOST):$(PORT)
 	$(BIN)/authz db upgrade
 	$(BIN)/authz demo
 	$(BIN)/authz serve --host $(HOST) --port $(PORT)
@@ -42,4 +50,4 @@ bench: install ## 1 000 000 grants: check speed, start-up (SQL and Redis snapsho
 	$(BIN)/python load/bench.py
 
 clean: ## remove the virtualenv, the local database and the outbox
-	rm -rf $(VENV) authz.db authz.db-wal authz.db-shm outbox
+	rm -rf $(VENV) authz.db authz.db-wal authz.db-shm outbox $(DEMO_KEY)

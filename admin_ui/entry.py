@@ -13,6 +13,7 @@ from starlette.responses import Response
 
 from admin_ui import guard, texts
 from admin_ui.web import (
+    ENROL,
     FormError,
     flash,
     form,
@@ -28,7 +29,7 @@ from admin_ui.web import (
 from authz import values
 from authz.cache.throttle import TooManyAttempts
 from authz.errors import AuthzError, Invalid
-from authz.identity import SESSION_COOKIE, client_address, close_session, open_session
+from authz.identity import SESSION_COOKIE, client_address, close_session, must_enrol, open_session
 from authz.service import accounts, members, passwords
 from authz.service.commit import after_commit
 from authz.state import state
@@ -50,13 +51,18 @@ async def home(request: Request) -> Response:
     actor = await guard.who(request)
     if actor is None:
         return redirect("/inloggen")
+    if must_enrol(request, actor):
+        return redirect(ENROL)
     return redirect(home_of(actor.roles, actor.org))
 
 
 def _login_page(request: Request, email: str = "", next_: str = "", error: str | None = None,
-                status: int = 200) -> Response:
-    return render(request, "login.html", {"title": "Inloggen", "email": email, "next": next_, "error": error},
-                  status)
+                status: int = 200, password: str | None = None) -> Response:
+    """The log-in form; with ``password`` (it was right, and the account has a second factor: R17) the second step,
+    which asks for the code and carries the password on in a hidden field of this one answer (never stored: the
+    page is ``no-store``), so the code is checked with the password as one log-in, as ``POST /v1/session`` does."""
+    return render(request, "login.html", {"title": "Inloggen", "email": email, "next": next_, "error": error,
+                                          "password": password}, status)
 
 
 async def login_form(request: Request) -> Response:
@@ -69,14 +75,24 @@ async def login(request: Request) -> Response:
     given = data.get("email")
     email = given.strip() if isinstance(given, str) else ""  # as typed, to show again: read by values.email
     next_ = local_path(text_field(data, "volgende", required=False, max_len=2000), "")
+    password = data.get("password")
+    raw_otp = data.get("otp")
+    otp = raw_otp.strip() if isinstance(raw_otp, str) and raw_otp.strip() else None
     try:
         password = secret_field(data, "password")
         address = values.email(email, "email")  # before the throttle counts it: a NUL would reach its store
-        token, actor = await run_in_threadpool(accounts.login, st.db, st.sessions, st.throttle, address,
-                                               password, client_address(request),
-                                               request.cookies.get(SESSION_COOKIE))
+        if otp is not None:
+            values.text(64)(otp, "otp")
+        token, actor = await run_in_threadpool(lambda: accounts.login(
+            st.db, st.sessions, st.throttle, address, password, client_address(request),
+            request.cookies.get(SESSION_COOKIE), secret_key=st.settings.secret_key, otp=otp))
     except AuthzError as exc:
-        return _login_page(request, email, next_, message(exc), 401 if exc.status == 401 else exc.status)
+        # The second step only once the password was right: mfa_required and invalid_otp say so, nothing else does.
+        second = password if exc.code in ("mfa_required", "invalid_otp") and isinstance(password, str) else None
+        error = None if exc.code == "mfa_required" else message(exc)
+        return _login_page(request, email, next_, error, 401 if exc.status == 401 else exc.status, second)
+    if must_enrol(request, actor):
+        next_ = ENROL
     resp = redirect(next_ or home_of(actor.roles, actor.org))
     open_session(resp, token, st.settings.session_absolute_seconds, is_https(request))
     return resp

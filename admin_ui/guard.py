@@ -28,13 +28,19 @@ def nav(actor: Actor) -> Nav:
 
 
 async def who(request: Request) -> Actor | None:
-    """The logged-in actor, or None (for pages anyone may see)."""
+    """The logged-in actor, or None (for pages anyone may see: the start page, log-out). Also an actor that must
+    still set up a second factor (R17): these pages show nothing else."""
     if SESSION_COOKIE not in request.cookies:
         return None
     try:
-        return await current_actor(request)
+        return await current_actor(request, enrolling=True)
     except Unauthorized:
         return None
+
+
+async def enrolling(request: Request) -> Actor:
+    """Any logged-in account, also one that must still set up a second factor: the enrolment pages (R17)."""
+    return await current_actor(request, enrolling=True)
 
 
 async def beheerder(request: Request, action: str) -> tuple[Actor, str]:

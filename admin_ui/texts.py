@@ -24,11 +24,18 @@ FIELDS = {"email": "e-mailadres", "password": "wachtwoord", "password2": "herhal
           "kvk": "KvK-nummer", "organisation_name": "naam van de organisatie", "name": "naam", "code": "code",
           "afnemer": "afnemer", "reason": "reden", "intermediair": "KvK-nummer van de intermediair",
           "product": "product", "domains": "e-maildomeinen", "valid_from": "ingangsdatum",
-          "valid_until": "einddatum", "description": "omschrijving", "old_password": "huidige wachtwoord"}
+          "valid_until": "einddatum", "description": "omschrijving", "old_password": "huidige wachtwoord",
+          "otp": "code"}
 
 ERRORS = {
     "invalid_credentials": "Het e-mailadres of wachtwoord klopt niet, of het account is (nog) niet actief.",
     "not_logged_in": "Log eerst in.",
+    "mfa_required": "Vul de code uit uw authenticator-app in.",
+    "invalid_otp": "Deze code klopt niet, is verlopen of is al gebruikt.",
+    "mfa_enrolment_required": "Stel eerst een tweede factor in; daarna kunt u verder.",
+    "mfa_enrolled": "U heeft al een tweede factor. Verwijder die eerst als u een nieuwe wilt instellen.",
+    "mfa_not_started": "Begin opnieuw met het instellen van een tweede factor.",
+    "mfa_not_enrolled": "Dit account heeft geen tweede factor.",
     "forbidden": "U heeft geen toegang tot deze pagina of handeling.",
     "weak_password": "Kies een wachtwoord van 12 tot 256 tekens.",
     "password_mismatch": "De twee wachtwoorden zijn niet gelijk.",

@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 CSRF_COOKIE = "authz_csrf"
 CSRF_FIELD = "csrf"
 FLASH_COOKIE = "authz_flash"
+ENROL = "/account/tweede-factor"  # where an account that must have a second factor is led first (R17)
 MAX_FIELDS = 500  # the largest form is a user's page: one checkbox per product of an afnemer
 
 Endpoint = Callable[[Request], Awaitable[Response]]
@@ -195,8 +196,10 @@ def error_page(request: Request, exc: AuthzError) -> Response:
         if request.url.query and request.method == "GET":
             target += "?" + request.url.query
         return redirect(f"/inloggen?volgende={quote(target, safe='/')}")
+    # R17: an account that must set up a second factor is led to it from every page it may not see yet.
+    onward = ENROL if exc.code == "mfa_enrolment_required" else None
     return render(request, "error.html", {"title": texts.ERROR_TITLES.get(exc.status, "Er ging iets mis"),
-                                          "error": message(exc)}, status=exc.status)
+                                          "error": message(exc), "onward": onward}, status=exc.status)
 
 
 def page(view: Endpoint) -> Endpoint:

@@ -22,6 +22,7 @@ class Actor:
     roles: frozenset[str]
     session_hash: str = ""
     org_name: str | None = None
+    mfa: bool = False  # R17: whether the account has a confirmed second factor
 
     def lines(self) -> list[tuple[str, ...]]:
         """This account's role lines in the Casbin model."""

@@ -121,6 +121,16 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_demo_code(args: argparse.Namespace) -> int:
+    from authz.clock import Clock
+    from authz.demo import demo_code
+
+    print(demo_code(args.email, _settings(), Clock().now()))
+    print("(demo accounts only: their second factors have fixed, public secrets; valid for about 30 s)",
+          file=sys.stderr)
+    return 0
+
+
 def cmd_policy(args: argparse.Namespace) -> int:
     from authz import policy_tools
 
@@ -146,6 +156,11 @@ def parser() -> argparse.ArgumentParser:
     demo.add_argument("--grants", type=int, default=0, help="instead: add synthetic data up to N grants")
     demo.add_argument("--seed", type=int, default=1)
     demo.set_defaults(func=cmd_demo)
+    demo_sub = demo.add_subparsers(dest="demo_command")
+    code = demo_sub.add_parser("code", help="print the current second-factor code of a demo account (R17; demo "
+                                            "accounts only: it reads no database and knows no real secret)")
+    code.add_argument("email", help="a demo account's e-mail, as `authz demo` prints them")
+    code.set_defaults(func=cmd_demo_code)
 
     op = sub.add_parser("operator", help="operator accounts").add_subparsers(dest="op_command", required=True)
     create = op.add_parser("create", help="create an operator account")

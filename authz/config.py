@@ -81,6 +81,13 @@ class Settings:
     max_body_bytes: int = 1_000_000
     # The bearer token /metrics asks for; None: /metrics is open (for a scraper inside the network only).
     metrics_token: str | None = None
+    # R17: who must have a second factor before doing anything but enrol: "admins" (beheerders and operators),
+    # "all" or "none".
+    mfa_required: str = "admins"
+
+    def __post_init__(self) -> None:
+        if self.mfa_required not in ("admins", "all", "none"):
+            raise SettingsError(f"AUTHZ_MFA_REQUIRED must be 'admins', 'all' or 'none', not {self.mfa_required!r}")
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -118,4 +125,5 @@ class Settings:
             registrations_per_kvk=int(env.get("AUTHZ_REGISTRATIONS_PER_KVK") or cls.registrations_per_kvk),
             trusted_proxies=networks(env.get("AUTHZ_TRUSTED_PROXIES") or ""),
             metrics_token=env.get("AUTHZ_METRICS_TOKEN") or None,
+            mfa_required=(env.get("AUTHZ_MFA_REQUIRED") or cls.mfa_required).strip().lower(),
         )

@@ -6,26 +6,38 @@ an operator, beheerders and users, a few grants and a service key. Everything bu
 transaction; a second run finds the data there, changes nothing and prints the logins again with a new key
 (``demo-<n>``: a key is stored only as a hash, so an old one cannot be shown again).
 
+R17: the demo enrols a second factor for every account that ``AUTHZ_MFA_REQUIRED`` requires one of (with
+``none``, nobody) and prints its ``otpauth://`` URI. Like the password, each demo secret is fixed and public (made
+from the e-mail by :func:`demo_secret`), so ``authz demo code EMAIL`` prints a demo account's current code without
+reading any database or key: it can tell nothing about a real account, whose secret is random.
+
 ``authz demo --grants N`` adds a large synthetic world instead: see :mod:`authz.synthetic`.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import sys
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from itertools import count
 from typing import TextIO
 
 from authz.config import Settings
+from authz.domain import mfa as rules
 from authz.errors import Conflict, NotFound
 from authz.passwords import hash_password
+from authz.service import mfa
 from authz.store import accounts, catalogue, grants, keys
+from authz.store import mfa as factors
 from authz.store.db import Database, Tx
+from authz.store.schema import Account
 from authz.synthetic import SYNTHETIC_PASSWORD, SyntheticResult, load_synthetic
 
-__all__ = ["DEMO_PASSWORD", "SYNTHETIC_PASSWORD", "DemoResult", "SyntheticResult", "load_demo", "load_synthetic"]
+__all__ = ["DEMO_PASSWORD", "SYNTHETIC_PASSWORD", "DemoResult", "SyntheticResult", "demo_code", "demo_secret",
+           "load_demo", "load_synthetic"]
 
 # Fixed on purpose: the demo must print the same logins on every run. Never use the demo on real data.
 DEMO_PASSWORD = "gegevens-demo-2026"  # noqa: S105
@@ -79,6 +91,33 @@ GRANTS = (
 )
 
 
+def demo_secret(email: str) -> str:
+    """The demo account's TOTP secret: fixed and public, as :data:`DEMO_PASSWORD` is (160 bits, base32)."""
+    return base64.b32encode(hashlib.sha256(f"authz demo second factor:{email}".encode()).digest()[:20]).decode()
+
+
+def demo_code(email: str, settings: Settings, now: datetime) -> str:
+    """The current code of a demo account's second factor, or why there is none (never a real account's)."""
+    address = email.strip().lower()
+    found = next((roles for e, _, _, roles, _ in ACCOUNTS if e == address), None)
+    if found is None:
+        raise NotFound("unknown_account", f"{address} is not a demo account: this command knows only the demo's "
+                                          "own, fixed secrets, never a real account's.")
+    if not rules.required(settings.mfa_required, found):
+        raise NotFound("mfa_not_enrolled", f"The demo enrols no second factor for {address} under "
+                                           f"AUTHZ_MFA_REQUIRED={settings.mfa_required}: log in without a code.")
+    return rules.code_at(demo_secret(address), rules.step_of(now))
+
+
+def _enrol(t: Tx, settings: Settings, a: Account) -> None:
+    """A confirmed factor with the demo secret and no recovery codes (the demo logs in with `authz demo code`)."""
+    factors.start(t.s, a.id, mfa.seal_secret(settings.secret_key, a.id, demo_secret(a.email)), t.now)
+    f = factors.factor(t.s, a.id)
+    assert f is not None
+    factors.activate(t.s, f, None, [], t.now)
+    t.audit("account.mfa_confirm", f"account:{a.email}", None, {"email": a.email, "mfa": "active"}, org=a.org)
+
+
 @dataclass(frozen=True)
 class DemoResult:
     created: bool  # False: the demo data was there already
@@ -94,7 +133,7 @@ def _present(t: Tx) -> bool:
     return True
 
 
-def _build(t: Tx, today: date) -> None:
+def _build(t: Tx, today: date, settings: Settings) -> None:
     start = date(today.year - 1, 1, 1)
     for kvk, name, domain in ORGANISATIONS:
         catalogue.create_org(t, kvk, name, [domain])
@@ -111,7 +150,9 @@ def _build(t: Tx, today: date) -> None:
     catalogue.put_mandate(t, KORENSCHOOF, SALARIS_NOORD, ["verzuimmeldingen", "loongegevens"], start, None)
     password_hash = hash_password(DEMO_PASSWORD)
     for email, name, org, roles, _ in ACCOUNTS:
-        accounts.create(t, email, org, password_hash, "active", name=name, role_set=set(roles))
+        a = accounts.create(t, email, org, password_hash, "active", name=name, role_set=set(roles))
+        if rules.required(settings.mfa_required, roles):
+            _enrol(t, settings, a)
     for email, afnemer, products in GRANTS:
         grants.replace(t, accounts.get(t, email), afnemer, set(products), None)
 
@@ -131,23 +172,31 @@ def load_demo(db: Database, settings: Settings, stream: TextIO | None = None) ->
     with db.tx(actor="cli:demo") as t:
         created = not _present(t)
         if created:
-            _build(t, db.clock.today())
+            _build(t, db.clock.today(), settings)
         key_name, key = _new_key(t)
+        enrolled = {e for e, *_ in ACCOUNTS if factors.active(t.s, accounts.get(t, e).id) is not None}
     if created:
         out.write(f"Demo data loaded (revision {t.revision}).\n")
     else:
         out.write("The demo data is already there; nothing changed but a new service key.\n")
-    _print_logins(out, settings, key_name, key)
+    _print_logins(out, settings, key_name, key, enrolled)
     return DemoResult(created, key_name, key)
 
 
-def _print_logins(out: TextIO, settings: Settings, key_name: str, key: str) -> None:
+def _print_logins(out: TextIO, settings: Settings, key_name: str, key: str, enrolled: set[str]) -> None:
     base = settings.base_url
     out.write(f"\nLog in at {base}/ (or POST {base}/v1/session) with one of these accounts;\n"
               f"every demo account has the password: {DEMO_PASSWORD}\n\n")
     width = max(len(email) for email, *_ in ACCOUNTS)
     for email, _, _, _, about in ACCOUNTS:
-        out.write(f"  {email:<{width}}  {about}\n")
+        out.write(f"  {email:<{width}}  {about}{'  [second factor]' if email in enrolled else ''}\n")
+    if enrolled:
+        out.write("\nThe accounts marked [second factor] also ask for a code (R17). Print the current one with\n"
+                  "  authz demo code EMAIL      (after make run: .venv/bin/authz demo code EMAIL)\n"
+                  "or add the account to an authenticator app with its URI:\n")
+        for email, *_ in ACCOUNTS:
+            if email in enrolled:
+                out.write(f"  {rules.uri(demo_secret(email), email)}\n")
     body = json.dumps({"user": "joost.bakker@korenschoof.nl", "product": "polisadministratie"})
     out.write(f"\nService key '{key_name}' (shown once; run `authz demo` again for another):\n  {key}\n\n"
               "May Joost see the Polisadministratie?\n"

@@ -14,7 +14,8 @@ from starlette.responses import Response
 from authz.actor import Actor, check_permission
 from authz.cache import sessions
 from authz.config import Network
-from authz.errors import Unauthorized
+from authz.domain import mfa
+from authz.errors import Forbidden, Unauthorized
 from authz.policy import OPERATOR_SCOPE
 from authz.state import state
 from authz.values import kvk
@@ -22,8 +23,8 @@ from authz.values import kvk
 SESSION_COOKIE = "authz_session"
 MAX_KNOWN_KEYS = 1024
 
-__all__ = ["SESSION_COOKIE", "client_address", "close_session", "current_actor", "open_session", "require",
-           "require_operator", "require_path_org", "service_client"]
+__all__ = ["SESSION_COOKIE", "client_address", "close_session", "current_actor", "must_enrol", "open_session",
+           "require", "require_operator", "require_path_org", "service_client"]
 
 
 def client_address(request: Request) -> str:
@@ -87,8 +88,13 @@ def service_client(request: Request) -> str:
     return name
 
 
-async def current_actor(request: Request) -> Actor:
-    """The account whose session cookie the request carries (401 ``not_logged_in`` otherwise)."""
+async def current_actor(request: Request, *, enrolling: bool = False) -> Actor:
+    """The account whose session cookie the request carries (401 ``not_logged_in`` otherwise).
+
+    R17: an account that must have a second factor (``AUTHZ_MFA_REQUIRED``) and has none may do nothing but enrol
+    and log out: 403 ``mfa_enrolment_required`` for everything else. Only the routes of enrolment, log-out and "who
+    am I" pass ``enrolling=True``; every other route, of both edges, is held here, so a new one cannot forget it.
+    """
     token = request.cookies.get(SESSION_COOKIE)
     if not token:
         raise Unauthorized("not_logged_in", "Log in first.")
@@ -96,7 +102,14 @@ async def current_actor(request: Request) -> Actor:
     actor = await run_in_threadpool(sessions.actor, st.db, st.sessions, token)
     if actor is None:
         raise Unauthorized("not_logged_in", "The session has ended; log in again.")
+    if not enrolling and must_enrol(request, actor):
+        raise Forbidden("mfa_enrolment_required", "Set up a second factor first (POST /v1/session/mfa).")
     return actor
+
+
+def must_enrol(request: Request, actor: Actor) -> bool:
+    """Whether ``actor`` must set up a second factor before anything else (R17)."""
+    return not actor.mfa and mfa.required(state(request).settings.mfa_required, actor.roles)
 
 
 async def require(request: Request, action: str, scope: str) -> Actor:

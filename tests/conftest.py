@@ -123,8 +123,10 @@ def outbox_dir(tmp_path: Path) -> Path:
 def settings(db_url: str, outbox_dir: Path) -> Settings:
     # mail_interval=0: no background sender, so a test reads the outbox as its change left it (a delivered row
     # loses its bodies); tests that want e-mails delivered call authz.mail.deliver_due themselves.
+    # mfa_required="none": the tests of everything else log in as beheerders without a second factor; the tests of
+    # R17 (tests/test_mfa*.py) give their own.
     return Settings(database_url=db_url, secret_key="test-secret", outbox_dir=outbox_dir, poll_interval=0.2,
-                    mail_interval=0)
+                    mail_interval=0, mfa_required="none")
 
 
 @pytest.fixture
@@ -205,6 +207,20 @@ def link_token(msg: Any, page: str) -> str:
     token = found.pop()
     assert f"/{page}/{token}" in html_of(msg)
     return token
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Iterator[Any]:
+    """Debian's Chromium through Playwright, one for the whole run: every browser test shares it (a second sync
+    Playwright cannot start while one is running)."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.browser import launch
+
+    with sync_playwright() as pw:
+        browser = launch(pw)
+        yield browser
+        browser.close()
 
 
 @pytest.fixture

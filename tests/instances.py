@@ -30,7 +30,8 @@ class Instance:
         self.name = name
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = Path(tempfile.mkstemp(prefix=f"authz-{name}-", suffix=".log")[1])
-        full_env = {**os.environ, **env, "AUTHZ_LOG_LEVEL": "INFO"}
+        # Without a second factor unless the test asks for one (R17 has its own tests), as the settings fixture.
+        full_env = {**os.environ, "AUTHZ_MFA_REQUIRED": "none", **env, "AUTHZ_LOG_LEVEL": "INFO"}
         self._out = self.log.open("wb")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "authz.cli", "serve", "--port", str(self.port)],

@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import random
 from datetime import date
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 import pytest
 import sqlalchemy as sa
 from starlette.testclient import TestClient
 
 from authz import cli, policy
+from authz.app import create_app
 from authz.clock import FrozenClock
 from authz.config import Settings
 from authz.decider import Decider
-from authz.demo import ACCOUNTS, DEMO_PASSWORD, load_demo
+from authz.demo import ACCOUNTS, DEMO_PASSWORD, demo_code, load_demo
 from authz.domain.access import Reason
 from authz.events import Reload
 from authz.passwords import verify
@@ -28,6 +31,7 @@ from authz.store.schema import (
     Contract,
     Grant,
     Mandate,
+    MfaFactor,
     Organisation,
     Outbox,
     Role,
@@ -189,3 +193,50 @@ def test_a_running_instance_reloads_after_a_synthetic_load(client: TestClient, d
     st: Any = client.app.state.authz  # type: ignore[attr-defined]
     assert st.decider.stats()["grants"] == 800
     assert st.decider.revision == db.revision()
+
+
+def test_the_demo_enrols_its_beheerders_and_operator_and_prints_their_uris(db: Database, settings: Settings,
+                                                                          clock: FrozenClock) -> None:
+    """R17 under the default policy: a newcomer logs in as a beheerder with the code `authz demo code` prints."""
+    admins = dataclasses.replace(settings, mfa_required="admins")
+    out = io.StringIO()
+    load_demo(db, admins, out)
+    text = out.getvalue()
+    enrolled = [email for email, _, _, roles, _ in ACCOUNTS if roles]
+    assert len(enrolled) == 4 and "authz demo code EMAIL" in text
+    uris = [line.strip() for line in text.splitlines() if line.strip().startswith("otpauth://totp/")]
+    assert [unquote(urlsplit(u).path).rpartition(":")[2] for u in uris] == enrolled
+    assert count(db, MfaFactor) == 4
+    with TestClient(create_app(admins, clock), base_url="http://testserver") as c:
+        anna = {"email": "anna.devries@korenschoof.nl", "password": DEMO_PASSWORD}
+        assert c.post("/v1/session", json=anna).json()["error"]["code"] == "mfa_required"
+        r = c.post("/v1/session", json={**anna, "otp": demo_code(anna["email"], admins, clock.now())})
+        assert r.status_code == 200, r.text
+        assert c.get(f"/v1/orgs/{KORENSCHOOF}/users").status_code == 200
+        c.cookies.clear()
+        assert c.post("/v1/session", json={"email": JOOST, "password": DEMO_PASSWORD}).status_code == 200
+    # a second run prints the same URIs and changes nothing
+    again = io.StringIO()
+    load_demo(db, admins, again)
+    assert [line.strip() for line in again.getvalue().splitlines() if "otpauth://" in line] == uris
+
+
+def test_the_demo_enrols_nobody_without_the_policy(db: Database, settings: Settings) -> None:
+    out = io.StringIO()
+    load_demo(db, settings, out)  # the settings fixture: AUTHZ_MFA_REQUIRED=none
+    assert "otpauth://" not in out.getvalue() and count(db, MfaFactor) == 0
+
+
+def test_the_code_command_knows_only_the_demo_accounts(monkeypatch: pytest.MonkeyPatch,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("AUTHZ_SECRET_KEY", "test-secret")
+    monkeypatch.delenv("AUTHZ_MFA_REQUIRED", raising=False)
+    assert cli.main(["demo", "code", "operator@gegevensdiensten.nl"]) == 0
+    out, err = capsys.readouterr()
+    assert out.strip().isdigit() and len(out.strip()) == 6 and "demo accounts only" in err
+    assert cli.main(["demo", "code", "someone@korenschoof.nl"]) == 1
+    assert "not a demo account" in capsys.readouterr().err
+    assert cli.main(["demo", "code", JOOST]) == 1  # a plain user has no factor under the default policy
+    monkeypatch.setenv("AUTHZ_MFA_REQUIRED", "none")
+    assert cli.main(["demo", "code", "operator@gegevensdiensten.nl"]) == 1
+    assert "log in without a code" in capsys.readouterr().err

@@ -14,7 +14,7 @@ from starlette.testclient import TestClient
 
 from authz.app import create_app
 from authz.cache import redis_client
-from authz.cache.throttle import Limits, RedisCounter, Throttle
+from authz.cache.throttle import Limits, RedisCounter, Throttle, TooManyAttempts
 from authz.clock import FrozenClock
 from authz.config import Settings
 from authz.errors import Unavailable
@@ -190,3 +190,22 @@ def test_the_sql_counter_clears_only_rows_whose_longest_window_has_passed(db: Da
         counter.hit("account:anna", hour + timedelta(minutes=45), 1800)
     assert counter.peek("registration:address:10.0.0.1", hour) == 1
     assert counter.peek("gone", hour - timedelta(seconds=3601)) == 0
+
+
+@pytest.mark.parametrize("complete", [True, False])
+def test_only_a_complete_log_in_makes_the_account_known_at_the_address(complete: bool) -> None:
+    """A right password that still waits for its second factor is forgiven (nothing was guessed), but it does not
+    mark the account as known at the address: whoever holds only the password gains no way past the address limit."""
+    throttle = Throttle(RedisCounter(redis_client(REDIS_URL), f"authz-test-{uuid.uuid4().hex[:8]}:"),
+                        Limits(600, 3, 8))
+    address = "192.0.2.7"
+    throttle.attempt(ANNA, address, NOW)
+    (throttle.succeeded if complete else throttle.forgive)(ANNA, address, NOW)
+    for i in range(8):
+        throttle.attempt(f"gok{i}@korenschoof.nl", address, NOW)
+    if complete:
+        throttle.attempt(ANNA, address, NOW)  # known here: only her own limit holds her
+    else:
+        with pytest.raises(TooManyAttempts) as refused:
+            throttle.attempt(ANNA, address, NOW)
+        assert refused.value.code == "too_many_attempts"

@@ -15,12 +15,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page
 
 from authz.store import keys
 from authz.store.db import Database
 from tests.browser import DESKTOP, PHONE, link_path, log_in, log_out, shoot, wait_for_mail
-from tests.browser import launch as launch_chromium
 from tests.factories import PASSWORD, World
 from tests.instances import Instance
 from tests.mailbox import Mailbox
@@ -30,14 +29,6 @@ pytestmark = pytest.mark.browser
 OPERATOR = "operator@gegevensdiensten.nl"
 KVK = "11111111"
 GRANTS_CHANGED = "toegangsrechten op Mijn Gegevensdiensten zijn gewijzigd"
-
-
-@pytest.fixture(scope="session")
-def chromium() -> Iterator[Browser]:
-    with sync_playwright() as pw:
-        browser = launch_chromium(pw)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture(scope="module")

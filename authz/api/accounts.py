@@ -31,10 +31,10 @@ from authz.identity import (
     require_path_org,
 )
 from authz.service import accounts as service
-from authz.service import passwords
+from authz.service import mfa, passwords
 from authz.service.commit import after_commit
 from authz.state import State, state
-from authz.values import MAX_EMAIL, link_token, record_id
+from authz.values import MAX_EMAIL, email, link_token, record_id
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,8 @@ def _secret(value: Any, name: str) -> str:
 SECRET = shapes.custom(_secret, {"type": "string", "minLength": 1, "maxLength": 256}, "invalid_field")
 REGISTRATION = Body(email=shapes.EMAIL, password=shapes.PASSWORD, kvk=shapes.KVK,
                     organisation_name=shapes.text(200).optional(), name=shapes.text(200, 0).optional())
-LOGIN = Body(email=shapes.EMAIL, password=SECRET)
+OTP = shapes.text(64).with_schema(description="a current TOTP code or an unused recovery code")
+LOGIN = Body(email=shapes.EMAIL, password=SECRET, otp=OTP.optional(nullable=False))
 REJECTION = Body(reason=shapes.text(1000, lines=True).optional())
 
 
@@ -76,8 +77,9 @@ def _actor_view(st: State, actor: Actor) -> dict[str, Any]:
 async def login(request: Request) -> JSONResponse:
     st = state(request)
     f = LOGIN.parse(await read_json(request, st.settings.max_body_bytes))
-    token, actor = await run_in_threadpool(service.login, st.db, st.sessions, st.throttle, f["email"],
-                                           f["password"], client_address(request), request.cookies.get(SESSION_COOKIE))
+    token, actor = await run_in_threadpool(lambda: service.login(
+        st.db, st.sessions, st.throttle, f["email"], f["password"], client_address(request),
+        request.cookies.get(SESSION_COOKIE), secret_key=st.settings.secret_key, otp=f.get("otp")))
     resp = JSONResponse(_actor_view(st, actor))
     open_session(resp, token, st.settings.session_absolute_seconds, st.settings.base_url.startswith("https://"))
     return resp
@@ -85,16 +87,64 @@ async def login(request: Request) -> JSONResponse:
 
 async def whoami(request: Request) -> JSONResponse:
     st = state(request)
-    return JSONResponse(_actor_view(st, await current_actor(request)))
+    return JSONResponse(_actor_view(st, await current_actor(request, enrolling=True)))
 
 
 async def logout(request: Request) -> Response:
     st = state(request)
-    actor = await current_actor(request)
+    actor = await current_actor(request, enrolling=True)
     await run_in_threadpool(service.logout, st.sessions, actor)
     resp = Response(status_code=204)
     close_session(resp, st.settings.base_url.startswith("https://"))
     return resp
+
+
+# -- the second factor (R17) --------------------------------------------------------------------------------------
+
+MFA_CODE = Body(otp=OTP)
+
+
+async def mfa_status(request: Request) -> JSONResponse:
+    actor = await current_actor(request, enrolling=True)
+    st = state(request)
+    return JSONResponse(await run_in_threadpool(mfa.status, st.db, st.settings, actor))
+
+
+async def mfa_start(request: Request) -> JSONResponse:
+    actor = await current_actor(request, enrolling=True)
+    st = state(request)
+    shapes.NO_FIELDS.parse(await read_json(request, st.settings.max_body_bytes))
+    answer = await run_in_threadpool(mfa.start, st.db, st.settings, actor)
+    await after_commit(st)
+    return JSONResponse(answer)
+
+
+async def mfa_confirm(request: Request) -> JSONResponse:
+    actor = await current_actor(request, enrolling=True)
+    st = state(request)
+    f = MFA_CODE.parse(await read_json(request, st.settings.max_body_bytes))
+    codes = await run_in_threadpool(mfa.confirm, st.db, st.settings, st.sessions, actor, f["otp"])
+    await after_commit(st)
+    return JSONResponse({"recovery_codes": codes})
+
+
+async def mfa_disable(request: Request) -> Response:
+    actor = await current_actor(request)
+    st = state(request)
+    f = MFA_CODE.parse(await read_json(request, st.settings.max_body_bytes))
+    await run_in_threadpool(mfa.disable, st.db, st.settings, st.throttle, actor, f["otp"], client_address(request))
+    await after_commit(st)
+    return Response(status_code=204)
+
+
+async def mfa_reset(request: Request) -> Response:
+    actor = await require_operator(request, "operator.accounts")
+    st = state(request)
+    address = email(request.path_params["email"], "email")
+    shapes.NO_FIELDS.parse(await read_json(request, st.settings.max_body_bytes))
+    await run_in_threadpool(mfa.reset, st.db, st.sessions, actor.email, address)
+    await after_commit(st)
+    return Response(status_code=204)
 
 
 # -- passwords ----------------------------------------------------------------------------------------------------
@@ -217,6 +267,11 @@ _OP_REQUEST = obj(["id", "email", "kvk", "organisation_name", "status"], id={"ty
                   organisation_name=_NS, status=_S, created_at=_S, organisation_status=_NS)
 _ORG_REQUEST = obj(["id", "email", "status", "created_at"], id={"type": "integer"}, email=_S, status=_S,
                    created_at=_S, name=_S, kind={"enum": ["registration", "invitation"]})
+_MFA_STATUS = {"type": "object", "additionalProperties": False,  # obj() cannot take a field named 'required'
+               "required": ["enrolled", "pending", "required", "recovery_codes_left"],
+               "properties": {"enrolled": {"type": "boolean"}, "pending": {"type": "boolean"},
+                              "required": {"type": "boolean"},
+                              "recovery_codes_left": {"type": "integer", "minimum": 0}}}
 _TAG, _REQUESTS = "sessions", "account requests"
 _ID = {404: ["unknown_request"], 409: ["request_decided"]}
 _ORG = {422: ["invalid_kvk"], **_ID}
@@ -224,8 +279,30 @@ _TOKENS = {404: ["invalid_token"], 409: ["token_used"], 410: ["token_expired"]}
 routes = [
     Operation("POST", "/v1/session", login, "logIn", "Log in: sets the HttpOnly session cookie; 401 on bad "
               "credentials or an inactive account (one answer for all).", tag=_TAG, body=LOGIN,
-              errors={401: ["invalid_credentials"], 429: ["too_many_attempts"], 503: ["throttle_unavailable"]},
+              errors={401: ["invalid_credentials", "mfa_required", "invalid_otp"], 429: ["too_many_attempts"],
+                      503: ["throttle_unavailable"]},
               response=_ACTOR),
+    Operation("GET", "/v1/session/mfa", mfa_status, "mfaStatus", "R17: whether the account has a second factor "
+              "(or one being set up), whether the policy requires one, and how many recovery codes are left.",
+              tag=_TAG, auth="session", response=_MFA_STATUS),
+    Operation("POST", "/v1/session/mfa", mfa_start, "mfaStart", "R17: begin setting up a second factor: a new TOTP "
+              "secret and its otpauth:// URI, shown once; confirm it with a code.", tag=_TAG, auth="session",
+              body=shapes.NO_FIELDS, errors={409: ["mfa_enrolled"]},
+              response=obj(["secret", "otpauth_uri"], secret=_S, otpauth_uri=_S)),
+    Operation("POST", "/v1/session/mfa/confirm", mfa_confirm, "mfaConfirm", "R17: activate the second factor with a "
+              "current code; answers ten single-use recovery codes, shown once. Other sessions end.", tag=_TAG,
+              auth="session", body=MFA_CODE, errors={403: ["invalid_otp"], 409: ["mfa_not_started"]},
+              response=obj(["recovery_codes"], recovery_codes={"type": "array", "items": _S, "minItems": 10,
+                                                               "maxItems": 10})),
+    Operation("POST", "/v1/session/mfa/disable", mfa_disable, "mfaDisable", "R17: remove one's second factor with a "
+              "current code or a recovery code (guesses are throttled as log-ins); where the policy requires a "
+              "factor, the account can then only enrol again.", tag=_TAG, auth="session", status=204,
+              body=MFA_CODE, errors={403: ["invalid_otp"], 409: ["mfa_not_enrolled"],
+                                     429: ["too_many_attempts"], 503: ["throttle_unavailable"]}),
+    Operation("POST", "/v1/operator/accounts/{email}/mfa-reset", mfa_reset, "mfaReset", "R17: the operator removes "
+              "an account's lost second factor (audited as the operator's; the user is e-mailed; its sessions "
+              "end).", tag=_REQUESTS, auth="session", status=204, body=shapes.NO_FIELDS,
+              errors={404: ["unknown_account"], 409: ["mfa_not_enrolled"], 422: ["invalid_email"]}),
     Operation("GET", "/v1/session", whoami, "whoAmI", "The logged-in account: e-mail, organisation, roles.",
               tag=_TAG, auth="session", response=_ACTOR),
     Operation("DELETE", "/v1/session", logout, "logOut", "Log out: ends the session (401 when not logged in).",

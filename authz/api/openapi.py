@@ -34,7 +34,8 @@ STATUSES = {
 # Codes every operation of a kind can answer.
 _BODY = {400: {"invalid_json"}, 413: {"body_too_large"}, 422: {"invalid_body", "duplicate_field"}}
 _AUTH = {"key": {401: {"unauthorized"}},
-         "session": {401: {"not_logged_in"}, 403: {"forbidden"}}}
+         # R17: a session whose account must still set up a second factor is refused everything else.
+         "session": {401: {"not_logged_in"}, 403: {"forbidden", "mfa_enrolment_required"}}}
 _SQL = {503: {"database_unavailable"}}
 # What authz.api.http.JsonWrites answers a state-changing request: a foreign Origin, and a body not declared JSON.
 _WRITE = {"post": {403: {"foreign_origin"}, 415: {"unsupported_media_type"}},

@@ -166,11 +166,16 @@ class Throttle:
                 and not self._known(account, address, now)):
             raise TooManyAttempts(left)
 
-    def succeeded(self, account: str, address: str, now: datetime) -> None:
-        """Forgive the attempt of a log-in that succeeded; the account is known at the address from now on."""
+    def forgive(self, account: str, address: str, now: datetime) -> None:
+        """Take back the attempt of a right password: nothing was guessed (it may still wait for its second factor)."""
         start, _ = self._window(now)
         self.counter.forgive(self._account(account), start)
         self.counter.forgive(self._address(address), start)
+
+    def succeeded(self, account: str, address: str, now: datetime) -> None:
+        """Forgive the attempt of a log-in that succeeded, every factor given; the account is known at the address
+        from now on."""
+        self.forgive(account, address, now)
         self.counter.hit(self._known_key(account, address), _period(now), KNOWN_GOOD * 2)
 
     def allow(self, account: str, address: str, now: datetime) -> bool:

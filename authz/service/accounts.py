@@ -31,6 +31,7 @@ from authz.cache.throttle import Limits, Throttle
 from authz.clock import AMSTERDAM
 from authz.config import Settings
 from authz.errors import Conflict, Invalid, NotFound, Unauthorized
+from authz.service import mfa
 from authz.service.emails import business_email, check_org_domain, normalise
 from authz.store import accounts, catalogue, requests, sessions, tokens
 from authz.store.db import Database, Tx
@@ -44,6 +45,9 @@ BAD_LOGIN = Unauthorized("invalid_credentials", "The e-mail address or password 
 # Every registration takes at least this long (wall clock) once its password is hashed, whether it recorded a
 # request and mailed the beheerders or found the address taken and mailed it: that work would otherwise tell which.
 REGISTRATION_ANSWER_FLOOR = 0.15  # seconds
+# R17: said only once the password is right, so they tell nothing about accounts to whoever lacks it.
+MFA_REQUIRED = Unauthorized("mfa_required", "This account has a second factor: send 'otp' as well.")
+INVALID_OTP = Unauthorized("invalid_otp", "The code is not valid.")
 _MONTHS = ("januari", "februari", "maart", "april", "mei", "juni", "juli", "augustus", "september", "oktober",
            "november", "december")
 
@@ -222,11 +226,13 @@ def activate(db: Database, token: str) -> str:
 
 
 def login(db: Database, store: SessionStore, throttle: Throttle, email: str, password: str, address: str,
-          previous: str | None = None) -> tuple[str, Actor]:
+          previous: str | None = None, *, secret_key: str, otp: str | None = None) -> tuple[str, Actor]:
     """Check the credentials of an active account; returns a new session token and its actor (401 otherwise).
 
     Every attempt counts against the account and the client address first (429 over the limit, see
-    :mod:`authz.cache.throttle`), unknown accounts alike.
+    :mod:`authz.cache.throttle`), unknown accounts alike. With a second factor (R17) the password alone gives 401
+    ``mfa_required`` (not counted: nothing was guessed) and a wrong ``otp`` 401 ``invalid_otp`` (counted as a
+    failed log-in); a right one is a current code or an unused recovery code, used up by this log-in.
     """
     throttle.attempt(email, address, db.clock.now())
     with db.tx(actor=email) as t:
@@ -241,6 +247,12 @@ def login(db: Database, store: SessionStore, throttle: Throttle, email: str, pas
         if a is None or a.status != "active" or a.password_hash != stored:
             raise BAD_LOGIN
         actor = sessions.actor_of(s, a)
+    if actor.mfa:
+        if otp is None:  # the password was right: not a guess, but no log-in yet (the address learns nothing)
+            throttle.forgive(email, address, db.clock.now())
+            raise MFA_REQUIRED
+        if not mfa.verify(db, secret_key, actor.id, otp):
+            raise INVALID_OTP
     throttle.succeeded(email, address, db.clock.now())
     if stored is not None and passwords.needs_rehash(stored):
         _upgrade_hash(db, actor, stored, passwords.hash_password(password))

@@ -189,6 +189,29 @@ class Session(Base):
     last_seen: Mapped[datetime] = mapped_column()
 
 
+class MfaFactor(Base):
+    """R17: an account's TOTP factor. ``secret`` is sealed (:mod:`authz.secretbox`); ``last_step`` is the time step
+    of the last code accepted, so that no code counts twice."""
+
+    __tablename__ = "mfa_factors"
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True)
+    secret: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(16))  # pending | active
+    created_at: Mapped[datetime] = mapped_column()
+    confirmed_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    last_step: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+
+class RecoveryCode(Base):
+    """R17: a single-use recovery code of an active factor, as an argon2 hash."""
+
+    __tablename__ = "mfa_recovery_codes"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    code_hash: Mapped[str] = mapped_column(String(200))
+    used_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
 class ServiceKey(Base):
     __tablename__ = "service_keys"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -273,6 +296,6 @@ class Outbox(Base):
 
 __all__ = [
     "Account", "AccountRequest", "Audit", "Base", "CasbinRule", "Change", "Contract", "Grant", "Invitation",
-    "LoginFailures", "Mandate", "Organisation", "Outbox", "Product", "Revision", "Role", "ServiceKey", "Session",
-    "Token", "UniqueConstraint",
+    "LoginFailures", "Mandate", "MfaFactor", "Organisation", "Outbox", "Product", "RecoveryCode", "Revision", "Role",
+    "ServiceKey", "Session", "Token", "UniqueConstraint",
 ]

@@ -10,6 +10,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session as SqlSession
 
 from authz.actor import Actor
+from authz.store import mfa
 from authz.store.schema import Account, Organisation, Role
 from authz.store.schema import Session as SessionRow
 
@@ -25,7 +26,7 @@ def roles_of(s: SqlSession, account_id: int) -> frozenset[str]:
 def actor_of(s: SqlSession, account: Account, session_hash: str = "") -> Actor:
     org = s.get(Organisation, account.org) if account.org is not None else None
     return Actor(account.id, account.email, account.org, account.status, roles_of(s, account.id), session_hash,
-                 org.name if org is not None else None)
+                 org.name if org is not None else None, mfa.active(s, account.id) is not None)
 
 
 def create(s: SqlSession, account_id: int, now: datetime) -> str:
