@@ -97,3 +97,10 @@ def test_the_portal_forms_keep_working_with_their_own_origin(client: TestClient,
     r = client.post("/uitloggen", data={"csrf": csrf_of(page.text)}, headers={"Origin": "http://testserver"},
                     follow_redirects=False)
     assert r.status_code == 303
+
+
+def test_a_method_no_route_answers_is_a_405_not_a_refused_write(client: TestClient) -> None:
+    """The guard refuses writes that a route would take; a method the path does not answer stays the router's 405
+    (with every method it does answer), whatever its content type."""
+    r = client.put("/v1/operator/mail", content=b"x", headers={"Content-Type": "text/plain"})
+    assert r.status_code == 405 and "GET" in r.headers["allow"]

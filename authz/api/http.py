@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 import orjson
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import Match
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from authz.errors import AuthzError, Forbidden, Invalid
@@ -77,7 +78,7 @@ class JsonWrites:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] in self._WRITES and scope["path"].startswith(self._GUARDED):
             refusal = self._refusal(scope)
-            if refusal is not None:
+            if refusal is not None and _routed(scope):  # else nothing answers it: the router's 404 or 405 is truer
                 await error_response(refusal)(scope, receive, send)
                 return
         await self.app(scope, receive, send)
@@ -101,6 +102,11 @@ class JsonWrites:
                                     "Send the request as Content-Type: application/json (a body of {} where none "
                                     "is needed).")
         return None
+
+
+def _routed(scope: Scope) -> bool:
+    """Whether a route of the app answers this method at this path (asked only of a request about to be refused)."""
+    return any(route.matches(scope)[0] is Match.FULL for route in scope["app"].router.routes)
 
 
 async def read_json(request: Request, max_bytes: int = 1_000_000, empty: bool = False) -> dict[str, Any]:
