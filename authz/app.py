@@ -18,7 +18,7 @@ from starlette.routing import BaseRoute, Match, Route
 
 import admin_ui
 from authz.api import accounts, admin, decisions, explain, members, operator, outbox, review
-from authz.api.http import JSONResponse, JsonWrites, error_response
+from authz.api.http import Confirmed, JSONResponse, JsonWrites, error_response
 from authz.bus import make_bus
 from authz.cache.sessions import make_sessions
 from authz.cache.snapshot import SnapshotCache
@@ -42,13 +42,19 @@ async def healthz(request: Request) -> JSONResponse:
 
 async def readyz(request: Request) -> JSONResponse:
     st = state(request)
-    age = time.monotonic() - st.sync.confirmed_at
-    ready = st.decider.revision >= 0 and st.sync.current()
-    body = {"ready": ready, "revision": st.decider.revision, "known_revision": st.sync.known_revision,
-            "confirmed_seconds_ago": round(age, 3), "announcements": st.sync.bus.name,
-            "announcements_live": st.sync.bus.live(st.settings.freshness_bound), "error": st.sync.last_error,
+    sync = st.sync
+    now = time.monotonic()
+    ready = st.decider.revision >= 0 and sync.current()
+    f = sync.confirmations.figures
+    body = {"ready": ready, "revision": st.decider.revision, "known_revision": sync.known_revision,
+            # R11: this instance answers decisions only while its lease runs (authz.sync).
+            "lease": {"held": sync.current(), "seconds_left": round(max(sync.vouch_until - now, 0.0), 3),
+                      "renewed_seconds_ago": round(now - sync.renewed_at, 3) if sync.renewed_at else None,
+                      "seconds": sync.lease_seconds, "instance": sync.instance},
+            "saves": {"total": f.saves, "waited": f.waited, "unconfirmed": f.unconfirmed},
+            "announcements": sync.bus.name, "announcements_live": sync.bus.live(2.0), "error": sync.last_error,
             # Wall-clock times, for measuring propagation between instances (load/propagation.py).
-            "applied_at": st.sync.applied_at, "last_commit": st.sync.last_commit}
+            "applied_at": sync.applied_at, "last_commit": sync.last_commit}
     return JSONResponse(body, status_code=200 if ready else 503)
 
 
@@ -73,7 +79,8 @@ async def metrics(request: Request) -> Response:
                    "Revisions committed in SQL that this instance has not applied.")]
     except DatabaseDown as exc:
         log.warning("metrics: SQL revision unknown: %s", exc)
-    return PlainTextResponse(st.metrics.render(gauges, extra), media_type="text/plain; version=0.0.4")
+    text = st.metrics.render(gauges, extra) + "\n".join(st.sync.histogram()) + "\n"
+    return PlainTextResponse(text, media_type="text/plain; version=0.0.4")
 
 
 async def _authz_error(request: Request, exc: Exception) -> Response:
@@ -154,8 +161,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         bus = make_bus(settings.redis_url, settings.redis_prefix, settings.secret_key)
         cache = SnapshotCache(settings.redis_url, settings.redis_prefix, settings.secret_key) \
             if settings.redis_url and settings.snapshot_cache else None
-        sync = Sync(db, decider, metrics_, settings.poll_interval, bus, settings.freshness_bound, cache,
-                    settings.snapshot_refresh)
+        sync = Sync(db, decider, metrics_, settings.lease_seconds, bus, cache, settings.snapshot_refresh)
         mailer = Mailer(db, settings)
         st = State(settings=settings, clock=clock, db=db, decider=decider, sync=sync, metrics=metrics_,
                    sessions=make_sessions(settings, db), throttle=make_throttle(settings, db), mailer=mailer)
@@ -174,7 +180,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     return AuthzApp(
         routes=[*all_routes(), *admin_ui.routes()],  # the portal's HTML pages, after the JSON API
         lifespan=lifespan,
-        middleware=[Middleware(JsonWrites, base_url=settings.base_url)],
+        middleware=[Middleware(Confirmed), Middleware(JsonWrites, base_url=settings.base_url)],
         exception_handlers={
             AuthzError: _authz_error,
             HTTPException: _http_error,

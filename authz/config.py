@@ -38,6 +38,16 @@ def networks(text: str, name: str = "AUTHZ_TRUSTED_PROXIES") -> tuple[Network, .
     return tuple(found)
 
 
+def _seconds(env: dict[str, str], name: str, default: float) -> float:
+    text = env.get(name)
+    if not text:
+        return default
+    try:
+        return float(text)
+    except ValueError:
+        raise SettingsError(f"{name} must be a number of seconds, not {text!r}") from None
+
+
 @dataclass(frozen=True)
 class Settings:
     database_url: str = "sqlite:///./authz.db"
@@ -47,11 +57,10 @@ class Settings:
     secret_key: str = field(default_factory=lambda: secrets.token_urlsafe(32))
     outbox_dir: Path = Path("./outbox")
     free_mail_domains: tuple[str, ...] = DEFAULT_FREE_MAIL
-    # How often an instance compares its applied revision with SQL, in seconds (the safety net of §5).
-    poll_interval: float = 1.0
-    # How long an instance may answer from a revision that neither a live announcement channel nor SQL has
-    # confirmed as the newest; past it, decisions answer 503 "stale" (SPEC §5).
-    freshness_bound: float = 5.0
+    # R11: the length of an instance's lease, in seconds (authz.sync). An instance answers decisions only while its
+    # lease runs and renews it every fifth of this; a save waits for every lease holder to confirm it, at most
+    # about this long when one cannot (an instance paused, cut off from Redis and SQL).
+    lease_seconds: float = 1.0
     # How long /v1/check with min_revision may wait for this instance to catch up.
     min_revision_wait: float = 2.0
     # How often the outbox sender looks for mail to deliver, in seconds (0: no background sender; see authz.mail).
@@ -86,6 +95,8 @@ class Settings:
     mfa_required: str = "admins"
 
     def __post_init__(self) -> None:
+        if not 0.1 <= self.lease_seconds <= 3600:
+            raise SettingsError(f"AUTHZ_LEASE_SECONDS must be between 0.1 and 3600 seconds, not {self.lease_seconds}")
         if self.mfa_required not in ("admins", "all", "none"):
             raise SettingsError(f"AUTHZ_MFA_REQUIRED must be 'admins', 'all' or 'none', not {self.mfa_required!r}")
 
@@ -110,7 +121,7 @@ class Settings:
             else DEFAULT_FREE_MAIL,
             redis_prefix=env.get("AUTHZ_REDIS_PREFIX") or cls.redis_prefix,
             mail_from=env.get("AUTHZ_MAIL_FROM") or cls.mail_from,
-            freshness_bound=float(env.get("AUTHZ_FRESHNESS_BOUND") or cls.freshness_bound),
+            lease_seconds=_seconds(env, "AUTHZ_LEASE_SECONDS", cls.lease_seconds),
             snapshot_cache=(env.get("AUTHZ_SNAPSHOT_CACHE") or "1").strip().lower() not in ("0", "false", "no", "off"),
             snapshot_refresh=int(env.get("AUTHZ_SNAPSHOT_REFRESH") or cls.snapshot_refresh),
             session_store=env.get("AUTHZ_SESSION_STORE") or None,

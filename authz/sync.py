@@ -1,8 +1,15 @@
-"""Keeps this instance's decider at the newest committed revision.
+"""Keeps this instance's decider at the newest committed revision, and says when it can vouch for it (R11).
 
 SQL is the source of truth: the change log (table ``changes``) holds every revision's events. After its own writes,
-on an announcement, and on a periodic poll (the safety net), an instance reads the revisions it has not applied and
-applies them in order on the event loop thread. Events that cannot be applied in place lead to a full reload. An
+on an announcement, and at every renewal of its lease (the safety net), an instance reads the revisions it has not
+applied and applies them in order on the event loop thread.
+
+The lease (:mod:`authz.store.leases`): an instance answers decisions only while it holds one, and renews it every
+fifth of its length; a renewal reads, under a share lock on the revision, what the instance has not applied, and
+the lease counts only once that is applied. A writer waits for every lease holder to confirm its revision or for
+the lease to run out (:mod:`authz.confirm`). So an instance that misses an announcement, loses Redis, is paused or
+loses SQL stops answering (503 ``stale``) before any save it has not applied returns, and answers again once a
+renewal has brought it up to date. Events that cannot be applied in place lead to a full reload. An
 announcement that carries the signed events of the very next revision (see :mod:`authz.bus`) is applied without
 reading SQL; the writer read those events from the change log itself.
 
@@ -17,6 +24,9 @@ import asyncio
 import contextlib
 import gc
 import logging
+import os
+import secrets
+import socket
 import time
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
@@ -25,10 +35,12 @@ from starlette.concurrency import run_in_threadpool
 
 from authz.bus import NullBus, RedisBus
 from authz.cache.snapshot import SnapshotCache
+from authz.confirm import BUCKETS, Confirmation, Confirmations, margin
 from authz.decider import Decider, Snapshot
 from authz.errors import Unavailable
 from authz.events import Event
 from authz.metrics import Metrics, Sample
+from authz.store import leases
 from authz.store.db import Database
 from authz.store.snapshot import read_snapshot
 from authz.warmstart import WarmStart
@@ -50,21 +62,33 @@ def _no_cyclic_gc() -> Iterator[None]:
             gc.enable()
 
 
+def instance_name() -> str:
+    """This process's name in the lease table: host, process, and a random part (a restarted process is another
+    instance)."""
+    return f"{socket.gethostname()[:60]}:{os.getpid()}:{secrets.token_hex(4)}"
+
+
 class Sync:
-    def __init__(self, db: Database, decider: Decider, metrics: Metrics, poll_interval: float = 1.0,
-                 bus: NullBus | RedisBus | None = None, freshness_bound: float = 5.0,
-                 cache: SnapshotCache | None = None, snapshot_refresh: int = 1000) -> None:
+    def __init__(self, db: Database, decider: Decider, metrics: Metrics, lease_seconds: float = 1.0,
+                 bus: NullBus | RedisBus | None = None, cache: SnapshotCache | None = None,
+                 snapshot_refresh: int = 1000) -> None:
         self.db = db
         self.decider = decider
         self.metrics = metrics
-        self.poll_interval = poll_interval
         self.bus = bus or NullBus()
-        # How long this instance may answer from a revision it cannot confirm is current (SPEC §5).
-        self.freshness_bound = freshness_bound
-        self.confirmed_at = 0.0  # monotonic time of the last check that SQL had nothing newer
+        self.instance = instance_name()
+        self.lease_seconds = lease_seconds
+        self.renew_every = lease_seconds / 5
+        self.vouch_until = 0.0  # monotonic time until which this instance's lease lets it answer
+        self.renewed_at = 0.0  # monotonic time of the last successful renewal
+        self.lease_state = "none"  # none | held | lapsed, for the log line at each change
+        self.renewals = 0
+        self.renewal_errors = 0
+        self.lapses = 0
+        self.confirmations = Confirmations(db, lease_seconds, self.instance)
         self.known_revision = 0  # the newest revision this instance has heard of, applied or not
         self.last_error: str | None = None
-        self.sql_revision = -1  # the newest revision SQL showed at the last catch-up
+        self.sql_revision = -1  # the newest revision SQL showed at the last renewal or catch-up
         self.applied_at = 0.0  # wall-clock time the applied revision was reached (for propagation measurements)
         self.last_commit: tuple[int, float] | None = None  # (revision, wall-clock time) of this instance's last write
         # Revisions after the snapshot in Redis at which an instance writes a newer one (0: never refresh).
@@ -74,37 +98,107 @@ class Sync:
         self._lock = asyncio.Lock()
         self._advanced = asyncio.Condition()
         self._task: asyncio.Task[None] | None = None
+        self._renewal: asyncio.Future[None] | None = None
+        self._stopped = False
         self._in_flight: set[asyncio.Future[Any]] = set()
 
     async def start(self) -> None:
         if not await self._warm_start():
             await self.reload()
-        self._task = asyncio.create_task(self._poll(), name="authz-sync-poll")
-        await self.bus.start(self._heard)
+        await self.bus.start(self._heard, self.confirmations.heard)
+        await self.renew()
+        self._task = asyncio.create_task(self._keep_lease(), name="authz-lease")
 
     def current(self) -> bool:
-        """Whether this instance can vouch that its applied revision is the newest: nothing newer is known, and
-        either the announcement channel is live or SQL confirmed it within the freshness bound."""
-        if self.known_revision > self.decider.revision:
-            return False
-        return self.bus.live(self.freshness_bound) or time.monotonic() - self.confirmed_at <= self.freshness_bound
+        """Whether this instance can vouch that no save it has not applied has returned: its lease runs."""
+        return time.monotonic() < self.vouch_until
 
     async def ensure_current(self, timeout: float = 1.0) -> None:
-        """Catch up (bounded) when this instance cannot vouch for its revision; 503 ``stale`` if that fails."""
+        """Renew the lease (bounded) when it has run out; 503 ``stale`` if that fails."""
         if self.current():
             return
-        try:
-            await asyncio.wait_for(self.catch_up(), timeout)
-        except Exception as exc:  # any failure to confirm means: do not answer from unconfirmed data
-            log.warning("could not confirm the revision: %s", exc)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(self.renew()), timeout)
         if not self.current():
             raise Unavailable("stale", "This instance cannot confirm that its access data is current; "
                                        "no decision is given. Try again or ask another instance.")
 
-    async def committed(self, revision: int | None = None) -> int:
-        """After this instance committed a change (``revision``, when the caller knows it): apply it here, then
-        announce it to the others with its events as read from SQL; returns the revision applied here. A failure
-        to apply is logged, not raised: the change is committed, and the poll applies it once SQL answers again."""
+    def renew(self) -> asyncio.Future[None]:
+        """Renew the lease now (one renewal at a time: callers meanwhile share the one under way)."""
+        if self._renewal is None or self._renewal.done():
+            self._renewal = asyncio.ensure_future(self._renew())
+        return self._renewal
+
+    async def _renew(self) -> None:
+        started = time.monotonic()
+        applied = self.decider.revision
+        try:
+            r = await self._in_thread(leases.renew, self.db, self.instance, applied, self.lease_seconds)
+            self.sql_revision = max(self.sql_revision, r.head)
+            self.known_revision = max(self.known_revision, r.head)
+            needs_reload = not r.complete
+            if r.changes and not needs_reload:
+                self.metrics.catch_ups += 1
+                async with self._lock:
+                    needs_reload = not self._apply(r.changes)
+            if needs_reload:
+                await self.reload()
+            if self.decider.revision < r.head:  # cannot be, but the lease must never count on it
+                raise RuntimeError(f"at revision {self.decider.revision} after a renewal that read {r.head}")
+            if self.decider.revision > applied:
+                await self._notify()
+                # Said in SQL at once: a writer whose confirmation did not come over Redis reads it there.
+                await self._in_thread(leases.record_applied, self.db, self.instance, self.decider.revision)
+        except Exception as exc:  # SQL cannot be reached, or the renewal failed: the lease runs out
+            self.renewal_errors += 1
+            self.metrics.sync_errors += 1
+            self.last_error = f"{type(exc).__name__}: {exc}"
+            if self.lease_state == "held":
+                log.warning("lease renewal failed (%s); this instance answers until its lease runs out in %.2f s",
+                            self.last_error, max(self.vouch_until - time.monotonic(), 0))
+            return
+        if self._stopped:
+            return
+        self.renewals += 1
+        self.last_error = None
+        self.renewed_at = time.monotonic()
+        self.vouch_until = max(self.vouch_until, started + self.lease_seconds - margin(self.lease_seconds))
+        if self.lease_state != "held":
+            log.info("lease %s: this instance vouches for revision %s (lease %s s, instance %s)",
+                     "taken" if self.lease_state == "none" else "taken again", self.decider.revision,
+                     self.lease_seconds, self.instance)
+            self.lease_state = "held"
+
+    def _lapsed(self) -> None:
+        """The lease ran out (seen by the keeper): say so once."""
+        if self.lease_state == "held" and not self.current():
+            self.lease_state = "lapsed"
+            self.lapses += 1
+            log.warning("lease ran out: this instance answers 503 'stale' until a renewal succeeds (%s)",
+                        self.last_error or "no renewal in time")
+
+    def drop_lease(self, why: str) -> None:
+        """Stop vouching at once (this instance could not apply a revision it wrote)."""
+        if self.vouch_until:
+            log.warning("lease given up: %s", why)
+        self.vouch_until = 0.0
+        self._lapsed()
+
+    async def _keep_lease(self) -> None:
+        while True:
+            await asyncio.sleep(self.renew_every)
+            await self.renew()
+            self._lapsed()
+            try:
+                if self.warm is not None:
+                    await self.warm.maybe_refresh(self.decider.revision)
+            except Exception as exc:
+                log.warning("refreshing the snapshot in Redis failed: %s", exc)
+
+    async def committed(self, revision: int | None = None) -> Confirmation:
+        """After this instance committed a change (``revision``, when the caller knows it): apply it here, announce
+        it to the others with its events as read from SQL, and wait until every other lease holder confirmed it or
+        its lease ran out. If it cannot be applied here, this instance stops vouching until a renewal brings it."""
         if revision is not None:
             self.last_commit = (revision, time.time())
             self.known_revision = max(self.known_revision, revision)
@@ -113,9 +207,11 @@ class Sync:
         except Exception as exc:
             self.last_error = f"{type(exc).__name__}: {exc}"
             log.warning("applying a committed change here failed: %s", self.last_error)
-        announced = revision if revision is not None else self.decider.revision
-        await self.bus.announce(announced, self._recent.get(announced))
-        return self.decider.revision
+        wanted = revision if revision is not None else self.decider.revision
+        if self.decider.revision < wanted:
+            self.drop_lease(f"revision {wanted} was committed here but could not be applied")
+        self.bus.announce(wanted, self._recent.get(wanted))
+        return await self.confirmations.wait(wanted)
 
     async def _heard(self, revision: int, events: list[Event] | None = None) -> None:
         """An announcement (0: the channel was (re)joined, so whatever it missed must be read from SQL). Signed
@@ -143,6 +239,17 @@ class Sync:
             self.metrics.sync_errors += 1
             log.warning("catching up after an announcement failed: %s", self.last_error)
 
+    def _apply(self, changes: list[tuple[int, list[Event]]]) -> bool:
+        """Apply change log entries in order (under the lock), skipping those applied meanwhile; False when one
+        cannot be applied in place (a reload must follow)."""
+        for revision, events in changes:
+            if revision <= self.decider.revision:
+                continue  # applied meanwhile from an announcement
+            if revision != self.decider.revision + 1 or not self.decider.apply(revision, events):
+                return False
+            self._applied(revision, events)
+        return True
+
     def _applied(self, revision: int, events: list[Event]) -> None:
         self.metrics.applied_changes += 1
         self.applied_at = time.time()
@@ -152,11 +259,18 @@ class Sync:
             del self._recent[min(self._recent)]
 
     async def stop(self) -> None:
-        await self.bus.stop()
+        self._stopped = True
+        self.vouch_until = 0.0  # no more answers from here; then writers need not wait for this instance
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+            self._task = None
+        try:
+            await self._in_thread(leases.release, self.db, self.instance)
+        except Exception as exc:  # the lease runs out by itself
+            log.warning("giving the lease up failed: %s", exc)
+        await self.bus.stop()
         if self.warm is not None:
             await self.warm.stop()
         # A cancelled task does not stop the thread it waited on: let SQL reads in flight finish, so that no
@@ -180,7 +294,6 @@ class Sync:
                 self._load(snap)
             revision = snap.revision
             self.known_revision = max(self.known_revision, revision)
-            self.confirmed_at = time.monotonic()
             self.metrics.reloads += 1
             log.info("loaded revision %s in %.2f s: %s", revision, time.perf_counter() - started,
                      self.decider.stats())
@@ -221,14 +334,12 @@ class Sync:
         revisions applied in between."""
         needs_reload = False
         while not needs_reload:
-            checked_at = time.monotonic()
             heard = self.known_revision
             if self._lock.locked():  # a reload is running: its result is what to continue from
                 async with self._lock:
                     pass
             changes = await self._in_thread(self.db.changes_since, self.decider.revision)
             if not changes:
-                self.confirmed_at = checked_at
                 self.sql_revision = max(self.sql_revision, self.decider.revision)
                 if heard > self.decider.revision and self.known_revision == heard:
                     # Announced, yet not in SQL although announcements follow commits: not a revision of this
@@ -241,13 +352,7 @@ class Sync:
             self.metrics.catch_ups += 1
             self.sql_revision = max(self.sql_revision, changes[-1][0])
             async with self._lock:
-                for revision, events in changes:
-                    if revision <= self.decider.revision:
-                        continue  # applied meanwhile from an announcement
-                    if revision != self.decider.revision + 1 or not self.decider.apply(revision, events):
-                        needs_reload = True
-                        break
-                    self._applied(revision, events)
+                needs_reload = not self._apply(changes)
         if needs_reload:
             await self.reload()
         else:
@@ -280,36 +385,46 @@ class Sync:
         return True
 
     async def _notify(self) -> None:
+        """The applied revision moved: wake those waiting for it, and confirm it to the writers."""
+        self.bus.confirm(self.instance, self.decider.revision)
         async with self._advanced:
             self._advanced.notify_all()
 
-    async def _poll(self) -> None:
-        while True:
-            # With announcements configured but not arriving, SQL is the only news: ask it more often.
-            degraded = self.bus.name != "none" and not self.bus.live(2 * self.poll_interval)
-            await asyncio.sleep(min(self.poll_interval, 0.25) if degraded else self.poll_interval)
-            try:
-                await self.catch_up()
-                self.last_error = None
-                if self.warm is not None:
-                    await self.warm.maybe_refresh(self.decider.revision)
-            except Exception as exc:  # the poll must survive a database outage
-                self.last_error = f"{type(exc).__name__}: {exc}"
-                self.metrics.sync_errors += 1
-                log.warning("revision check against SQL failed: %s", self.last_error)
-
     def samples(self) -> list[Sample]:
-        """What /metrics says about this instance's revision and its announcement channel."""
+        """What /metrics says about this instance's revision, its lease and its announcement channel."""
         bus = self.bus
+        f = self.confirmations.figures
+        now = time.monotonic()
         return [
             ("authz_revision_applied", "gauge", self.decider.revision, "The revision this instance decides from."),
             ("authz_revision_known", "gauge", self.known_revision, "The newest revision this instance heard of."),
-            ("authz_revision_confirmed_seconds_ago", "gauge", round(time.monotonic() - self.confirmed_at, 3),
-             "Seconds since SQL last confirmed that nothing newer than the applied revision exists."),
-            ("authz_bus_live", "gauge", int(bus.live(self.freshness_bound)),
-             "1 while the announcement channel is known to work."),
+            ("authz_lease_held", "gauge", int(self.current()),
+             "1 while this instance's lease runs, so that it may answer decisions (R11)."),
+            ("authz_lease_seconds_left", "gauge", round(max(self.vouch_until - now, 0.0), 3),
+             "Seconds until the lease runs out unless renewed."),
+            ("authz_lease_renewed_seconds_ago", "gauge", round(now - self.renewed_at, 3) if self.renewed_at else -1,
+             "Seconds since the last successful renewal (-1: never)."),
+            ("authz_lease_renewals_total", "counter", self.renewals, "Successful lease renewals."),
+            ("authz_lease_renewal_errors_total", "counter", self.renewal_errors, "Failed lease renewals."),
+            ("authz_lease_lapses_total", "counter", self.lapses, "Times the lease ran out."),
+            ("authz_saves_total", "counter", f.saves, "Saves on this instance that waited for confirmations."),
+            ("authz_saves_waited_total", "counter", f.waited,
+             "Saves that waited for at least one other instance's confirmation."),
+            ("authz_saves_unconfirmed_total", "counter", f.unconfirmed,
+             "Saves that returned because a lease ran out, not because every instance confirmed them."),
+            ("authz_bus_live", "gauge", int(bus.live(2.0)), "1 while the announcement channel is known to work."),
             ("authz_announcements_total", "counter", bus.announced, "Revisions this instance announced."),
             ("authz_announcements_received_total", "counter", bus.received, "Announcements received."),
             ("authz_announcement_errors_total", "counter", bus.errors,
              "Failed announcements and lost subscriptions."),
         ]
+
+    def histogram(self) -> list[str]:
+        """The saves' waits for confirmations, as a Prometheus histogram."""
+        f = self.confirmations.figures
+        name = "authz_save_confirmation_seconds"
+        out = [f"# HELP {name} How long saves waited for every instance to confirm them.",
+               f"# TYPE {name} histogram"]
+        out += [f'{name}_bucket{{le="{bound}"}} {n}' for bound, n in zip(BUCKETS, f.buckets, strict=True)]
+        return [*out, f'{name}_bucket{{le="+Inf"}} {f.saves}', f"{name}_sum {round(f.seconds, 6)}",
+                f"{name}_count {f.saves}"]

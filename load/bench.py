@@ -266,7 +266,7 @@ def handler_cost(url: str, key: str, bodies: list[str]) -> dict[str, float]:
     from authz.config import Settings
 
     app = create_app(Settings(database_url=url, secret_key="bench", outbox_dir=OUT / "outbox",  # noqa: S106
-                              poll_interval=3600.0, mail_interval=3600.0))
+                              lease_seconds=3600.0, mail_interval=3600.0))
     raw = [b.encode() for b in bodies[:10_000]]
     headers = [(b"content-type", b"application/json"), (b"authorization", f"Bearer {key}".encode())]
 

@@ -125,7 +125,7 @@ def settings(db_url: str, outbox_dir: Path) -> Settings:
     # loses its bodies); tests that want e-mails delivered call authz.mail.deliver_due themselves.
     # mfa_required="none": the tests of everything else log in as beheerders without a second factor; the tests of
     # R17 (tests/test_mfa*.py) give their own.
-    return Settings(database_url=db_url, secret_key="test-secret", outbox_dir=outbox_dir, poll_interval=0.2,
+    return Settings(database_url=db_url, secret_key="test-secret", outbox_dir=outbox_dir, lease_seconds=1.0,
                     mail_interval=0, mfa_required="none")
 
 

@@ -25,7 +25,7 @@ JOOST, ANNA = "joost.bakker@korenschoof.nl", "anna@korenschoof.nl"
 @pytest.fixture
 def slow_poll(settings: Settings, clock: FrozenClock, service_key: str) -> Iterator[TestClient]:
     """A client whose instance hears of a commit only when asked to catch up (no announcements, a rare poll)."""
-    with TestClient(create_app(replace(settings, poll_interval=60.0, freshness_bound=120.0), clock)) as c:
+    with TestClient(create_app(replace(settings, lease_seconds=120.0), clock)) as c:
         c.headers["Authorization"] = f"Bearer {service_key}"
         yield c
 

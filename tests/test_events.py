@@ -227,7 +227,8 @@ def test_events_from_the_change_log_and_from_an_announcement_apply_identically(
             while not carrier.live(1.0) and time.monotonic() < deadline:
                 await asyncio.sleep(0.02)
             for revision, events in from_sql:
-                await carrier.announce(revision, events)
+                carrier.announce(revision, events)
+                await carrier.flush(5.0)
             while len(heard) < len(from_sql) and time.monotonic() < deadline:
                 await asyncio.sleep(0.02)
         finally:

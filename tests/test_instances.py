@@ -39,7 +39,7 @@ def pg_world(pg_url: str) -> Iterator[tuple[str, str]]:
 
 
 def start(url: str, key: str, redis_url: str | None, n: int = 2) -> list[Instance]:
-    env = {"AUTHZ_DATABASE_URL": url, "AUTHZ_SECRET_KEY": "instances-test", "AUTHZ_FRESHNESS_BOUND": "3",
+    env = {"AUTHZ_DATABASE_URL": url, "AUTHZ_SECRET_KEY": "instances-test",
            "AUTHZ_REDIS_PREFIX": f"authz-test-{uuid.uuid4().hex[:8]}:"}
     if redis_url:
         env["AUTHZ_REDIS_URL"] = redis_url

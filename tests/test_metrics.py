@@ -56,7 +56,7 @@ def small_world(world: World) -> None:
 def quiet(settings: Settings) -> Settings:
     """Redis with a fresh prefix, and no SQL poll during the test: what moves the figures is the test's doing."""
     return replace(settings, redis_url=REDIS_URL, redis_prefix=f"authz-test-{uuid.uuid4().hex[:8]}:",
-                   poll_interval=3600.0)
+                   lease_seconds=3600.0)
 
 
 def test_metrics_move_with_changes_announcements_and_snapshots(world: World, db: Database, quiet: Settings,

@@ -28,7 +28,7 @@ CHECK = {"user": "niemand@bakkerij.nl", "product": "polis"}
 def redis_settings(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
     """Redis with a fresh prefix and no SQL poll worth the name: only an announcement brings news in time."""
     cfg = replace(settings, redis_url=REDIS_URL, redis_prefix=f"authz-test-{uuid.uuid4().hex[:8]}:",
-                  poll_interval=3600.0)
+                  lease_seconds=3600.0)
     for name, value in (("AUTHZ_DATABASE_URL", cfg.database_url), ("AUTHZ_REDIS_URL", REDIS_URL),
                         ("AUTHZ_REDIS_PREFIX", cfg.redis_prefix), ("AUTHZ_SECRET_KEY", cfg.secret_key)):
         monkeypatch.setenv(name, value)

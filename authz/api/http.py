@@ -13,9 +13,10 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Match
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from authz.errors import AuthzError, Forbidden, Invalid
+from authz.service.commit import after_commit, tracking
 from authz.values import whole_number
 
 
@@ -102,6 +103,41 @@ class JsonWrites:
                                     "Send the request as Content-Type: application/json (a body of {} where none "
                                     "is needed).")
         return None
+
+
+class Confirmed:
+    """R11's wall at the edge: a request's answer leaves only after every revision it committed was applied here
+    and confirmed by every other instance (or their leases ran out). The edges call
+    :func:`~authz.service.commit.after_commit` themselves; what one forgot — or what an error cut short — is waited
+    for here. The answer says what was waited for: ``Authz-Revision`` (the newest revision it committed) and
+    ``Authz-Confirmed`` (``true``: every instance holding a lease confirmed it; ``false``: some lease ran out first,
+    so that instance answers 503 until it has caught up). The decision routes commit nothing and pass untouched."""
+
+    _UNTRACKED = frozenset({"/v1/check", "/v1/check/batch", "/access/v1/evaluation", "/access/v1/evaluations"})
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in self._UNTRACKED:
+            await self.app(scope, receive, send)
+            return
+        with tracking() as w:
+            async def send_confirmed(message: Message) -> None:
+                if message["type"] == "http.response.start" and w.revisions:
+                    if w.waiting is not None:
+                        await after_commit(scope["app"].authz, w.waiting)
+                    message = {**message, "headers": [
+                        *message.get("headers", ()), (b"authz-revision", b"%d" % max(w.revisions)),
+                        (b"authz-confirmed", b"false" if w.unconfirmed else b"true")]}
+                await send(message)
+
+            try:
+                await self.app(scope, receive, send_confirmed)
+            except BaseException:
+                if w.waiting is not None:  # committed, then failed: the error's answer must wait as well
+                    await after_commit(scope["app"].authz, w.waiting)
+                raise
 
 
 def _routed(scope: Scope) -> bool:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -89,13 +90,50 @@ class Tx:
         self.mails.append(Mail(to, subject, text, html))
 
 
-def _events(revision: int, stored: Any) -> list[Event]:
+def read_events(revision: int, stored: Any) -> list[Event]:
+    """A change log entry's events; one this version cannot read (a newer version's, or damaged) reads as
+    :class:`~authz.events.Reload`: the deciders read the tables instead."""
     try:
         return decode_all(stored)
     except MalformedEvent as exc:
         log.warning("the change log's revision %s holds events this version cannot read (%s): reloading", revision,
                     exc)
         return [Reload()]
+
+
+@dataclass
+class Written:
+    """The revisions committed while one request was served (or one command ran): its answer may leave only once
+    every instance has applied them or can no longer answer (R11; :func:`authz.service.commit.after_commit`)."""
+
+    revisions: list[int] = field(default_factory=list)
+    confirmed_through: int = 0  # every revision up to this one was confirmed (or waited for) already
+    unconfirmed: bool = False  # some instance's lease ran out instead of its confirmation arriving
+
+    @property
+    def waiting(self) -> int | None:
+        """The newest revision not yet waited for, if any."""
+        newest = max(self.revisions, default=0)
+        return newest if newest > self.confirmed_through else None
+
+
+_written: ContextVar[Written | None] = ContextVar("authz_written", default=None)
+
+
+@contextlib.contextmanager
+def tracking() -> Iterator[Written]:
+    """Collect the revisions that transactions commit in this context (the request's task, and the threads it runs
+    use cases in: they run in a copy of its context, which holds the same :class:`Written`)."""
+    w = Written()
+    token = _written.set(w)
+    try:
+        yield w
+    finally:
+        _written.reset(token)
+
+
+def written() -> Written | None:
+    return _written.get()
 
 
 class Database:
@@ -132,6 +170,9 @@ class Database:
                         self._finish(t)
             except IntegrityError as exc:
                 raise Conflict("conflict", "That conflicts with data that already exists.") from exc
+            w = _written.get()
+            if t.revision and w is not None:
+                w.revisions.append(t.revision)
 
     def _finish(self, t: Tx) -> None:
         s = t.s
@@ -161,7 +202,7 @@ class Database:
                 .order_by(Change.revision)
                 .limit(limit)
             ).all()
-        return [(int(r), _events(int(r), ev)) for r, ev in rows]
+        return [(int(r), read_events(int(r), ev)) for r, ev in rows]
 
     def ping(self) -> None:
         with self.engine.connect() as c:

@@ -15,6 +15,7 @@ from sqlalchemy import (
     BigInteger,
     Date,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -261,6 +262,19 @@ class Change(Base):
     events: Mapped[list[Any]] = mapped_column(JSON)
 
 
+class Lease(Base):
+    """An instance's lease (R11, see :mod:`authz.store.leases`): while it runs, writers wait for that instance to
+    confirm each revision they commit, and the instance answers decisions only while it holds one."""
+
+    __tablename__ = "leases"
+    instance: Mapped[str] = mapped_column(String(100), primary_key=True)
+    # Seconds since the epoch by the database's clock (PostgreSQL's clock_timestamp(); the one machine's clock for
+    # SQLite): every instance and every writer compare against the same clock.
+    until: Mapped[float] = mapped_column(Float)
+    applied: Mapped[int] = mapped_column(BigInteger)  # the revision the instance had applied when it last said so
+    renewed_at: Mapped[float] = mapped_column(Float)
+
+
 class Audit(Base):
     """Append-only (R12): triggers in the migration refuse UPDATE and DELETE."""
 
@@ -296,6 +310,6 @@ class Outbox(Base):
 
 __all__ = [
     "Account", "AccountRequest", "Audit", "Base", "CasbinRule", "Change", "Contract", "Grant", "Invitation",
-    "LoginFailures", "Mandate", "MfaFactor", "Organisation", "Outbox", "Product", "RecoveryCode", "Revision", "Role",
-    "ServiceKey", "Session", "Token", "UniqueConstraint",
+    "Lease", "LoginFailures", "Mandate", "MfaFactor", "Organisation", "Outbox", "Product", "RecoveryCode", "Revision",
+    "Role", "ServiceKey", "Session", "Token", "UniqueConstraint",
 ]
