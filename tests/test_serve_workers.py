@@ -4,6 +4,7 @@ to its output: uvicorn's access log stays off in every worker, as with one proce
 
 from __future__ import annotations
 
+import re
 import secrets
 import time
 
@@ -38,3 +39,23 @@ def test_two_workers_serve_and_write_no_token_of_a_path_to_their_output(sqlite_u
     assert token not in out, out[-3000:]
     assert "/activeren/" not in out and "/v1/activations/" not in out
 
+
+def test_without_a_secret_key_the_workers_share_the_one_generated_at_the_start(sqlite_url: str) -> None:
+    """A CSRF token made by either worker is accepted by both: one key, generated (and warned about) once."""
+    instance = Instance({"AUTHZ_DATABASE_URL": sqlite_url, "AUTHZ_SECRET_KEY": ""}, "workers-key", ["--workers", "2"])
+    statuses = []
+    try:
+        instance.wait_ready(60)
+        page = instance.client.get("/inloggen")
+        csrf = re.search(r'name="csrf" value="([0-9a-f]{64})"', page.text)
+        assert csrf is not None
+        for i in range(12):  # a fresh connection each time, so that both workers take some
+            with httpx.Client(base_url=instance.url, timeout=10, cookies=page.cookies) as c:
+                r = c.post("/inloggen", data={"csrf": csrf[1], "email": f"iemand{i}@korenschoof.nl",
+                                              "password": "niet het wachtwoord"})
+                statuses.append(r.status_code)
+    finally:
+        instance.stop()
+    out = instance.log.read_text(errors="replace")
+    assert out.count("AUTHZ_SECRET_KEY is not set") == 1, out[-3000:]
+    assert statuses == [401] * 12  # the wrong password; never 403 for the form's CSRF token
