@@ -294,7 +294,8 @@ def login_code(db: Database, store: SessionStore, throttle: Throttle, email: str
     with db.read() as s:
         a = s.get(Account, claims.account_id)
         if (a is None or a.email != email or a.status != "active" or not a.password_hash
-                or not hmac.compare_digest(halflogin.password_digest(secret_key, a.password_hash), claims.password)):
+                or not hmac.compare_digest(halflogin.password_digest(secret_key, a.password_hash),
+                                           claims.password_digest)):
             raise BAD_LOGIN
         actor = sessions.actor_of(s, a)
     issued = datetime.fromtimestamp(claims.issued, UTC)

@@ -38,7 +38,7 @@ class Claims:
     issued: int  # POSIX seconds
     expires: int  # POSIX seconds
     id: str  # random: what single use marks
-    password: str  # keyed digest of the password hash at issue
+    password_digest: str  # keyed digest of the password hash at issue
 
 
 def _bound(email: str) -> str:
