@@ -221,3 +221,21 @@ def test_wrong_codes_with_a_token_count_against_the_log_in_throttle(portal: Test
     r = with_code(portal, csrf, half, code(secret, clock))
     assert r.status_code == 429 and 'name="otp"' not in r.text  # type: ignore[attr-defined]
     assert portal.get("/v1/session").status_code == 401
+
+
+def test_a_hash_with_old_parameters_is_upgraded_at_the_password_step_and_the_token_holds(
+        portal: TestClient, clock: FrozenClock, db: Database) -> None:
+    """The code step has no password: the password step upgrades an old hash, then binds the token to the new one."""
+    from argon2 import PasswordHasher
+
+    from authz import passwords
+
+    secret = enrolled(portal, clock, ANNA)
+    weak = PasswordHasher(time_cost=1, memory_cost=8 * 1024, parallelism=1).hash(PASSWORD)
+    with db.tx("test") as t:
+        t.s.execute(sa.update(Account).where(Account.email == ANNA).values(password_hash=weak))
+    csrf, half = second_step(portal)
+    with db.read() as s:
+        upgraded = s.scalars(sa.select(Account.password_hash).where(Account.email == ANNA)).one()
+    assert upgraded != weak and not passwords.needs_rehash(upgraded)
+    assert with_code(portal, csrf, half, code(secret, clock)).status_code == 303  # type: ignore[attr-defined]
