@@ -27,6 +27,7 @@ from admin_ui.web import (
     text_field,
 )
 from authz import values
+from authz.actor import Actor
 from authz.cache.throttle import TooManyAttempts
 from authz.errors import AuthzError, Invalid
 from authz.identity import SESSION_COOKIE, client_address, close_session, must_enrol, open_session
@@ -57,12 +58,12 @@ async def home(request: Request) -> Response:
 
 
 def _login_page(request: Request, email: str = "", next_: str = "", error: str | None = None,
-                status: int = 200, password: str | None = None) -> Response:
-    """The log-in form; with ``password`` (it was right, and the account has a second factor: R17) the second step,
-    which asks for the code and carries the password on in a hidden field of this one answer (never stored: the
-    page is ``no-store``), so the code is checked with the password as one log-in, as ``POST /v1/session`` does."""
+                status: int = 200, half: str | None = None) -> Response:
+    """The log-in form; with ``half`` (the password was right, and the account has a second factor: R17) the second
+    step, which asks for the code and carries the half-login token of :mod:`authz.service.halflogin` in a hidden
+    field: sealed, bound to the account, valid for minutes and for one log-in, never the password."""
     return render(request, "login.html", {"title": "Inloggen", "email": email, "next": next_, "error": error,
-                                          "password": password}, status)
+                                          "half": half}, status)
 
 
 async def login_form(request: Request) -> Response:
@@ -70,31 +71,43 @@ async def login_form(request: Request) -> Response:
 
 
 async def login(request: Request) -> Response:
+    """Both steps post here: e-mail and password; then (R17) e-mail, the half-login token and the code."""
     st = state(request)
     data = await form(request)
     given = data.get("email")
     email = given.strip() if isinstance(given, str) else ""  # as typed, to show again: read by values.email
     next_ = local_path(text_field(data, "volgende", required=False, max_len=2000), "")
-    password = data.get("password")
-    raw_otp = data.get("otp")
-    otp = raw_otp.strip() if isinstance(raw_otp, str) and raw_otp.strip() else None
+    half = data.get("login")
+    step_two = isinstance(half, str) and bool(half)
+    previous = request.cookies.get(SESSION_COOKIE)
+    done: tuple[str, Actor] | accounts.HalfLogin
     try:
-        password = secret_field(data, "password")
         address = values.email(email, "email")  # before the throttle counts it: a NUL would reach its store
-        if otp is not None:
-            values.text(64)(otp, "otp")
-        token, actor = await run_in_threadpool(lambda: accounts.login(
-            st.db, st.sessions, st.throttle, address, password, client_address(request),
-            request.cookies.get(SESSION_COOKIE), secret_key=st.settings.secret_key, otp=otp))
+        if step_two:
+            token = text_field(data, "login", max_len=1000)
+            try:
+                otp = values.text(64)(data.get("otp"), "otp")
+            except Invalid:  # no code, or not one: the second step again, nothing counted
+                return _login_page(request, email, next_, texts.ERRORS["mfa_required"], 401, token)
+            done = await run_in_threadpool(lambda: accounts.login_code(
+                st.db, st.sessions, st.throttle, address, token, otp, client_address(request), previous,
+                secret_key=st.settings.secret_key))
+        else:
+            password = secret_field(data, "password")
+            done = await run_in_threadpool(lambda: accounts.login_password(
+                st.db, st.sessions, st.throttle, address, password, client_address(request), previous,
+                secret_key=st.settings.secret_key))
     except AuthzError as exc:
-        # The second step only once the password was right: mfa_required and invalid_otp say so, nothing else does.
-        second = password if exc.code in ("mfa_required", "invalid_otp") and isinstance(password, str) else None
-        error = None if exc.code == "mfa_required" else message(exc)
-        return _login_page(request, email, next_, error, 401 if exc.status == 401 else exc.status, second)
+        # A wrong code keeps the second step (and its token); any other refusal starts again from the password.
+        again = half if step_two and exc.code == "invalid_otp" and isinstance(half, str) else None
+        return _login_page(request, email, next_, message(exc), 401 if exc.status == 401 else exc.status, again)
+    if isinstance(done, accounts.HalfLogin):
+        return _login_page(request, email, next_, None, 401, done.token)
+    session, actor = done
     if must_enrol(request, actor):
         next_ = ENROL
     resp = redirect(next_ or home_of(actor.roles, actor.org))
-    open_session(resp, token, st.settings.session_absolute_seconds, is_https(request))
+    open_session(resp, session, st.settings.session_absolute_seconds, is_https(request))
     return resp
 
 

@@ -1,5 +1,6 @@
 """The operator's screens: first accounts and unknown organisations to verify (R5), products, organisations, and
-per organisation its contracts and mandates (R3, R12).
+per organisation its contracts and mandates (R3, R12), its accounts, and the reset of an account's lost second
+factor (R17) behind a confirmation page.
 
 Requests go through :mod:`authz.service.accounts` as ``/v1/operator/requests`` does, the catalogue through
 :mod:`authz.service.catalogue` as ``/v1/operator/…`` does; this instance applies the new revision before the page
@@ -16,16 +17,17 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import Response
 
-from admin_ui import guard
+from admin_ui import guard, texts
 from admin_ui.org import decision
 from admin_ui.web import attempt, form, render, route, text_field
 from authz import values
 from authz.service import accounts as account_service
-from authz.service import catalogue, emails
+from authz.service import catalogue, emails, mfa, users
 from authz.service.results import Done
 from authz.state import state
 
 ORG_PAGE = 100
+ACCOUNTS_PAGE = 200  # an organisation's accounts on its page; more are said to be there
 
 
 def _day(data: FormData, name: str) -> date | None:
@@ -115,9 +117,13 @@ async def org_page(request: Request) -> Response:
     number = values.kvk(request.path_params["kvk"], "kvk")
     found = await run_in_threadpool(catalogue.overview, st.db, number)
     products = await run_in_threadpool(catalogue.products, st.db)
+    members = await run_in_threadpool(users.listing, st.db, actor.email, number, None, None, ACCOUNTS_PAGE)
+    with_factor = await run_in_threadpool(mfa.enrolled_in, st.db, number)
     return render(request, "op_org.html", {**guard.frame(actor, "op-organisaties", found.org["name"]),
                                            "org": found.org, "contracts": found.contracts, "given": found.given,
-                                           "held": found.held, "names": found.names, "products": products})
+                                           "held": found.held, "names": found.names, "products": products,
+                                           "accounts": members.items, "more_accounts": members.cursor is not None,
+                                           "with_factor": with_factor})
 
 
 async def put_contract(request: Request) -> Response:
@@ -177,6 +183,37 @@ async def end_mandate(request: Request) -> Response:
                          lambda _: f"De opdracht aan {intermediair} is beëindigd.")
 
 
+# -- an account's lost second factor (R17) ----------------------------------------------------------------------
+
+def _mfa_target(request: Request) -> tuple[str, str]:
+    """(the organisation, the account's e-mail) of the path."""
+    return values.kvk(request.path_params["kvk"], "kvk"), values.email(request.path_params["email"], "email")
+
+
+async def mfa_reset_form(request: Request) -> Response:
+    """The confirmation page: which account, what the reset does; the POST form on it does it. Changes nothing."""
+    actor = await guard.operator(request, "operator.accounts")
+    st = state(request)
+    number, email = _mfa_target(request)
+    person = await run_in_threadpool(users.person, st.db, actor.email, number, email)  # 404 outside the org
+    org = await run_in_threadpool(catalogue.org, st.db, number)
+    has_factor = email in await run_in_threadpool(mfa.enrolled_in, st.db, number)
+    return render(request, "op_mfa_reset.html", {**guard.frame(actor, "op-organisaties", texts.MFA_RESET_TITLE),
+                                                 "org": org, "person": person, "has_factor": has_factor})
+
+
+async def mfa_reset(request: Request) -> Response:
+    """The operator removes the account's second factor (:func:`authz.service.mfa.reset`: audited, the user is
+    e-mailed, the account's sessions end), as ``POST /v1/operator/accounts/{email}/mfa-reset`` does."""
+    actor = await guard.operator(request, "operator.accounts")
+    st = state(request)
+    number, email = _mfa_target(request)
+    await run_in_threadpool(users.person, st.db, actor.email, number, email)  # 404 outside the org
+    return await attempt(request, f"/operator/organisaties/{number}",
+                         lambda: mfa.reset(st.db, st.sessions, actor.email, email),
+                         lambda _: texts.mfa_reset_done(email))
+
+
 routes = [
     route("/operator/aanvragen", requests_page),
     route("/operator/aanvragen/{id}/goedkeuren", approve, "POST"),
@@ -190,4 +227,6 @@ routes = [
     route("/operator/organisaties/{kvk}/contracten/{code}/beeindigen", end_contract, "POST"),
     route("/operator/organisaties/{kvk}/opdrachten", put_mandate, "POST"),
     route("/operator/organisaties/{kvk}/opdrachten/{intermediair}/beeindigen", end_mandate, "POST"),
+    route("/operator/organisaties/{kvk}/accounts/{email}/tweede-factor-herstellen", mfa_reset_form),
+    route("/operator/organisaties/{kvk}/accounts/{email}/tweede-factor-herstellen", mfa_reset, "POST"),
 ]

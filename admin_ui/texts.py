@@ -115,6 +115,16 @@ FINDINGS = {
 }
 
 
+# The operator's reset of an account's lost second factor (R17).
+MFA_RESET_TITLE = "Tweede factor herstellen"
+
+
+def mfa_reset_done(email: str) -> str:
+    return (f"De tweede factor van {email} is verwijderd. Het account is overal uitgelogd en heeft hierover een "
+            f"e-mail gekregen. Bij de volgende keer inloggen volstaat het wachtwoord; waar een tweede factor verplicht "
+            f"is, stelt het account direct een nieuwe in.")
+
+
 def label(name: str) -> str:
     return FIELDS.get(name, name)
 

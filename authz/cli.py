@@ -36,7 +36,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
     # proxy_headers=False: uvicorn would otherwise take the client's address from X-Forwarded-For of any peer on
     # loopback; only authz.identity.client_address reads that header, and only from AUTHZ_TRUSTED_PROXIES.
     if args.workers > 1:
-        # Every worker process is an instance of its own (SPEC §5): each loads and syncs its own decider.
+        # Every worker process is an instance of its own (SPEC §5): each loads and syncs its own decider. Each reads
+        # the settings again from the environment, so a key generated here (AUTHZ_SECRET_KEY unset, warned about
+        # once above) is handed to them there: otherwise every worker would make its own, and a CSRF token, a
+        # half-login token or a second factor sealed by one would not open in another.
+        if not os.environ.get("AUTHZ_SECRET_KEY"):
+            os.environ["AUTHZ_SECRET_KEY"] = settings.secret_key
+        # access_log=False in every worker too (uvicorn configures each one's logging from this): link tokens
+        # travel in paths (/activeren/<token>), so no request line may reach the output.
         uvicorn.run("authz.app:create_app", factory=True, host=args.host, port=args.port, workers=args.workers,
                     log_level="info", access_log=False, proxy_headers=False)
     else:

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,7 @@ def free_port() -> int:
 class Instance:
     """One ``authz serve`` process on a loopback port."""
 
-    def __init__(self, env: dict[str, str], name: str) -> None:
+    def __init__(self, env: dict[str, str], name: str, args: Sequence[str] = ()) -> None:
         self.port = free_port()
         self.name = name
         self.url = f"http://127.0.0.1:{self.port}"
@@ -34,7 +35,7 @@ class Instance:
         full_env = {**os.environ, "AUTHZ_MFA_REQUIRED": "none", **env, "AUTHZ_LOG_LEVEL": "INFO"}
         self._out = self.log.open("wb")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "authz.cli", "serve", "--port", str(self.port)],
+            [sys.executable, "-m", "authz.cli", "serve", "--port", str(self.port), *args],
             env=full_env, stdout=self._out, stderr=subprocess.STDOUT)
         self.client = httpx.Client(base_url=self.url, timeout=10)
 

@@ -194,6 +194,20 @@ class Throttle:
         if over_key or over_address:
             raise TooManyAttempts(left, "too_many_requests", "requests")
 
+    def mark_used(self, key: str, since: datetime, ttl: int) -> bool:
+        """Mark a single-use id (a half-login token's, R17) used; True only for the first mark. The mark is one
+        atomic count on the same store as the log-in counts (``since``: the id's own issue instant, so its key is
+        its own; ``ttl``: seconds it must outlive, at least the id's remaining validity), so two requests racing
+        with one id cannot both be the first, on one instance or many."""
+        return self.counter.hit(self._used(key), since, ttl) == 1
+
+    def is_used(self, key: str, since: datetime) -> bool:
+        """Whether :meth:`mark_used` has marked ``key`` (counting nothing)."""
+        return self.counter.peek(self._used(key), since) > 0
+
+    def _used(self, key: str) -> str:
+        return f"{self.scope}used:{key}"
+
     def _count(self, account: str, address: str, now: datetime) -> tuple[bool, bool, int]:
         """Count every request at both keys (always both: a burst must not stop counting one once the other is
         over); whether each is over its limit, and the seconds left in the window."""

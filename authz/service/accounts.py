@@ -18,10 +18,11 @@ as a new one would be (the same 202, no sooner or later), changes nothing, and m
 from __future__ import annotations
 
 import contextlib
+import hmac
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from authz import messages, passwords
@@ -31,7 +32,7 @@ from authz.cache.throttle import Limits, Throttle
 from authz.clock import AMSTERDAM
 from authz.config import Settings
 from authz.errors import Conflict, Invalid, NotFound, Unauthorized
-from authz.service import mfa
+from authz.service import halflogin, mfa
 from authz.service.emails import business_email, check_org_domain, normalise
 from authz.store import accounts, catalogue, requests, sessions, tokens
 from authz.store.db import Database, Tx
@@ -234,6 +235,84 @@ def login(db: Database, store: SessionStore, throttle: Throttle, email: str, pas
     ``mfa_required`` (not counted: nothing was guessed) and a wrong ``otp`` 401 ``invalid_otp`` (counted as a
     failed log-in); a right one is a current code or an unused recovery code, used up by this log-in.
     """
+    actor, stored = _check_password(db, throttle, email, password, address)
+    if actor.mfa:
+        if otp is None:  # the password was right: not a guess, but no log-in yet (the address learns nothing)
+            throttle.forgive(email, address, db.clock.now())
+            raise MFA_REQUIRED
+        if not mfa.verify(db, secret_key, actor.id, otp):
+            raise INVALID_OTP
+    throttle.succeeded(email, address, db.clock.now())
+    if stored is not None and passwords.needs_rehash(stored):
+        _upgrade_hash(db, actor, stored, passwords.hash_password(password))
+    return _new_session(db, store, actor, previous)
+
+
+@dataclass(frozen=True)
+class HalfLogin:
+    """The password was right and the account has a second factor: the code step follows, carrying ``token``
+    (:mod:`authz.service.halflogin`) instead of the password."""
+
+    token: str
+
+
+def login_password(db: Database, store: SessionStore, throttle: Throttle, email: str, password: str, address: str,
+                   previous: str | None = None, *, secret_key: str) -> tuple[str, Actor] | HalfLogin:
+    """The portal's first step: as :func:`login` without a code, but a right password for an account with a
+    second factor answers a :class:`HalfLogin` (its attempt forgiven, the account not yet known at the address)
+    instead of 401 ``mfa_required``; :func:`login_code` completes it. The password hash is upgraded here, where
+    the password is at hand, before the token binds to it."""
+    actor, stored = _check_password(db, throttle, email, password, address)
+    if not actor.mfa:
+        throttle.succeeded(email, address, db.clock.now())
+        if stored is not None and passwords.needs_rehash(stored):
+            _upgrade_hash(db, actor, stored, passwords.hash_password(password))
+        return _new_session(db, store, actor, previous)
+    throttle.forgive(email, address, db.clock.now())
+    current = stored or ""
+    if stored is not None and passwords.needs_rehash(stored):
+        current = _upgrade_hash(db, actor, stored, passwords.hash_password(password))
+    return HalfLogin(halflogin.issue(secret_key, actor.id, actor.email, current, db.clock.now()))
+
+
+def login_code(db: Database, store: SessionStore, throttle: Throttle, email: str, token: str, otp: str,
+               address: str, previous: str | None = None, *, secret_key: str) -> tuple[str, Actor]:
+    """The portal's second step: the half-login ``token`` of :func:`login_password` for ``email``, and a code.
+
+    Counted as a log-in attempt first, as :func:`login` counts one (429 over the limit). A token that does not open
+    for ``email`` (forged, altered, for another account, expired), whose password or factor changed since, or that
+    completed a log-in already is 401 ``invalid_credentials``, as a wrong password is; a wrong code is 401
+    ``invalid_otp`` (counted; the same token may try again while it lasts). Single use: the log-in that a token
+    completes marks its random id used in the throttle store, atomically after the code was accepted (and used up)
+    and before the session is made, so no second log-in, here or on another instance, can complete with it.
+    """
+    now = db.clock.now()
+    throttle.attempt(email, address, now)
+    claims = halflogin.open_token(secret_key, email, token, now)
+    if claims is None:
+        raise BAD_LOGIN
+    with db.read() as s:
+        a = s.get(Account, claims.account_id)
+        if (a is None or a.email != email or a.status != "active" or not a.password_hash
+                or not hmac.compare_digest(halflogin.password_digest(secret_key, a.password_hash),
+                                           claims.password_digest)):
+            raise BAD_LOGIN
+        actor = sessions.actor_of(s, a)
+    issued = datetime.fromtimestamp(claims.issued, UTC)
+    if not actor.mfa or throttle.is_used(claims.id, issued):  # a factor reset meanwhile: the password again
+        raise BAD_LOGIN
+    if not mfa.verify(db, secret_key, actor.id, otp):
+        raise INVALID_OTP
+    if not throttle.mark_used(claims.id, issued, max(1, claims.expires - int(now.timestamp())) + 60):
+        raise BAD_LOGIN
+    throttle.succeeded(email, address, db.clock.now())
+    return _new_session(db, store, actor, previous)
+
+
+def _check_password(db: Database, throttle: Throttle, email: str, password: str, address: str
+                    ) -> tuple[Actor, str | None]:
+    """The active account whose password ``password`` is, and its stored hash (401 ``invalid_credentials``
+    otherwise); the attempt is counted first and stays counted."""
     throttle.attempt(email, address, db.clock.now())
     with db.tx(actor=email) as t:
         a = accounts.by_email(t, email)
@@ -246,33 +325,28 @@ def login(db: Database, store: SessionStore, throttle: Throttle, email: str, pas
         a = s.get(Account, a.id)
         if a is None or a.status != "active" or a.password_hash != stored:
             raise BAD_LOGIN
-        actor = sessions.actor_of(s, a)
-    if actor.mfa:
-        if otp is None:  # the password was right: not a guess, but no log-in yet (the address learns nothing)
-            throttle.forgive(email, address, db.clock.now())
-            raise MFA_REQUIRED
-        if not mfa.verify(db, secret_key, actor.id, otp):
-            raise INVALID_OTP
-    throttle.succeeded(email, address, db.clock.now())
-    if stored is not None and passwords.needs_rehash(stored):
-        _upgrade_hash(db, actor, stored, passwords.hash_password(password))
+        return sessions.actor_of(s, a), stored
+
+
+def _new_session(db: Database, store: SessionStore, actor: Actor, previous: str | None) -> tuple[str, Actor]:
     if previous:  # a new session on each log-in: a cookie planted before cannot ride along (fixation)
         store.end(sessions.token_hash(previous))
     token = store.create(actor.id, db.clock.now())
     return token, replace(actor, session_hash=sessions.token_hash(token))
 
 
-def _upgrade_hash(db: Database, actor: Actor, stored: str, new_hash: str) -> None:
+def _upgrade_hash(db: Database, actor: Actor, stored: str, new_hash: str) -> str:
     """The hash was made with other argon2 parameters than today's: store one made with today's, while the password
     is at hand (only at a log-in). The password itself is unchanged, so nobody is mailed and no session ends; a hash
-    that changed meanwhile (a reset, another log-in) is left alone."""
+    that changed meanwhile (a reset, another log-in) is left alone. Answers the hash now stored."""
     with db.tx(actor.email, on_behalf_of=actor.org) as t:
         a = accounts.get(t, actor.email, lock=True)
         if a.password_hash != stored:
-            return
+            return a.password_hash or ""
         a.password_hash = new_hash
         t.audit("account.password_rehash", f"account:{a.email}", None, {"email": a.email, "password": "rehash"},
                 org=a.org)
+        return new_hash
 
 
 def logout(store: SessionStore, actor: Actor) -> None:

@@ -54,6 +54,13 @@ def status(db: Database, settings: Settings, actor: Actor) -> dict[str, Any]:
             "required": rules.required(settings.mfa_required, actor.roles), "recovery_codes_left": left}
 
 
+def enrolled_in(db: Database, org: str) -> set[str]:
+    """The e-mails of the organisation's accounts that have a confirmed second factor (the operator's view; the
+    caller has checked that the actor may see the organisation's accounts)."""
+    with db.read() as s:
+        return store.enrolled_in(s, org)
+
+
 def start(db: Database, settings: Settings, actor: Actor) -> dict[str, str]:
     """Begin enrolment: a new secret (replacing a pending one), shown once as ``{"secret", "otpauth_uri"}``; 409
     ``mfa_enrolled`` when a factor is active (remove it first)."""

@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
-from authz.store.schema import MfaFactor, RecoveryCode
+from authz.store.schema import Account, MfaFactor, RecoveryCode
 
 
 def factor(s: Session, account_id: int) -> MfaFactor | None:
@@ -67,3 +67,9 @@ def remove(s: Session, account_id: int) -> bool:
     s.execute(delete(RecoveryCode).where(RecoveryCode.account_id == account_id))
     done = s.execute(delete(MfaFactor).where(MfaFactor.account_id == account_id))
     return bool(getattr(done, "rowcount", 0))
+
+
+def enrolled_in(s: Session, org: str) -> set[str]:
+    """The e-mails of the organisation's accounts with a confirmed factor (one query)."""
+    return set(s.scalars(select(Account.email).join(MfaFactor, MfaFactor.account_id == Account.id)
+                         .where(Account.org == org, MfaFactor.status == "active")))
