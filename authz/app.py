@@ -103,6 +103,13 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return resp
 
 
+def _route_of(request: Request) -> str:
+    for route in request.app.router.routes:
+        if isinstance(route, Route) and route.matches(request.scope)[0] is not Match.NONE:
+            return route.path
+    return "(no route)"
+
+
 def _methods_at(request: Request) -> list[str]:
     """Every method some route answers at the request's path."""
     methods: set[str] = set()
@@ -118,7 +125,8 @@ async def _db_down(request: Request, exc: Exception) -> Response:
 
 
 async def _server_error(request: Request, exc: Exception) -> Response:
-    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    # The route's template, not the path: a path may carry a link's token (/activeren/<token>).
+    log.exception("unhandled error on %s %s", request.method, _route_of(request))
     return JSONResponse({"error": {"code": "internal_error", "message": "Something went wrong on our side."}},
                         status_code=500)
 
