@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: help install run test fuzz lint bench clean
+.PHONY: help install run test fuzz lint soak bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -45,6 +45,9 @@ lint: install ## ruff, mypy (strict on authz/) and the walls between the layers 
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/lint-imports --no-cache --no-logo
+
+soak: install ## R11 under many random fault schedules, real processes (AUTHZ_SOAK_RUNS, default 20: about 10 min)
+	$(BIN)/pytest -m soak -q tests/test_r11_property.py
 
 bench: install ## 1 000 000 grants: check speed, start-up (SQL and Redis snapshot), propagation; writes load/RESULTS.md
 	$(BIN)/python load/bench.py

@@ -8,14 +8,23 @@ writer, so at most one save is under way when a question is sent: then either st
 
 from __future__ import annotations
 
+import signal
 import threading
 import time
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import date
 
 import httpx2 as httpx
+import pytest
+from sqlalchemy import select
 
-from tests.instances import Instance
+from authz.store import keys
+from authz.store.db import Database
+from authz.store.schema import Grant
+from tests.factories import PASSWORD, World
+from tests.instances import Instance, RedisServer
 
 AFNEMER = "11111111"
 USER = "gebruiker@korenschoof.nl"
@@ -115,3 +124,108 @@ def hammer(writer: Instance, readers: list[Instance], saves: int, key: str,
         for t in threads:
             t.join(15)
     return run
+
+
+LEASE = 1.0
+# A save waits at most a lease and its margin for an instance that does not confirm; plus the save itself.
+SAVE_BOUND = LEASE + 0.07 + 0.6
+
+
+@dataclass
+class Cluster:
+    url: str
+    key: str
+    redis: RedisServer
+    prefix: str
+    instances: list[Instance]
+
+    def start(self, name: str, **env: str) -> Instance:
+        i = Instance({"AUTHZ_DATABASE_URL": self.url, "AUTHZ_SECRET_KEY": "r11-test", "AUTHZ_REDIS_URL": self.redis.url,
+                      "AUTHZ_REDIS_PREFIX": self.prefix, "AUTHZ_SESSION_STORE": "sql",
+                      "AUTHZ_LEASE_SECONDS": str(LEASE), **env}, name)
+        self.instances.append(i)
+        return i
+
+    def ready(self, i: Instance) -> Instance:
+        i.wait_ready()
+        i.client.headers["Authorization"] = f"Bearer {self.key}"
+        return i
+
+    def writer(self) -> Instance:
+        a = self.ready(self.start("A"))
+        r = a.client.post("/v1/session", json={"email": BEHEERDER, "password": PASSWORD})
+        assert r.status_code == 200, r.text
+        return a
+
+
+@pytest.fixture
+def cluster(pg_url: str) -> Iterator[Cluster]:
+    db = Database(pg_url)
+    w = World(db)
+    w.org(AFNEMER, "Bakkerij De Korenschoof")
+    w.product(PRODUCT)
+    w.contract(AFNEMER, PRODUCT, date(2026, 1, 1))
+    w.beheerder(BEHEERDER, AFNEMER)
+    w.account(USER, AFNEMER)
+    w.grant(USER, AFNEMER, [PRODUCT])
+    with db.tx("test") as t:
+        key = keys.create(t, "r11-test")
+    db.dispose()
+    redis = RedisServer()
+    redis.start()
+    c = Cluster(pg_url, key, redis, f"authz-r11-{uuid.uuid4().hex[:8]}:", [])
+    try:
+        yield c
+    finally:
+        if redis.proc is not None and redis.proc.poll() is None:
+            redis.proc.send_signal(signal.SIGCONT)
+        for i in c.instances:
+            if i.proc.poll() is None:
+                i.proc.send_signal(signal.SIGCONT)
+            i.stop()
+        redis.stop()
+
+
+def judge(run: Run, c: Cluster, confirmed: bool | None = True) -> None:
+    """No stale answer, every save accepted and within the bound, the last save is what SQL holds, and every
+    instance ends at SQL's revision."""
+    stale_allows, stale_denies = run.verdicts()
+    answered = [a for a in run.answers if a.status == 200]
+    unavailable = [a for a in run.answers if a.status == 503]
+    figures = (f"{len(run.saves)} saves, {len(run.answers)} answers ({len(unavailable)} × 503), "
+               f"slowest save {max(s.returned - s.sent for s in run.saves):.3f} s")
+    assert not run.errors, run.errors
+    assert not stale_allows, f"{len(stale_allows)} stale allows, first {stale_allows[:3]}; {figures}"
+    assert not stale_denies, f"{len(stale_denies)} stale denies, first {stale_denies[:3]}; {figures}"
+    assert len(answered) > len(run.saves), f"the readers were barely answered: {figures}"
+    assert {a.status for a in run.answers} <= {200, 503}, figures
+    slow = [s for s in run.saves if s.returned - s.sent > SAVE_BOUND]
+    assert not slow, f"saves beyond the bound: {slow}"
+    assert all(s.confirmed in ("true", "false") for s in run.saves)
+    if confirmed is not None:
+        assert all(s.confirmed == ("true" if confirmed else "false") for s in run.saves), \
+            [s.confirmed for s in run.saves]
+    db = Database(c.url)
+    try:
+        with db.read() as s:
+            held = s.execute(select(Grant)).scalars().all()
+        sql_revision = db.revision()
+    finally:
+        db.dispose()
+    assert bool(held) == run.saves[-1].granted  # nothing accepted is lost
+    for i in c.instances:
+        if i.proc.poll() is None:
+            assert _settles(i, sql_revision), f"{i.name} did not reach revision {sql_revision}: {i.readyz()}"
+
+
+def _settles(i: Instance, revision: int) -> bool:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            data = i.readyz()
+        except httpx.TransportError:  # still starting
+            data = {"ready": False}
+        if data["ready"] and data["revision"] >= revision:
+            return True
+        time.sleep(0.05)
+    return False
