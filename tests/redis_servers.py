@@ -168,8 +168,9 @@ class SentinelGroup:
     def __init__(self, name: str = "authz-test", down_after_ms: int = 1000, failover_timeout_ms: int = 3000,
                  sentinels: int = 3) -> None:
         self.name = name
-        self.primary = RedisServer()
-        self.replica = RedisServer(["--replicaof", "127.0.0.1", str(self.primary.port)])
+        self.primary = RedisServer(["--repl-diskless-sync-delay", "0"])
+        self.replica = RedisServer(["--replicaof", "127.0.0.1", str(self.primary.port), "--repl-diskless-sync-delay",
+                                    "0"])
         self.sentinels = [SentinelServer(name, self.primary.port, 2, down_after_ms, failover_timeout_ms)
                           for _ in range(sentinels)]
         self.old_primaries: list[RedisServer] = []

@@ -7,6 +7,8 @@ import asyncio
 import pytest
 import redis
 import redis.asyncio
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from authz.bus import RedisBus
 from authz.cache import redis_client
@@ -93,16 +95,19 @@ def test_every_client_of_the_service_refuses_a_malformed_url_when_built() -> Non
         RedisBus(bad, "p:")
 
 
-def test_the_options_reach_the_primary_and_the_socket_options_the_sentinels() -> None:
+def test_the_options_reach_the_primary_and_the_socket_and_retry_options_the_sentinels() -> None:
+    retry = Retry(NoBackoff(), 1)
     client = sync_client("redis+sentinel://:pw@127.0.0.1:1,127.0.0.1:2/svc/4", socket_timeout=3,
-                         socket_connect_timeout=1, health_check_interval=0)
+                         socket_connect_timeout=1, health_check_interval=7, retry=retry)
     pool = client.connection_pool
     assert pool.connection_kwargs["db"] == 4 and pool.connection_kwargs["password"] == "pw"
-    assert pool.connection_kwargs["socket_timeout"] == 3 and pool.connection_kwargs["health_check_interval"] == 0
+    assert pool.connection_kwargs["socket_timeout"] == 3 and pool.connection_kwargs["health_check_interval"] == 7
     sentinels = pool.sentinel_manager.sentinels  # type: ignore[attr-defined]
     assert [s.connection_pool.connection_kwargs["port"] for s in sentinels] == [1, 2]
     kwargs = sentinels[0].connection_pool.connection_kwargs
     assert kwargs["socket_timeout"] == 3 and kwargs["socket_connect_timeout"] == 1 and kwargs.get("password") is None
+    assert isinstance(kwargs["retry"]._backoff, NoBackoff) and kwargs["retry"]._retries == 1
+    assert kwargs.get("health_check_interval") != 7  # the primary's alone
     client.close()
 
     async def build() -> None:

@@ -10,8 +10,9 @@ Two forms are accepted:
   replicas'); the sentinels are asked without one. A sentinel's port defaults to 26379, the database to 0.
 
 :func:`sync_client` and :func:`async_client` build a client from either form with the same keyword options
-(``socket_timeout``, ``retry``, …), which go to the primary's connections (and the ``socket_*`` ones also to the
-sentinels'). A malformed URL is a :class:`ValueError` naming the setting, raised when the client is built, at
+(``socket_timeout``, ``retry``, …), which go to the primary's connections; the ``socket_*`` and ``retry*`` ones
+also to the sentinels', so that a client with short timeouts and no back-off fails as fast when no sentinel
+answers. A malformed URL is a :class:`ValueError` naming the setting, raised when the client is built, at
 start-up.
 """
 
@@ -130,7 +131,8 @@ def _credentials(address: SentinelAddress) -> dict[str, Any]:
 
 
 def _sentinel_options(options: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in options.items() if k.startswith("socket_")}
+    """What also applies to the connections to the sentinels: the socket options and the retry policy."""
+    return {k: v for k, v in options.items() if k.startswith(("socket_", "retry"))}
 
 
 # redis-py's Sentinel classes are untyped; the clients they make are plain (typed) Redis clients.
