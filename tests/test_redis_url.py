@@ -14,6 +14,7 @@ from authz.bus import RedisBus
 from authz.cache import redis_client
 from authz.cache.connect import SentinelAddress, async_client, check, parse, sync_client
 from authz.cache.snapshot import SnapshotCache
+from authz.config import Settings, SettingsError
 
 
 @pytest.mark.parametrize(("url", "expected"), [
@@ -117,3 +118,10 @@ def test_the_options_reach_the_primary_and_the_socket_and_retry_options_the_sent
         await aclient.aclose()
 
     asyncio.run(build())
+
+
+def test_the_setting_is_checked_with_the_others_so_that_a_bad_one_stops_the_start_by_name() -> None:
+    with pytest.raises(SettingsError, match=r"^AUTHZ_REDIS_URL: no service name"):
+        Settings.from_env({"AUTHZ_REDIS_URL": "redis+sentinel://h:1", "AUTHZ_SECRET_KEY": "k"})
+    good = Settings.from_env({"AUTHZ_REDIS_URL": "redis+sentinel://h:1,h:2/svc", "AUTHZ_SECRET_KEY": "k"})
+    assert good.redis_url == "redis+sentinel://h:1,h:2/svc"
