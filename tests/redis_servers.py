@@ -291,6 +291,7 @@ class FaultProxy:
         self._server: asyncio.Server | None = None
         self._changed: asyncio.Event | None = None
         self._handlers: set[asyncio.Task[object]] = set()
+        self._pipes: set[asyncio.Task[None]] = set()
         self.connections = 0  # accepted so far
 
     @property
@@ -361,10 +362,11 @@ class FaultProxy:
             self._server.close()
             await self._server.wait_closed()
             self._server = None
-        handlers = list(self._handlers)
-        for task in handlers:
-            task.cancel()
-        await asyncio.gather(*handlers, return_exceptions=True)
+        # Ending the pipes ends their handlers, which close both sockets and return (a handler cancelled itself
+        # would make asyncio's stream callback log the cancellation as an error).
+        for pipe in list(self._pipes):
+            pipe.cancel()
+        await asyncio.gather(*self._handlers, return_exceptions=True)
 
     async def _accept(self, client_reader: asyncio.StreamReader, client: asyncio.StreamWriter) -> None:
         """One client connection: its upstream connection and a pipe each way, until either side closes or
@@ -383,12 +385,14 @@ class FaultProxy:
                 return
             pipes = [asyncio.create_task(self._pipe(client_reader, upstream)),
                      asyncio.create_task(self._pipe(upstream_reader, client))]
+            self._pipes.update(pipes)
             try:
                 await asyncio.wait(pipes, return_when=asyncio.FIRST_COMPLETED)
             finally:
                 for pipe in pipes:
                     pipe.cancel()
                 await asyncio.gather(*pipes, return_exceptions=True)
+                self._pipes.difference_update(pipes)
         finally:
             self._handlers.discard(handler)
             for writer in (client, upstream):

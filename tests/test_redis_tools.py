@@ -128,16 +128,21 @@ def test_the_blackhole_holds_what_was_sent_until_the_mode_changes(server: RedisS
         assert s.recv(16) == b"+PONG\r\n"
 
 
-def test_the_proxy_stops_cleanly_and_refuses_a_dead_target(server: RedisServer) -> None:
+def test_the_proxy_stops_cleanly_and_refuses_a_dead_target(server: RedisServer,
+                                                           caplog: pytest.LogCaptureFixture) -> None:
     proxy = FaultProxy(server.port)
     proxy.start()
+    busy = client(proxy.url, 1)
+    assert busy.ping() is True
     with socket.create_connection(("127.0.0.1", proxy.port), timeout=2):
-        proxy.blackhole()  # a connection held open does not hold up the stop
+        proxy.blackhole()  # connections held open do not hold up the stop
         started = time.monotonic()
         proxy.stop()
         assert time.monotonic() - started < 2
     assert refused(proxy.port) and not proxy._thread.is_alive()
+    assert not [r for r in caplog.records if r.name == "asyncio"], "the proxy's loop logged an error"
     proxy.stop()  # twice: nothing to do
+    busy.close()
 
     dead = FaultProxy(free_port())  # nothing listens behind it: the client's connection is closed
     dead.start()
