@@ -12,8 +12,9 @@ Two forms are accepted:
 :func:`sync_client` and :func:`async_client` build a client from either form with the same keyword options
 (``socket_timeout``, ``retry``, …), which go to the primary's connections; the ``socket_*`` and ``retry*`` ones
 also to the sentinels', so that a client with short timeouts and no back-off fails as fast when no sentinel
-answers. A malformed URL is a :class:`ValueError` naming the setting, raised when the client is built, at
-start-up.
+answers. A malformed URL is a :class:`ValueError` naming the setting: :class:`authz.config.Settings` calls
+:func:`check` when it reads the setting (``authz serve`` stops with the message), and building a client raises it
+too.
 """
 
 from __future__ import annotations
@@ -25,12 +26,16 @@ from urllib.parse import unquote
 import redis
 import redis.asyncio
 import redis.asyncio.sentinel
+import redis.connection
 import redis.sentinel
 
 SETTING = "AUTHZ_REDIS_URL"
 SENTINEL_SCHEME = "redis+sentinel"
 PLAIN_SCHEMES = ("redis", "rediss", "unix")
 SENTINEL_PORT = 26379
+
+# Untyped in redis-py: what Redis.from_url reads a plain URL with.
+_parse_url: Any = redis.connection.parse_url
 
 
 @dataclass(frozen=True)
@@ -79,14 +84,18 @@ def _host_port(url: str, part: str) -> tuple[str, int]:
 
 
 def parse(url: str) -> SentinelAddress | None:
-    """The Sentinel address of a ``redis+sentinel://`` URL; None for a plain Redis URL (checked only for its
-    scheme here: redis-py reads the rest). Raises :class:`ValueError` naming the setting when malformed."""
+    """The Sentinel address of a ``redis+sentinel://`` URL; None for a plain Redis URL (checked by redis-py's own
+    parser, which ``from_url`` uses). Raises :class:`ValueError` naming the setting when malformed."""
     if not isinstance(url, str) or not url.strip():
         raise _bad(str(url), "empty")
     scheme, sep, rest = url.partition("://")
     if not sep:
         raise _bad(url, "not a URL")
     if scheme in PLAIN_SCHEMES:
+        try:
+            _parse_url(url)  # what from_url will read, without building a client
+        except ValueError as exc:
+            raise _plain_failure(url, exc) from None
         return None
     if scheme != SENTINEL_SCHEME:
         raise _bad(url, f"unknown scheme {scheme!r}")
