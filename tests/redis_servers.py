@@ -18,7 +18,7 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Literal, Self
@@ -199,8 +199,7 @@ class SentinelGroup:
         # *2 $9 127.0.0.1 $4 6400
         return int(lines[4]) if reply.startswith(b"*2") and len(lines) > 4 else None
 
-    def _wait(self, what: str, ready: object, timeout: float) -> None:
-        assert callable(ready)
+    def _wait(self, what: str, ready: Callable[[], bool], timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             with contextlib.suppress(OSError, ValueError):
