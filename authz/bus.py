@@ -34,9 +34,9 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import orjson
-import redis.asyncio as redis
 from redis.exceptions import RedisError
 
+from authz.cache.connect import async_client
 from authz.events import Event, MalformedEvent, decode_all, encode_all
 
 log = logging.getLogger(__name__)
@@ -131,8 +131,7 @@ class RedisBus:
         self.channel = f"{prefix}revisions"
         self.confirmations = f"{prefix}confirmations"
         self._secret = secret.encode() if secret else None
-        self._client: Any = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2,
-                                                 health_check_interval=0)
+        self._client: Any = async_client(url, socket_timeout=2, socket_connect_timeout=2, health_check_interval=0)
         self._health_interval = health_interval
         self._task: asyncio.Task[None] | None = None
         self._sender: asyncio.Task[None] | None = None

@@ -99,6 +99,13 @@ class Settings:
             raise SettingsError(f"AUTHZ_LEASE_SECONDS must be between 0.1 and 3600 seconds, not {self.lease_seconds}")
         if self.mfa_required not in ("admins", "all", "none"):
             raise SettingsError(f"AUTHZ_MFA_REQUIRED must be 'admins', 'all' or 'none', not {self.mfa_required!r}")
+        if self.redis_url is not None:
+            from authz.cache.connect import check  # the one reader of the URL's two forms
+
+            try:
+                check(self.redis_url)
+            except ValueError as exc:
+                raise SettingsError(str(exc)) from None
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:

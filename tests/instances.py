@@ -1,10 +1,9 @@
-"""Real service instances as separate processes (``authz serve``), for tests of several instances and of Redis."""
+"""Real service instances as separate processes (``authz serve``), for tests of several instances and of Redis
+(the Redis servers themselves are in tests/redis_servers.py; re-exported here for the tests that import them)."""
 
 from __future__ import annotations
 
 import os
-import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -15,12 +14,9 @@ from typing import Any
 
 import httpx2 as httpx
 
+from tests.redis_servers import RedisServer, free_port
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+__all__ = ["Instance", "RedisServer", "free_port"]
 
 
 class Instance:
@@ -66,34 +62,3 @@ class Instance:
                 self.proc.kill()
                 self.proc.wait()
         self._out.close()
-
-
-class RedisServer:
-    """A Redis server of the test's own on a free port, which the test may stop and start again."""
-
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.binary = shutil.which("redis-server") or "/usr/bin/redis-server"
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(
-            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as s:
-                    s.sendall(b"PING\r\n")
-                    if s.recv(16).startswith(b"+PONG"):
-                        return
-            except OSError:
-                time.sleep(0.05)
-        raise TimeoutError("redis-server did not start")
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(10)
-        self.proc = None

@@ -33,9 +33,9 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import orjson
-import redis
 from redis.exceptions import RedisError
 
+from authz.cache.connect import sync_client
 from authz.decider import Snapshot
 
 FORMAT = 1
@@ -145,7 +145,7 @@ class SnapshotCache:
     sent and parsed there, not on the event loop that answers checks."""
 
     def __init__(self, url: str, prefix: str, secret: str) -> None:
-        self._redis: Any = redis.Redis.from_url(url, socket_timeout=10, socket_connect_timeout=2)
+        self._redis: Any = sync_client(url, socket_timeout=10, socket_connect_timeout=2)
         self._secret = secret
         self.latest_key = f"{prefix}snapshot:latest"
         self.lock_key = f"{prefix}snapshot:writing"
