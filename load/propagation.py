@@ -98,7 +98,9 @@ def run(url: str, key: str, changes: int, connections: int, redis_url: str, pyth
     boss, user, org, products = pick_subject(url)
     env = {**os.environ, "AUTHZ_DATABASE_URL": url, "AUTHZ_SECRET_KEY": "bench-propagation",
            "AUTHZ_REDIS_URL": redis_url, "AUTHZ_REDIS_PREFIX": f"authz-bench-{uuid.uuid4().hex[:8]}:",
-           "AUTHZ_LOG_LEVEL": "WARNING", "AUTHZ_OUTBOX_DIR": str(OUT / "outbox"), "PYTHONPATH": str(HERE.parent)}
+           "AUTHZ_LOG_LEVEL": "WARNING", "AUTHZ_OUTBOX_DIR": str(OUT / "outbox"), "PYTHONPATH": str(HERE.parent),
+           # The writer logs in with a password alone: a second factor is not what this measures (R17).
+           "AUTHZ_MFA_REQUIRED": "none"}
     a = bench.Server("propagation-a", [python, "-m", "authz.cli", "serve", "--host", "127.0.0.1"], env)
     b = bench.Server("propagation-b", [python, "-m", "authz.cli", "serve", "--host", "127.0.0.1"], env)
     wrk_proc: subprocess.Popen[bytes] | None = None

@@ -151,8 +151,8 @@ class Cluster:
         i.client.headers["Authorization"] = f"Bearer {self.key}"
         return i
 
-    def writer(self) -> Instance:
-        a = self.ready(self.start("A"))
+    def writer(self, **env: str) -> Instance:
+        a = self.ready(self.start("A", **env))
         r = a.client.post("/v1/session", json={"email": BEHEERDER, "password": PASSWORD})
         assert r.status_code == 200, r.text
         return a

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import signal
 import threading
+import time
 
 import pytest
 
 from tests.instances import Instance
 from tests.r11 import Cluster, cluster, hammer, judge
+from tests.redis_servers import FaultProxy, SentinelGroup
 
 __all__ = ["cluster"]  # the fixture
 
@@ -97,3 +99,54 @@ def test_an_instance_started_mid_run_is_never_stale(cluster: Cluster) -> None:
     assert started, "C did not start"
     second = hammer(a, [b, started[0]], saves=20, key=cluster.key)
     judge(second, cluster, confirmed=True)
+
+
+def test_an_instance_cut_off_from_redis_alone_is_never_stale(cluster: Cluster) -> None:
+    """A partition between B and Redis only (A and C still hear each other): messages held, delayed, the
+    connection cut — B learns of each save from SQL at its next renewal and confirms it there."""
+    proxy = FaultProxy(cluster.redis.port)
+    proxy.start()
+    try:
+        a = cluster.writer()
+        b = cluster.ready(cluster.start("B", AUTHZ_REDIS_URL=proxy.url))
+        c = cluster.ready(cluster.start("C"))
+        run = hammer(a, [b, c], saves=50, key=cluster.key,
+                     faults=[(5, proxy.blackhole), (15, proxy.pass_through), (20, proxy.cut),
+                             (30, proxy.pass_through), (35, lambda: proxy.delay(0.2)), (45, proxy.pass_through)])
+        judge(run, cluster, confirmed=True)
+    finally:
+        proxy.stop()
+
+
+def test_a_sentinel_failover_mid_run_gives_no_stale_answer_and_loses_no_save(cluster: Cluster) -> None:
+    """Redis that survives a machine: instances on a Sentinel address; the primary is killed mid-run and a
+    replica takes over while the saves go on."""
+    group = SentinelGroup()
+    group.start()
+    try:
+        a = cluster.writer(AUTHZ_REDIS_URL=group.url)
+        b = cluster.ready(cluster.start("B", AUTHZ_REDIS_URL=group.url))
+        first = group.primary
+        failing_over: list[threading.Thread] = []
+
+        def fail_over() -> None:
+            failing_over.append(threading.Thread(target=group.failover, daemon=True))
+            failing_over[0].start()
+
+        run = hammer(a, [b], saves=60, key=cluster.key, faults=[(10, fail_over)], pause=0.05)
+        failing_over[0].join(30)
+        assert group.master_port() == group.primary.port != first.port
+        judge(run, cluster, confirmed=True)
+        # Both instances hear announcements again, through the new primary.
+        assert _settles_live(a) and _settles_live(b)
+    finally:
+        group.stop()
+
+
+def _settles_live(i: Instance) -> bool:
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if i.readyz()["announcements_live"]:
+            return True
+        time.sleep(0.1)
+    return False
