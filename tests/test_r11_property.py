@@ -12,6 +12,7 @@ from collections.abc import Callable
 import pytest
 
 from tests.r11 import Cluster, cluster, hammer, judge
+from tests.redis_servers import FaultProxy
 
 __all__ = ["cluster"]  # the fixture
 
@@ -20,7 +21,7 @@ pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 Fault = tuple[str, Callable[[], None], Callable[[], None]]  # name, do, undo
 
 
-def faults(c: Cluster) -> list[Fault]:
+def faults(c: Cluster, proxy: FaultProxy) -> list[Fault]:
     redis = c.redis
 
     def signal_redis(sig: signal.Signals) -> Callable[[], None]:
@@ -47,6 +48,9 @@ def faults(c: Cluster) -> list[Fault]:
         ("redis frozen", signal_redis(signal.SIGSTOP), signal_redis(signal.SIGCONT)),
         ("B paused", signal_b(signal.SIGSTOP), signal_b(signal.SIGCONT)),
         ("an instance starts", start_c, lambda: None),
+        ("B cut off from Redis", proxy.cut, proxy.pass_through),
+        ("B's Redis traffic held", proxy.blackhole, proxy.pass_through),
+        ("B's Redis traffic delayed", lambda: proxy.delay(0.3), proxy.pass_through),
     ]
 
 
@@ -68,12 +72,17 @@ def schedule(rnd: random.Random, catalogue: list[Fault], saves: int, count: int)
 
 
 def run_schedule(c: Cluster, seed: int, saves: int, count: int) -> None:
-    a = c.writer()
-    b = c.ready(c.start("B"))
-    rnd = random.Random(seed)
-    plan = schedule(rnd, faults(c), saves, count)
-    run = hammer(a, [b], saves=saves, key=c.key, faults=plan, pause=rnd.choice([0.0, 0.01, 0.05]))
-    judge(run, c, confirmed=None)
+    proxy = FaultProxy(c.redis.port)  # B reaches Redis through it: a partition of B alone
+    proxy.start()
+    try:
+        a = c.writer()
+        b = c.ready(c.start("B", AUTHZ_REDIS_URL=proxy.url))
+        rnd = random.Random(seed)
+        plan = schedule(rnd, faults(c, proxy), saves, count)
+        run = hammer(a, [b], saves=saves, key=c.key, faults=plan, pause=rnd.choice([0.0, 0.01, 0.05]))
+        judge(run, c, confirmed=None)
+    finally:
+        proxy.stop()
 
 
 @pytest.mark.parametrize("seed", [1, 2])
