@@ -2,8 +2,9 @@
 finds every answer that contradicts a save that had returned before the question was sent.
 
 Times are this process's monotonic clock. A reader's question *sent* after a save's answer was *received* arrived
-after that answer was sent, so it must reflect the save (or be a 503). Saves come one after another from one
-writer, so at most one save is under way when a question is sent: then either state is a right answer.
+after that answer was sent, so it must reflect the save (or be a 503). It may also reflect any later save that was
+sent before its own answer was received (the two overlapped: an instance paused with the question in its queue
+may wake to find the next save already committed), but no state before the newest save returned.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ class Save:
     granted: bool  # the state after it
     status: int
     confirmed: str | None  # the Authz-Confirmed header
+    revision: int = 0  # the revision it committed
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,8 @@ class Answer:
     sent: float
     status: int
     allowed: bool | None
+    received: float = 0.0
+    revision: int = 0  # the revision the answer was decided at
 
 
 @dataclass
@@ -55,31 +59,40 @@ class Run:
     answers: list[Answer] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
 
-    def verdicts(self) -> tuple[list[Answer], list[Answer]]:
-        """(stale allows, stale denies): answers that contradict the newest save returned before they were sent."""
+    def around(self, a: Answer) -> list[str]:
+        """The saves next to answer ``a``, in milliseconds from when it was sent (to read a failure by)."""
+        return [f"answer received {1000 * (a.received - a.sent):+.1f}"] + [
+                f"save {n} granted={s.granted} sent {1000 * (s.sent - a.sent):+.1f} returned "
+                f"{1000 * (s.returned - a.sent):+.1f} confirmed={s.confirmed}"
+                for n, s in enumerate(self.saves) if abs(s.sent - a.sent) < 3]
+
+    def verdicts(self) -> tuple[list[Answer], list[Answer], list[Answer]]:
+        """(stale allows, stale denies, wrong): answers decided at a revision older than the newest save returned
+        before they were sent (R11) — an allow or a deny that save had changed, or the same value from an old
+        revision, counted with the denies — and answers that do not match the state of their own revision."""
         stale_allows: list[Answer] = []
         stale_denies: list[Answer] = []
+        wrong: list[Answer] = []
         saves = [s for s in self.saves if s.status == 200]
+        state_at = {s.revision: s.granted for s in saves}
         for a in self.answers:
             if a.status != 200:
                 continue
+            known = [r for r in state_at if r <= a.revision]
+            if known and state_at[max(known)] != a.allowed:
+                wrong.append(a)
             before = [s for s in saves if s.returned < a.sent]
-            if not before:
-                continue
-            last = before[-1]
-            rights = {last.granted}
-            later = [s for s in saves if s.sent < a.sent and s.returned >= a.sent]
-            rights |= {s.granted for s in later}  # under way when the question was sent: either is right
-            if a.allowed not in rights:
-                (stale_allows if a.allowed else stale_denies).append(a)
-        return stale_allows, stale_denies
+            if before and a.revision < before[-1].revision:
+                (stale_allows if a.allowed and not before[-1].granted else stale_denies).append(a)
+        return stale_allows, stale_denies, wrong
 
 
 def toggle(writer: Instance, granted: bool) -> Save:
     sent = time.monotonic()
     r = writer.client.put(f"/v1/orgs/{AFNEMER}/users/{USER}/grants",
                           json={"afnemer": AFNEMER, "products": [PRODUCT] if granted else []})
-    return Save(sent, time.monotonic(), granted, r.status_code, r.headers.get("authz-confirmed"))
+    revision = r.json()["revision"] if r.status_code == 200 else 0
+    return Save(sent, time.monotonic(), granted, r.status_code, r.headers.get("authz-confirmed"), revision)
 
 
 def read(i: Instance, client: httpx.Client) -> Answer:
@@ -87,9 +100,10 @@ def read(i: Instance, client: httpx.Client) -> Answer:
     try:
         r = client.post("/v1/check", json={"user": USER, "product": PRODUCT})
     except httpx.TransportError:
-        return Answer(i.name, sent, 0, None)
-    allowed = r.json()["allowed"] if r.status_code == 200 else None
-    return Answer(i.name, sent, r.status_code, allowed)
+        return Answer(i.name, sent, 0, None, time.monotonic())
+    received = time.monotonic()
+    body = r.json() if r.status_code == 200 else {}
+    return Answer(i.name, sent, r.status_code, body.get("allowed"), received, body.get("revision", 0))
 
 
 def hammer(writer: Instance, readers: list[Instance], saves: int, key: str,
@@ -189,14 +203,17 @@ def cluster(pg_url: str) -> Iterator[Cluster]:
 def judge(run: Run, c: Cluster, confirmed: bool | None = True) -> None:
     """No stale answer, every save accepted and within the bound, the last save is what SQL holds, and every
     instance ends at SQL's revision."""
-    stale_allows, stale_denies = run.verdicts()
+    stale_allows, stale_denies, wrong = run.verdicts()
     answered = [a for a in run.answers if a.status == 200]
     unavailable = [a for a in run.answers if a.status == 503]
     figures = (f"{len(run.saves)} saves, {len(run.answers)} answers ({len(unavailable)} × 503), "
                f"slowest save {max(s.returned - s.sent for s in run.saves):.3f} s")
     assert not run.errors, run.errors
-    assert not stale_allows, f"{len(stale_allows)} stale allows, first {stale_allows[:3]}; {figures}"
-    assert not stale_denies, f"{len(stale_denies)} stale denies, first {stale_denies[:3]}; {figures}"
+    assert not stale_allows, f"{len(stale_allows)} stale allows, first {stale_allows[:3]}; {figures}; " \
+        f"around it: {run.around(stale_allows[0])}"
+    assert not stale_denies, f"{len(stale_denies)} stale answers, first {stale_denies[:3]}; {figures}; " \
+        f"around it: {run.around(stale_denies[0])}"
+    assert not wrong, f"{len(wrong)} answers that do not match their own revision, first {wrong[:3]}"
     assert len(answered) > len(run.saves), f"the readers were barely answered: {figures}"
     assert {a.status for a in run.answers} <= {200, 503}, figures
     slow = [s for s in run.saves if s.returned - s.sent > SAVE_BOUND]

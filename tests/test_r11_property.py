@@ -78,7 +78,10 @@ def run_schedule(c: Cluster, seed: int, saves: int, count: int) -> None:
         a = c.writer()
         b = c.ready(c.start("B", AUTHZ_REDIS_URL=proxy.url))
         rnd = random.Random(seed)
-        plan = schedule(rnd, faults(c, proxy), saves, count)
+        catalogue = faults(c, proxy)
+        plan = schedule(rnd, catalogue, saves, count)
+        names = {id(f[1]): f[0] for f in catalogue} | {id(f[2]): "undo " + f[0] for f in catalogue}
+        print("schedule:", [(at, names.get(id(fn), "?")) for at, fn in plan])  # shown when the test fails
         run = hammer(a, [b], saves=saves, key=c.key, faults=plan, pause=rnd.choice([0.0, 0.01, 0.05]))
         judge(run, c, confirmed=None)
     finally:
