@@ -25,7 +25,7 @@ FIELDS = {"email": "e-mailadres", "password": "wachtwoord", "password2": "herhal
           "afnemer": "afnemer", "reason": "reden", "intermediair": "KvK-nummer van de intermediair",
           "product": "product", "domains": "e-maildomeinen", "valid_from": "ingangsdatum",
           "valid_until": "einddatum", "description": "omschrijving", "old_password": "huidige wachtwoord",
-          "otp": "code"}
+          "otp": "code", "url": "link"}
 
 ERRORS = {
     "invalid_credentials": "Het e-mailadres of wachtwoord klopt niet, of het account is (nog) niet actief.",
@@ -97,6 +97,8 @@ ERRORS = {
     "unknown_key": "Er is geen dienst met deze naam.",
     "unknown_mail": "Deze e-mail bestaat niet.",
     "mail_not_dead": "Alleen een e-mail die niet kon worden bezorgd, kan opnieuw worden verstuurd.",
+    # Mijn producten (R16): the operator's link of a product
+    "invalid_url": "Vul een link in die begint met https://, zonder spaties (ten hoogste 2000 tekens).",
 }
 
 # What the findings of ``authz policy lint`` (authz/policyfile/lint.py) mean, per kind; the page shows the
@@ -139,3 +141,8 @@ def too_long(name: str, max_len: int) -> str:
 
 def control_characters(name: str) -> str:
     return f"Het veld '{label(name)}' bevat een teken dat niet in tekst thuishoort (zoals een tab of nieuwe regel)."
+
+
+def product_link_set(name: str, url: str | None) -> str:
+    """The operator's portal, after setting a product's link."""
+    return f"De link van {name} is nu {url}." if url else f"{name} heeft nu geen link."
