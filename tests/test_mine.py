@@ -27,6 +27,7 @@ from tests.test_admin_grants import (
     INTERMEDIAIR,
     TUSSEN,
     build,
+    mails,
     put,
     state_of,
 )
@@ -240,3 +241,15 @@ def test_a_bad_product_link_is_a_422_and_changes_nothing(client: TestClient, wor
     assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_url", r.text
     assert state_of(db) == before
     assert [p["url"] for p in client.get("/v1/operator/products").json()["products"]] == [None]
+
+
+# -- the e-mail --------------------------------------------------------------------------------------------------
+
+def test_the_rights_change_email_links_to_my_products(client: TestClient, world: World, db: Database) -> None:
+    build(world)
+    login(client, BEHEERDER)
+    assert put(client, AFNEMER, ALICE, AFNEMER, ["verzuim"]).status_code == 200
+    [sent] = mails(db, ALICE)
+    assert "https://portaal.example.nl/producten" in sent.body_text
+    assert 'href="https://portaal.example.nl/producten"' in sent.body_html
+    assert sent.body_html.count("/producten") == 1
