@@ -211,7 +211,7 @@ def test_the_view_agrees_with_the_decider_for_every_contract_and_mandate(client:
 
 # -- the operator's product link ---------------------------------------------------------------------------------
 
-def test_the_operator_sets_a_products_https_link(client: TestClient, world: World) -> None:
+def test_the_operator_sets_a_products_https_link(client: TestClient, world: World, db: Database) -> None:
     world.operator(OPERATOR)
     login(client, OPERATOR)
     r = client.post("/v1/operator/products", json={"code": "verzuim", "name": "Verzuimgegevens",
@@ -223,6 +223,8 @@ def test_the_operator_sets_a_products_https_link(client: TestClient, world: Worl
     assert r.json()["url"] == "https://download.example.nl/v2" and r.json()["name"] == "Verzuimgegevens"
     assert client.get("/v1/operator/products").json()["products"][0]["url"] == "https://download.example.nl/v2"
     assert client.put("/v1/operator/products/verzuim", json={"url": None}).json()["url"] is None
+    unchanged = client.put("/v1/operator/products/verzuim", json={"url": None})  # nothing to write: no revision
+    assert unchanged.status_code == 200 and unchanged.json()["revision"] == db.revision()
     assert client.put("/v1/operator/products/onbekend", json={"url": None}).status_code == 404
 
 
