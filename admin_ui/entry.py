@@ -45,6 +45,8 @@ def home_of(actor_roles: frozenset[str], org: str | None) -> str:
         return "/toegangsrechten"
     if "operator" in actor_roles:
         return "/operator/aanvragen"
+    if org is not None:
+        return "/producten"  # R16: the gebruiker's home is Mijn producten
     return "/account"
 
 

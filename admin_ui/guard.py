@@ -21,10 +21,12 @@ class Nav:
 
     beheerder: bool
     operator: bool
+    member: bool  # an account of an organisation: "Mijn producten" (R16)
 
 
 def nav(actor: Actor) -> Nav:
-    return Nav(beheerder="beheerder" in actor.roles and actor.org is not None, operator="operator" in actor.roles)
+    return Nav(beheerder="beheerder" in actor.roles and actor.org is not None, operator="operator" in actor.roles,
+               member=actor.org is not None)
 
 
 async def who(request: Request) -> Actor | None:

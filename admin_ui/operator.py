@@ -82,10 +82,26 @@ async def add_product(request: Request) -> Response:
     code = values.code(text_field(data, "code", max_len=63), "code")
     name = text_field(data, "name", max_len=200)
     description = text_field(data, "description", required=False, max_len=5000, lines=True)
+    raw_url = text_field(data, "url", required=False, max_len=values.MAX_URL)
     st = state(request)
     return await attempt(request, "/operator/producten",
-                         lambda: catalogue.create_product(st.db, actor.email, code, name, description),
+                         lambda: catalogue.create_product(st.db, actor.email, code, name, description,
+                                                          values.https_url(raw_url, "url") if raw_url else None),
                          lambda _: f"Product {name} ({code}) is toegevoegd.")
+
+
+async def set_product_link(request: Request) -> Response:
+    """R16: the link a gebruiker is offered for the product (https only; left empty: no link), as ``PUT
+    /v1/operator/products/{code}`` with ``url`` does."""
+    actor = await guard.operator(request, "operator.products")
+    code = values.code(request.path_params["code"], "code")
+    data = await form(request)
+    raw_url = text_field(data, "url", required=False, max_len=values.MAX_URL)
+    st = state(request)
+    return await attempt(request, "/operator/producten",
+                         lambda: catalogue.put_product(st.db, actor.email, code, {
+                             "url": values.https_url(raw_url, "url") if raw_url else None}),
+                         lambda done: texts.product_link_set(done.answer["name"], done.answer["url"]))
 
 
 # -- organisations ---------------------------------------------------------------------------------------------
@@ -220,6 +236,7 @@ routes = [
     route("/operator/aanvragen/{id}/afwijzen", reject, "POST"),
     route("/operator/producten", products_page),
     route("/operator/producten", add_product, "POST"),
+    route("/operator/producten/{code}/link", set_product_link, "POST"),
     route("/operator/organisaties", orgs_page),
     route("/operator/organisaties", add_org, "POST"),
     route("/operator/organisaties/{kvk}", org_page),

@@ -25,7 +25,7 @@ FIELDS = {"email": "e-mailadres", "password": "wachtwoord", "password2": "herhal
           "afnemer": "afnemer", "reason": "reden", "intermediair": "KvK-nummer van de intermediair",
           "product": "product", "domains": "e-maildomeinen", "valid_from": "ingangsdatum",
           "valid_until": "einddatum", "description": "omschrijving", "old_password": "huidige wachtwoord",
-          "otp": "code"}
+          "otp": "code", "url": "link"}
 
 ERRORS = {
     "invalid_credentials": "Het e-mailadres of wachtwoord klopt niet, of het account is (nog) niet actief.",
@@ -97,6 +97,8 @@ ERRORS = {
     "unknown_key": "Er is geen dienst met deze naam.",
     "unknown_mail": "Deze e-mail bestaat niet.",
     "mail_not_dead": "Alleen een e-mail die niet kon worden bezorgd, kan opnieuw worden verstuurd.",
+    # Mijn producten (R16): the operator's link of a product
+    "invalid_url": "Vul een link in die begint met https://, zonder spaties (ten hoogste 2000 tekens).",
 }
 
 # What the findings of ``authz policy lint`` (authz/policyfile/lint.py) mean, per kind; the page shows the
@@ -139,3 +141,43 @@ def too_long(name: str, max_len: int) -> str:
 
 def control_characters(name: str) -> str:
     return f"Het veld '{label(name)}' bevat een teken dat niet in tekst thuishoort (zoals een tab of nieuwe regel)."
+
+
+# -- Mijn producten (R16): the gebruiker's own page, /producten ----------------------------------------------------
+
+MINE_TITLE = "Mijn producten"
+MINE_INTRO = ("Dit zijn de producten die u nu mag bekijken, per organisatie waarvoor u ze bekijkt. Een wijziging "
+              "door uw beheerder ziet u hier meteen; opnieuw inloggen is niet nodig.")
+MINE_EMPTY = ("U heeft nog geen producten. Vraag uw beheerder om de producten die u nodig heeft aan uw account te "
+              "koppelen; daarna ziet u ze hier.")
+MINE_INERT_TITLE = "Koppelingen die nu geen toegang geven"
+MINE_INERT_INTRO = ("Deze producten zijn aan uw account gekoppeld, maar u kunt ze nu niet bekijken. Wordt het "
+                    "contract of de opdracht vernieuwd, dan heeft u weer toegang. Uw beheerder kan de koppeling "
+                    "ook verwijderen.")
+MINE_OPERATOR = "Gegevensdiensten"  # who gave a grant that a command (a policy import) wrote
+
+
+def product_link_set(name: str, url: str | None) -> str:
+    """The operator's portal, after setting a product's link."""
+    return f"De link van {name} is nu {url}." if url else f"{name} heeft nu geen link."
+
+
+def mine_giver(email: str, name: str) -> str:
+    """Who ticked a grant, as the page says it: the beheerder's name (else e-mail); a command's is ours."""
+    return MINE_OPERATOR if email.startswith("cli:") else name
+
+
+def mine_lapse(reason: str, product: str, afnemer: str, since: str | None) -> str:
+    """Why an inert grant gives nothing (the codes of authz.domain.grants.Lapse), with the names and the day."""
+    contract = f"Het contract van {afnemer} voor {product}"
+    mandate = f"De opdracht van {afnemer} aan uw organisatie"
+    said = {
+        "contract_ended": (f"{contract} is per {since} beëindigd.", f"{contract} is beëindigd."),
+        "contract_not_started": (f"{contract} gaat in op {since}.", f"{contract} is nog niet ingegaan."),
+        "mandate_ended": (f"{mandate} is per {since} beëindigd.", f"{mandate} is beëindigd."),
+        "mandate_not_started": (f"{mandate} gaat in op {since}.", f"{mandate} is nog niet ingegaan."),
+        "mandate_excludes_product": (f"{mandate} omvat {product} sinds {since} niet meer.",
+                                     f"{mandate} omvat {product} niet meer."),
+    }
+    with_day, without = said.get(reason, (f"{product} van {afnemer} geeft nu geen toegang.",) * 2)
+    return with_day if since else without

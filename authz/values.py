@@ -1,6 +1,7 @@
 """The value parsers shared by both edges (the JSON API and the portal): e-mail, KvK number, product code, day,
-whole number and free text. Each takes the raw value and the field name and returns a trusted value, or raises
-``Invalid`` (422) with the spec's error code. No HTTP here: the edges only decide where a value comes from."""
+whole number, free text and an https link. Each takes the raw value and the field name and returns a trusted value,
+or raises ``Invalid`` (422) with the spec's error code. No HTTP here: the edges only decide where a value comes
+from."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import unicodedata
 from collections.abc import Callable
 from datetime import date
 from typing import Any
+from urllib.parse import urlsplit
 
 import idna
 
@@ -162,3 +164,22 @@ def domains(value: Any, name: str) -> list[str]:
     if not isinstance(value, list) or not all(isinstance(v, str) and "." in v and len(v) <= 253 for v in value):
         raise Invalid("invalid_field", f"'{name}' must be a list of e-mail domains such as 'example.nl'.")
     return sorted({v.strip().lower() for v in value})
+
+
+MAX_URL = 2000
+
+
+def https_url(value: Any, name: str) -> str:
+    """A link to offer on a page (R16: a product's): an absolute https URL with a host, of at most 2000 characters,
+    without spaces, control characters or credentials (``user:pass@``), else 422 ``invalid_url``. Only https: a
+    ``javascript:`` or ``data:`` link in a page, or a plain-http one, is refused here rather than escaped later."""
+    url = value.strip() if isinstance(value, str) else ""
+    if 0 < len(url) <= MAX_URL and url.isascii() and url.isprintable() and " " not in url and "\\" not in url:
+        try:
+            parts = urlsplit(url)
+            ok = parts.scheme == "https" and bool(parts.hostname) and "@" not in parts.netloc and parts.port != 0
+        except ValueError:  # a malformed host or a port that is not a number
+            ok = False
+        if ok:
+            return url
+    raise Invalid("invalid_url", f"'{name}' must be an https:// link of at most {MAX_URL} characters.")

@@ -97,12 +97,13 @@ def test_operator_adds_a_product_that_checks_know_at_once(operator: TestClient, 
                                                      "description": "Lonen per dienstverband, per maand."})
     assert r.status_code == 201, r.text
     assert r.json() == {"code": "loongegevens", "name": "Loongegevens",
-                        "description": "Lonen per dienstverband, per maand.", "revision": db.revision()}
+                        "description": "Lonen per dienstverband, per maand.", "url": None, "revision": db.revision()}
     assert check(operator, "joost@korenschoof.nl", "loongegevens")["reason"] == "no_grant"
     r = operator.post("/v1/operator/products", json={"code": "loongegevens", "name": "Dubbel"})
     assert r.status_code == 409 and error_of(r) == "product_exists"
     assert operator.get("/v1/operator/products").json() == {"products": [
-        {"code": "loongegevens", "name": "Loongegevens", "description": "Lonen per dienstverband, per maand."}]}
+        {"code": "loongegevens", "name": "Loongegevens", "description": "Lonen per dienstverband, per maand.",
+         "url": None}]}
 
 
 def test_a_new_contract_grants_nobody_anything_and_mails_nobody(operator: TestClient, world: World,

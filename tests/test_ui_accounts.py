@@ -165,7 +165,7 @@ def test_beheerders_page_advises_a_second_then_appoints_and_steps_down(client: T
     assert outbox_to(db, "kees@bakkerij.nl")
     r = post_form(client, "/beheerders", "/beheerders/intrekken", {"email": BEHEERDER})
     assert f"{BEHEERDER} is geen beheerder meer" in r.text
-    assert "<h1>Mijn account</h1>" in r.text  # no longer a beheerder: the own account page
+    assert "<h1>Mijn producten</h1>" in r.text  # no longer a beheerder: the gebruiker's home (R16)
     assert client.get("/beheerders").status_code == 403
 
 

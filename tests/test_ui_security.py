@@ -170,4 +170,4 @@ def test_the_start_page_sends_each_to_their_place(anonymous: TestClient, built: 
     login(anonymous, "operator@gegevensdiensten.nl")
     assert anonymous.get("/", follow_redirects=False).headers["location"] == "/operator/aanvragen"
     login(anonymous, USER)
-    assert anonymous.get("/", follow_redirects=False).headers["location"] == "/account"
+    assert anonymous.get("/", follow_redirects=False).headers["location"] == "/producten"  # R16: Mijn producten

@@ -20,7 +20,8 @@ from authz.api import shapes
 from authz.api.http import JSONResponse, read_json
 from authz.api.openapi import Operation, obj
 from authz.api.shapes import Body
-from authz.errors import Invalid
+from authz.domain.grants import Lapse
+from authz.errors import Forbidden, Invalid
 from authz.identity import (
     SESSION_COOKIE,
     client_address,
@@ -31,7 +32,7 @@ from authz.identity import (
     require_path_org,
 )
 from authz.service import accounts as service
-from authz.service import mfa, passwords
+from authz.service import mfa, mine, passwords
 from authz.service.commit import after_commit
 from authz.state import State, state
 from authz.values import MAX_EMAIL, email, link_token, record_id
@@ -88,6 +89,17 @@ async def login(request: Request) -> JSONResponse:
 async def whoami(request: Request) -> JSONResponse:
     st = state(request)
     return JSONResponse(_actor_view(st, await current_actor(request, enrolling=True)))
+
+
+async def my_products(request: Request) -> JSONResponse:
+    """R16: what the logged-in account may view now and which of its grants are inert, read from SQL at the moment
+    asked (:func:`authz.service.mine.products`), so a beheerder's change shows on the next request."""
+    actor = await current_actor(request)
+    if actor.org is None:
+        raise Forbidden("forbidden", "Only an account of an organisation holds grants.")
+    found = await run_in_threadpool(mine.products, state(request).db, actor.email)
+    return JSONResponse({"products": [p.view() for p in found.products], "inert": [i.view() for i in found.inert],
+                         "revision": found.revision})
 
 
 async def logout(request: Request) -> Response:
@@ -272,6 +284,24 @@ _MFA_STATUS = {"type": "object", "additionalProperties": False,  # obj() cannot 
                "properties": {"enrolled": {"type": "boolean"}, "pending": {"type": "boolean"},
                               "required": {"type": "boolean"},
                               "recovery_codes_left": {"type": "integer", "minimum": 0}}}
+_KVK = {"type": "string", "pattern": "^[0-9]{8}$"}
+_CODE = {"type": "string", "pattern": "^[a-z0-9][a-z0-9-]{1,62}$"}
+_VIEWABLE = obj(["product", "name", "afnemer", "afnemer_name", "granted_at"], product=_CODE, name=_S, afnemer=_KVK,
+                afnemer_name=_S, granted_at={"type": "string", "format": "date-time",
+                                             "description": "when the grant was ticked"})
+_INERT = obj(["product", "name", "afnemer", "afnemer_name", "reason", "since"], product=_CODE, name=_S,
+             afnemer=_KVK, afnemer_name=_S,
+             reason={"enum": [str(r) for r in Lapse], "description":
+                     "which contract or mandate gives nothing today: 'contract_ended' (the afnemer's contract for "
+                     "the product ran out or was ended), 'contract_not_started' (it starts later), 'mandate_ended' "
+                     "(the afnemer's mandate to the account's organisation ran out or was ended), "
+                     "'mandate_not_started' (it starts later), 'mandate_excludes_product' (the mandate runs but no "
+                     "longer covers the product)"},
+             since={"type": ["string", "null"], "format": "date", "description":
+                    "for *_ended the first day without access, for *_not_started the day it starts, for "
+                    "'mandate_excludes_product' the day the mandate was changed; null when not recorded"})
+_MINE = obj(["products", "inert", "revision"], products={"type": "array", "items": _VIEWABLE},
+            inert={"type": "array", "items": _INERT}, revision={"type": "integer"})
 _TAG, _REQUESTS = "sessions", "account requests"
 _ID = {404: ["unknown_request"], 409: ["request_decided"]}
 _ORG = {422: ["invalid_kvk"], **_ID}
@@ -305,6 +335,10 @@ routes = [
               errors={404: ["unknown_account"], 409: ["mfa_not_enrolled"], 422: ["invalid_email"]}),
     Operation("GET", "/v1/session", whoami, "whoAmI", "The logged-in account: e-mail, organisation, roles.",
               tag=_TAG, auth="session", response=_ACTOR),
+    Operation("GET", "/v1/session/products", my_products, "myProducts", "R16, Mijn producten: the products the "
+              "logged-in account may view now (as /v1/check answers), per afnemer, and the grants it holds that are "
+              "inert, with which contract or mandate ended and since when. Read at the moment asked, at 'revision'. "
+              "403 for an account of no organisation.", tag=_TAG, auth="session", response=_MINE),
     Operation("DELETE", "/v1/session", logout, "logOut", "Log out: ends the session (401 when not logged in).",
               tag=_TAG, auth="session", status=204),
     Operation("POST", "/v1/session/password", change_password, "changePassword", "Change one's own password (the "

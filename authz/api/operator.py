@@ -32,7 +32,12 @@ ORGS = Query(q=shapes.search(200).with_schema(description="part of the KvK numbe
              cursor=shapes.KVK_PARAM.with_schema(description="the KvK number of the last organisation given"),
              limit=shapes.limit(100, MAX_LIMIT))
 NEW_PRODUCT = Body(code=shapes.CODE, name=shapes.text(200),
-                   description=shapes.text(5000, min_len=0, lines=True).optional())
+                   description=shapes.text(5000, min_len=0, lines=True).optional(),
+                   url=shapes.URL.optional().with_schema(description="R16: where a gebruiker finds the product "
+                                                                     "(https only); null or absent: no link"))
+PRODUCT_CHANGE = Body(name=shapes.text(200).optional(nullable=False),
+                      description=shapes.text(5000, min_len=0, lines=True).optional(nullable=False),
+                      url=NEW_PRODUCT.fields["url"])
 WINDOW = Body(valid_from=shapes.DAY.optional(), valid_until=shapes.DAY.optional())
 MANDATE = Body(**WINDOW.fields, products=shapes.CODES.with_schema(minItems=1).optional())
 
@@ -88,7 +93,14 @@ async def create_product(request: Request) -> JSONResponse:
     actor = await require_operator(request, "operator.products")
     f = NEW_PRODUCT.parse(await read_json(request))
     return await _change(request, service.create_product, actor.email,
-                         f["code"], f["name"], f.get("description") or "", status=201)
+                         f["code"], f["name"], f.get("description") or "", f.get("url"), status=201)
+
+
+async def put_product(request: Request) -> JSONResponse:
+    actor = await require_operator(request, "operator.products")
+    product = code(request.path_params["code"], "code")
+    f = PRODUCT_CHANGE.parse(await read_json(request))
+    return await _change(request, service.put_product, actor.email, product, f)
 
 
 async def list_products(request: Request) -> JSONResponse:
@@ -141,7 +153,8 @@ _DAY = {"type": ["string", "null"], "format": "date"}
 _REV = {"type": "integer"}
 _ORG = {"kvk": _KVK, "name": {"type": "string"}, "status": {"type": "string", "enum": ["pending", "verified"]},
         "domains": {"type": "array", "items": {"type": "string"}}}
-_PRODUCT = {"code": _CODE, "name": {"type": "string"}, "description": {"type": "string"}}
+_PRODUCT = {"code": _CODE, "name": {"type": "string"}, "description": {"type": "string"},
+            "url": {"type": ["string", "null"], "format": "uri"}}
 _CONTRACT = {"afnemer": _KVK, "product": _CODE, "valid_from": {"type": "string", "format": "date"},
              "valid_until": _DAY, "valid_today": {"type": "boolean"}}
 _MANDATE = {"afnemer": _KVK, "intermediair": _KVK, "valid_from": {"type": "string", "format": "date"},
@@ -173,6 +186,11 @@ routes = [
               errors=_ORG_PATH, response=obj(["given", "held"], given=_LIST_MANDATES, held=_LIST_MANDATES)),
     Operation("POST", "/v1/operator/products", create_product, "createProduct", "Add a product; 409 if the code "
               "exists.", tag=_TAG, auth="session", status=201, body=NEW_PRODUCT, errors={409: ["product_exists"]},
+              response=obj([*_PRODUCT, "revision"], **_PRODUCT, revision=_REV)),
+    Operation("PUT", "/v1/operator/products/{code}", put_product, "putProduct", "Change a product's name, "
+              "description or link (url: https only, null removes it); the fields left out stay as they are.",
+              tag=_TAG, auth="session", body=PRODUCT_CHANGE,
+              errors={404: ["unknown_product"], 422: ["invalid_product_code"]},
               response=obj([*_PRODUCT, "revision"], **_PRODUCT, revision=_REV)),
     Operation("GET", "/v1/operator/products", list_products, "listProducts", "Every product.", tag=_TAG,
               auth="session", query=NO_QUERY,

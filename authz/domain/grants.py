@@ -2,18 +2,19 @@
 
 What may be newly ticked is exactly what a grant would give access to on that day (:func:`authz.domain.access.stage`
 on the contract and mandate): the afnemer's currently contracted products, within the mandate's products when the
-afnemer is not the user's organisation. A grant already held may stay ticked even when it has become inert (R1).
+afnemer is not the user's organisation. A grant already held may stay ticked even when it has become inert (R1);
+R16: :func:`lapse` names why such a grant gives nothing, for the gebruiker's own view.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping
-from datetime import date
+from datetime import date, timedelta
 from enum import StrEnum
 
 from authz.domain.access import Reason, stage
 from authz.domain.state import Contr, Mand
-from authz.domain.window import covers, holds, span
+from authz.domain.window import LAPSED, covers, holds, span
 from authz.errors import Invalid
 
 
@@ -97,3 +98,49 @@ def change(held: Collection[str], wanted: Collection[str]) -> tuple[list[str], l
     """R9: (added, removed), each sorted, when the ticked set goes from ``held`` to ``wanted``: what the user's
     e-mail and the audit record list."""
     return sorted(set(wanted) - set(held)), sorted(set(held) - set(wanted))
+
+
+class Lapse(StrEnum):
+    """R16: why a held grant gives nothing today, as the gebruiker's own view names it. ``since`` of :func:`lapse`
+    is the first day without access for an ended contract or mandate, the day it starts for one not started yet,
+    and the day the mandate was last changed for one that no longer covers the product."""
+
+    CONTRACT_ENDED = "contract_ended"  # the afnemer's contract ran out or was ended by the operator
+    CONTRACT_NOT_STARTED = "contract_not_started"  # the contract starts later
+    MANDATE_ENDED = "mandate_ended"  # the afnemer's mandate to the user's organisation ran out or was ended
+    MANDATE_NOT_STARTED = "mandate_not_started"  # the mandate starts later
+    MANDATE_EXCLUDES_PRODUCT = "mandate_excludes_product"  # the mandate runs, but no longer covers the product
+
+
+def lapse(own: bool, product: str, contract: Contr | None, mandate: Mand | None, day: date, *,
+          contract_gone: date | None = None, mandate_gone: date | None = None,
+          mandate_changed: date | None = None) -> tuple[Lapse, date | None] | None:
+    """R16: (why, since) a held grant of ``product`` gives nothing on ``day``, None when it gives access. Whether it
+    does is decided by :func:`authz.domain.access.stage`, as the decider decides it; this only names the cause.
+    ``own``: the afnemer is the user's organisation (no mandate needed). ``contract`` and ``mandate`` are the rows
+    that exist (None: never made or removed, then ``contract_gone``/``mandate_gone`` is the day it was removed, if
+    known); ``mandate_changed`` is the day the mandate was last changed."""
+    contract_span = span(contract.valid_from, contract.valid_until) if contract is not None else LAPSED
+    terms = None if own else (
+        (*span(mandate.valid_from, mandate.valid_until), mandate.products) if mandate is not None else (*LAPSED, None))
+    reached = stage(contract_span, terms, product, day.toordinal())
+    if reached is Reason.GRANTED:
+        return None
+    if reached is Reason.NO_CONTRACT:
+        if contract is None:
+            return Lapse.CONTRACT_ENDED, contract_gone
+        if day < contract.valid_from:
+            return Lapse.CONTRACT_NOT_STARTED, contract.valid_from
+        return Lapse.CONTRACT_ENDED, _after(contract.valid_until)
+    if mandate is None:
+        return Lapse.MANDATE_ENDED, mandate_gone
+    if day < mandate.valid_from:
+        return Lapse.MANDATE_NOT_STARTED, mandate.valid_from
+    if not holds(mandate.valid_from, mandate.valid_until, day):
+        return Lapse.MANDATE_ENDED, _after(mandate.valid_until)
+    return Lapse.MANDATE_EXCLUDES_PRODUCT, mandate_changed
+
+
+def _after(last: date | None) -> date | None:
+    """The first day after a window's last day."""
+    return last + timedelta(days=1) if last is not None else None

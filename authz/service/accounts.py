@@ -22,7 +22,7 @@ import hmac
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from authz import messages, passwords
@@ -62,9 +62,13 @@ class Registration:
     name: str = ""
 
 
-def dutch_day(at: datetime) -> str:
-    day = at.astimezone(AMSTERDAM)
+def dutch_date(day: date) -> str:
+    """A day as the portal and the e-mails write it: "2 december 2026"."""
     return f"{day.day} {_MONTHS[day.month - 1]} {day.year}"
+
+
+def dutch_day(at: datetime) -> str:
+    return dutch_date(at.astimezone(AMSTERDAM).date())
 
 
 def mail(t: Tx, to: str, template: str, **ctx: Any) -> None:

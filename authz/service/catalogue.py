@@ -85,11 +85,20 @@ def overview(db: Database, kvk: str) -> Overview:
 
 # -- products --------------------------------------------------------------------------------------------------
 
-def create_product(db: Database, actor: str, code: str, name: str, description: str) -> Done:
-    """Add a product (409 when the code exists)."""
+def create_product(db: Database, actor: str, code: str, name: str, description: str, url: str | None = None
+                   ) -> Done:
+    """Add a product (409 when the code exists); ``url`` is the link the gebruiker is offered for it (R16)."""
     with db.tx(actor) as t:
-        view = catalogue.product_view(catalogue.create_product(t, code, name, description))
+        view = catalogue.product_view(catalogue.create_product(t, code, name, description, url))
     return Done(view, t.revision)
+
+
+def put_product(db: Database, actor: str, code: str, changes: View) -> Done:
+    """Change a product's ``name``, ``description`` or ``url`` (only the keys given; ``url`` None removes the link);
+    404 for an unknown code. When nothing changed nothing is written, and the revision is the current one."""
+    with db.tx(actor) as t:
+        view = catalogue.product_view(catalogue.put_product(t, code, changes))
+    return Done(view, t.revision or db.revision())
 
 
 def products(db: Database) -> list[View]:

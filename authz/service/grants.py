@@ -100,13 +100,19 @@ def set_grants(t: Tx, account: Account, afnemer: str, products: set[str], versio
     return added, removed
 
 
+def products_url(portal_url: str) -> str:
+    """R16: where a gebruiker sees what they may view now, "Mijn producten" (SPEC §4: ``/producten``)."""
+    return f"{portal_url.rstrip('/')}/producten"
+
+
 def notify(t: Tx, account: Account, afnemer: str, added: list[str], removed: list[str], portal_url: str) -> None:
     org = account.org or ""
     orgs = catalogue.org_names(t.s, [org, afnemer])
     names = catalogue.product_names(t.s, [*added, *removed])
     subject, text, html = messages.render(
         "grants_changed", person=account.name or account.email, actor=t.actor, org=org, org_name=orgs.get(org, org),
-        afnemer=afnemer, afnemer_name=orgs.get(afnemer, afnemer), own=afnemer == org, portal_url=portal_url,
+        afnemer=afnemer, afnemer_name=orgs.get(afnemer, afnemer), own=afnemer == org,
+        products_url=products_url(portal_url),
         added=[{"code": c, "name": names.get(c, c)} for c in added],
         removed=[{"code": c, "name": names.get(c, c)} for c in removed])
     t.mail(account.email, subject, text, html)

@@ -53,14 +53,30 @@ def get_org(t: Tx, kvk: str) -> Organisation:
     return org
 
 
-def create_product(t: Tx, code: str, name: str, description: str = "") -> Product:
+def create_product(t: Tx, code: str, name: str, description: str = "", url: str | None = None) -> Product:
     if t.s.get(Product, code) is not None:
         raise Conflict("product_exists", f"A product with code '{code}' already exists.")
-    product = Product(code=code, name=name, description=description, created_at=t.now)
+    product = Product(code=code, name=name, description=description, url=url, created_at=t.now)
     t.s.add(product)
     t.s.flush()
-    t.audit("product.create", f"product:{code}", None, {"code": code, "name": name, "description": description})
+    t.audit("product.create", f"product:{code}", None, product_view(product))
     t.event(ProductCreated(code))
+    return product
+
+
+def put_product(t: Tx, code: str, changes: dict[str, Any]) -> Product:
+    """Change a product's ``name``, ``description`` or ``url`` (the keys of ``changes``; ``url`` None removes the
+    link). Its audit record holds the whole product before and after; the decider needs no event (it knows codes
+    only)."""
+    product = get_product(t, code)
+    before = product_view(product)
+    for field_name in ("name", "description", "url"):
+        if field_name in changes:
+            setattr(product, field_name, changes[field_name])
+    after = product_view(product)
+    if after != before:
+        t.s.flush()
+        t.audit("product.put", f"product:{code}", before, after)
     return product
 
 
@@ -176,7 +192,7 @@ def mandates_held(t: Tx, intermediair: str, today: date) -> list[Mand]:
 # -- reading, for the operator's listings (a plain read session: no write lock, no revision) -------------------
 
 def product_view(p: Product) -> dict[str, Any]:
-    return {"code": p.code, "name": p.name, "description": p.description}
+    return {"code": p.code, "name": p.name, "description": p.description, "url": p.url}
 
 
 def contract_view(c: Contract, today: date) -> dict[str, Any]:

@@ -67,6 +67,8 @@ class Product(Base):
     code: Mapped[str] = mapped_column(CODE, primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
     description: Mapped[str] = mapped_column(Text, default="")
+    # R16: where the gebruiker finds the product (the download service, say); https only (authz.values.https_url).
+    url: Mapped[str | None] = mapped_column(String(2000), nullable=True, default=None)
     created_at: Mapped[datetime] = mapped_column()
 
 
