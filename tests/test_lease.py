@@ -11,7 +11,8 @@ import time
 from pathlib import Path
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import select, update
+from sqlalchemy.exc import DBAPIError
 from starlette.testclient import TestClient
 
 from authz.app import create_app
@@ -158,3 +159,30 @@ def test_an_instance_that_cannot_renew_answers_503_and_says_so(
             time.sleep(0.05)
         assert client.post("/v1/check", json=check).json()["allowed"] is True
         assert "taken again" in caplog.text
+
+
+@pytest.mark.postgres
+def test_an_instance_paused_in_its_renewal_holds_no_save_up_for_long(pg_url: str) -> None:
+    """A renewal that took the share lock and then fell silent (its process paused, its network gone) is ended by
+    PostgreSQL after a quarter of a lease, so the saves waiting for the revision row go on."""
+    db = Database(pg_url)
+    try:
+        World(db).org(KVK, "Korenschoof")
+        silent = db.engine.connect()
+        silent.begin()
+        leases.lock_head(silent, 1.0)  # and then nothing more: paused in the middle of its renewal
+        save = threading.Thread(target=lambda: World(db).product("polis"))  # its bump waits for the lock
+        started = time.monotonic()
+        save.start()
+        save.join(2.0)
+        waited = time.monotonic() - started
+        held_up = save.is_alive()
+        try:
+            with pytest.raises(DBAPIError):  # the server ended that session
+                silent.execute(select(Revision.value))
+        finally:
+            silent.close()  # (without the timeout: only now does the save go on)
+            save.join(5)
+        assert not held_up and waited < 0.8, f"a save waited {waited:.2f} s behind a silent renewal"
+    finally:
+        db.dispose()

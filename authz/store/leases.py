@@ -17,7 +17,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, Float, cast, delete, func, select, update
+from sqlalchemy import Connection, Float, cast, delete, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -49,13 +49,23 @@ def _now(c: Connection) -> float:
     return float(c.execute(select(cast(func.extract("epoch", func.clock_timestamp()), Float))).scalar_one())
 
 
+def lock_head(c: Connection, seconds: float) -> int:
+    """The newest revision, locked for share until the transaction ends (PostgreSQL; SQLite's write lock is the
+    transaction's own): a writer's bump waits for us, or we wait for its commit and read its revision."""
+    head_q = select(Revision.value).where(Revision.id == 1)
+    if c.dialect.name != "sqlite":
+        # An instance paused (or cut off) in the middle of its renewal must not hold the share lock, and so every
+        # save, for long: PostgreSQL ends its session after a quarter of a lease of silence.
+        c.execute(text(f"SET LOCAL idle_in_transaction_session_timeout = {max(100, int(seconds * 250))}"))
+        c.execute(text(f"SET LOCAL lock_timeout = {max(100, int(seconds * 1000))}"))
+        head_q = head_q.with_for_update(read=True)  # FOR SHARE
+    return int(c.execute(head_q).scalar_one())
+
+
 def renew(db: Database, instance: str, applied: int, seconds: float, limit: int = 10_000) -> Renewal:
     """Extend ``instance``'s lease by ``seconds`` from now and read what it has not applied after ``applied``."""
     with db.engine.begin() as c:  # SQLite: BEGIN IMMEDIATE (authz.store.db), which orders it with every writer
-        head_q = select(Revision.value).where(Revision.id == 1)
-        if c.dialect.name != "sqlite":
-            head_q = head_q.with_for_update(read=True)  # FOR SHARE: a writer's bump waits, or we wait for its commit
-        head = int(c.execute(head_q).scalar_one())
+        head = lock_head(c, seconds)
         changes: list[tuple[int, list[Event]]] = []
         if head > applied:
             rows = c.execute(select(Change.revision, Change.events)
