@@ -100,6 +100,7 @@ class Sync:
         self._task: asyncio.Task[None] | None = None
         self._renewal: asyncio.Future[None] | None = None
         self._stopped = False
+        self._dropped_at = 0.0  # monotonic time the lease was last given up; renewals begun before it do not count
         self._in_flight: set[asyncio.Future[Any]] = set()
 
     async def start(self) -> None:
@@ -157,8 +158,8 @@ class Sync:
                 log.warning("lease renewal failed (%s); this instance answers until its lease runs out in %.2f s",
                             self.last_error, max(self.vouch_until - time.monotonic(), 0))
             return
-        if self._stopped:
-            return
+        if self._stopped or started <= self._dropped_at:
+            return  # a renewal begun before the lease was given up may not have read what made us give it up
         self.renewals += 1
         self.last_error = None
         self.renewed_at = time.monotonic()
@@ -181,6 +182,7 @@ class Sync:
         """Stop vouching at once (this instance could not apply a revision it wrote)."""
         if self.vouch_until:
             log.warning("lease given up: %s", why)
+        self._dropped_at = time.monotonic()
         self.vouch_until = 0.0
         self._lapsed()
 

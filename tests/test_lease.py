@@ -4,11 +4,13 @@ not confirm until its lease runs out, and says so; an instance that cannot renew
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import shutil
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import select, update
@@ -186,3 +188,23 @@ def test_an_instance_paused_in_its_renewal_holds_no_save_up_for_long(pg_url: str
         assert not held_up and waited < 0.8, f"a save waited {waited:.2f} s behind a silent renewal"
     finally:
         db.dispose()
+
+
+def test_a_renewal_begun_before_the_lease_was_given_up_does_not_take_it_again(
+        settings: Settings, clock: FrozenClock, granted: None) -> None:
+    """An instance that could not apply a revision it wrote gives its lease up; a renewal already under way, which
+    may have read the revision row before that commit, must not make it vouch again — the next one may."""
+    with TestClient(create_app(settings, clock), base_url="http://testserver") as client:
+        sync: Any = client.app.state.authz.sync  # type: ignore[attr-defined]
+
+        async def race() -> tuple[bool, bool]:
+            under_way = sync.renew()
+            await asyncio.sleep(0)  # it begins: it reads the revision in a thread
+            sync.drop_lease("a test: a revision written here could not be applied")
+            await under_way
+            after_old = sync.current()
+            await sync.renew()
+            return after_old, sync.current()
+
+        after_old, after_new = client.portal.call(race)  # type: ignore[union-attr]
+        assert after_old is False and after_new is True
