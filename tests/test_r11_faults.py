@@ -24,7 +24,7 @@ pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 def test_normal_operation_gives_no_stale_answer_and_every_save_is_confirmed(cluster: Cluster) -> None:
     a = cluster.writer()
     b = cluster.ready(cluster.start("B"))
-    run = hammer(a, [b], saves=40, key=cluster.key)
+    run = hammer(a, [b], saves=30, key=cluster.key)
     judge(run, cluster, confirmed=True)
     assert b.readyz()["lease"]["held"] is True
 
@@ -47,8 +47,8 @@ def test_redis_killed_restarted_and_frozen_gives_no_stale_answer(cluster: Cluste
         redis.proc.kill()
         redis.proc.wait()
 
-    run = hammer(a, [b], saves=60, key=cluster.key,
-                 faults=[(10, kill), (20, redis.start), (35, freeze), (45, thaw)])
+    run = hammer(a, [b], saves=44, key=cluster.key,
+                 faults=[(8, kill), (16, redis.start), (26, freeze), (34, thaw)])
     # Without Redis, B learns of each save at its next renewal and says so in SQL: the saves are confirmed still.
     judge(run, cluster, confirmed=True)
 
@@ -97,7 +97,7 @@ def test_an_instance_started_mid_run_is_never_stale(cluster: Cluster) -> None:
     starting[0].join(30)
     judge(first, cluster, confirmed=True)
     assert started, "C did not start"
-    second = hammer(a, [b, started[0]], saves=20, key=cluster.key)
+    second = hammer(a, [b, started[0]], saves=16, key=cluster.key)
     judge(second, cluster, confirmed=True)
 
 
@@ -110,9 +110,9 @@ def test_an_instance_cut_off_from_redis_alone_is_never_stale(cluster: Cluster) -
         a = cluster.writer()
         b = cluster.ready(cluster.start("B", AUTHZ_REDIS_URL=proxy.url))
         c = cluster.ready(cluster.start("C"))
-        run = hammer(a, [b, c], saves=50, key=cluster.key,
-                     faults=[(5, proxy.blackhole), (15, proxy.pass_through), (20, proxy.cut),
-                             (30, proxy.pass_through), (35, lambda: proxy.delay(0.2)), (45, proxy.pass_through)])
+        run = hammer(a, [b, c], saves=40, key=cluster.key,
+                     faults=[(4, proxy.blackhole), (12, proxy.pass_through), (16, proxy.cut),
+                             (24, proxy.pass_through), (28, lambda: proxy.delay(0.2)), (36, proxy.pass_through)])
         judge(run, cluster, confirmed=True)
     finally:
         proxy.stop()
@@ -133,7 +133,7 @@ def test_a_sentinel_failover_mid_run_gives_no_stale_answer_and_loses_no_save(clu
             failing_over.append(threading.Thread(target=group.failover, daemon=True))
             failing_over[0].start()
 
-        run = hammer(a, [b], saves=60, key=cluster.key, faults=[(10, fail_over)], pause=0.05)
+        run = hammer(a, [b], saves=40, key=cluster.key, faults=[(8, fail_over)], pause=0.05)
         failing_over[0].join(30)
         assert group.master_port() == group.primary.port != first.port
         judge(run, cluster, confirmed=True)

@@ -90,7 +90,7 @@ def run_schedule(c: Cluster, seed: int, saves: int, count: int) -> None:
 
 @pytest.mark.parametrize("seed", [1, 2])
 def test_a_random_schedule_of_faults_gives_no_stale_answer(cluster: Cluster, seed: int) -> None:
-    run_schedule(cluster, seed, saves=30, count=3)
+    run_schedule(cluster, seed, saves=24, count=3)
 
 
 @pytest.mark.soak
