@@ -23,6 +23,7 @@ from admin_ui.web import attempt, form, render, route, text_field
 from authz import values
 from authz.service import accounts as account_service
 from authz.service import catalogue, emails, mfa, users
+from authz.service.catalogue import KEEP, Kept
 from authz.service.results import Done
 from authz.state import state
 
@@ -33,6 +34,12 @@ ACCOUNTS_PAGE = 200  # an organisation's accounts on its page; more are said to 
 def _day(data: FormData, name: str) -> date | None:
     raw = text_field(data, name, required=False, max_len=10)
     return values.iso_day(raw, name) if raw else None
+
+
+def _start(data: FormData) -> date | Kept:
+    """The start date of the contract and mandate forms: left empty, an existing one keeps its start (a new one
+    starts today), as a PUT without ``valid_from`` does."""
+    return _day(data, "valid_from") or KEEP
 
 
 # -- requests (R5) ---------------------------------------------------------------------------------------------
@@ -131,7 +138,7 @@ async def put_contract(request: Request) -> Response:
     number = values.kvk(request.path_params["kvk"], "kvk")
     data = await form(request)
     product = values.code(text_field(data, "product", max_len=63), "product")
-    valid_from, valid_until = _day(data, "valid_from"), _day(data, "valid_until")
+    valid_from, valid_until = _start(data), _day(data, "valid_until")
     st = state(request)
 
     def done(saved: Done) -> str:
@@ -165,7 +172,7 @@ async def put_mandate(request: Request) -> Response:
     chosen = [values.code(v, "product") for v in data.getlist("product")]
     # None ticked is how the form says null: all of the afnemer's products (the service refuses an empty list).
     products = sorted(set(chosen)) or None
-    valid_from, valid_until = _day(data, "valid_from"), _day(data, "valid_until")
+    valid_from, valid_until = _start(data), _day(data, "valid_until")
     st = state(request)
     return await attempt(request, f"/operator/organisaties/{afnemer}",
                          lambda: catalogue.put_mandate(st.db, actor.email, afnemer, intermediair, products, valid_from,
