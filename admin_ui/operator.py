@@ -256,7 +256,7 @@ async def end_contract(request: Request) -> Response:
     st = state(request)
     return await attempt(request, f"/operator/organisaties/{number}",
                          lambda: catalogue.end_contract(st.db, actor.email, number, product),
-                         lambda _: f"Het contract voor {product} is beëindigd (laatste dag: gisteren). "
+                         lambda _: f"Het contract voor {product} is beëindigd. De laatste dag was gisteren. "
                                    f"Koppelingen die erop rustten geven geen toegang meer en blijven gemarkeerd "
                                    f"zichtbaar tot een beheerder ze verwijdert.")
 
