@@ -6,12 +6,13 @@ operator, the applicant's receipt) and the approval with domains, and the PUT an
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 from starlette.testclient import TestClient
 
+from authz.domain.window import ended, holds, well_formed
 from authz.store.db import Database
 from authz.store.schema import Audit
 from tests.conftest import login, sync
@@ -258,6 +259,14 @@ def test_approving_a_first_account_registers_the_domains(client: TestClient, wor
 
 
 # -- contracts and mandates (SPEC §4) ---------------------------------------------------------------------------
+
+def test_a_window_ended_at_once_holds_from_today_on_on_no_day() -> None:
+    today, yesterday = date(2026, 6, 15), date(2026, 6, 14)
+    for start in (date(2026, 1, 1), yesterday, today, date(2026, 9, 1)):
+        first, last = ended(start, today)
+        assert last == yesterday and first == min(start, yesterday) and well_formed(first, last)
+        assert not any(holds(first, last, today + timedelta(days=n)) for n in range(400))
+
 
 def test_put_of_a_running_contract_keeps_what_the_body_leaves_out(client: TestClient, world: World,
                                                                   db: Database) -> None:
