@@ -6,6 +6,7 @@ operator, the applicant's receipt) and the approval with domains, and the PUT an
 
 from __future__ import annotations
 
+import re
 from datetime import date, timedelta
 from typing import Any
 
@@ -343,3 +344,19 @@ def test_delete_ends_a_mandate_at_once_and_it_stays_listed(client: TestClient, w
     (given,) = client.get("/v1/operator/organisations/11111111/mandates").json()["given"]
     assert given["valid_today"] is False
     assert [row.actor for row in audit_rows(db, "mandate.end")] == [OPERATOR, OPERATOR]
+
+
+def test_an_accepted_invitation_without_a_beheerder_left_mails_the_operator(client: TestClient, world: World,
+                                                                           db: Database) -> None:
+    build(world)
+    world.operator(OPERATOR)
+    login(client, BEHEERDER)
+    assert client.post(f"/v1/orgs/{AFNEMER}/invitations", json={"email": "kees@korenschoof.nl"}).status_code == 201
+    (invitation,) = mails(db, "kees@korenschoof.nl")
+    token = re.findall(r"/uitnodiging/([A-Za-z0-9_-]+)", invitation.body_text)[-1]
+    world.set_status(BEHEERDER, "inactive")  # the only beheerder left meanwhile
+    client.cookies.clear()
+    r = client.post(f"/v1/invitations/{token}/accept", json={"password": PASSWORD})
+    assert (r.status_code, r.json()) == (202, {"status": "pending_operator"})
+    (mail,) = mails(db, OPERATOR)
+    assert "kees@korenschoof.nl" in mail.subject and "geen actieve beheerder" in mail.body_text
