@@ -12,7 +12,7 @@ from starlette.requests import Request
 
 from authz.actor import Actor, check_permission
 from authz.errors import Forbidden, Unauthorized
-from authz.identity import SESSION_COOKIE, current_actor, require_operator
+from authz.identity import SESSION_COOKIE, current_actor, require, require_operator
 
 
 @dataclass(frozen=True)
@@ -56,6 +56,12 @@ async def beheerder(request: Request, action: str) -> tuple[Actor, str]:
 
 async def operator(request: Request, action: str) -> Actor:
     return await require_operator(request, action)
+
+
+async def for_org(request: Request, action: str, kvk: str) -> Actor:
+    """The actor, once it may do ``action`` for organisation ``kvk``: the operator's care for an organisation (R18:
+    policy.conf, ``operator:org``), as the JSON API's ``require_path_org`` asks."""
+    return await require(request, action, kvk)
 
 
 async def member(request: Request) -> Actor:

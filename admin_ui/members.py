@@ -85,7 +85,7 @@ async def resend_activation(request: Request) -> Response:
 
 
 async def deactivate(request: Request) -> Response:
-    actor, org = await guard.beheerder(request, "accounts.manage")
+    actor, org = await guard.beheerder(request, "accounts.status")
     st = state(request)
     email, back = _user_target(request)
     return await attempt(request, back, lambda: members.deactivate(st.db, st.sessions, actor.email, org, email),
@@ -94,7 +94,7 @@ async def deactivate(request: Request) -> Response:
 
 
 async def reactivate(request: Request) -> Response:
-    actor, org = await guard.beheerder(request, "accounts.manage")
+    actor, org = await guard.beheerder(request, "accounts.status")
     st = state(request)
     email, back = _user_target(request)
 

@@ -18,15 +18,19 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from admin_ui import guard, texts
-from admin_ui.org import decision
+from admin_ui.org import decision, request_id
 from admin_ui.web import attempt, form, render, route, text_field
 from authz import values
+from authz.actor import Actor
+from authz.errors import NotFound
 from authz.service import accounts as account_service
-from authz.service import catalogue, emails, mfa, users
+from authz.service import beheerders, catalogue, emails, mail, members, mfa, users
+from authz.service.catalogue import KEEP, Kept
 from authz.service.results import Done
 from authz.state import state
 
 ORG_PAGE = 100
+MAIL_PAGE = 100
 ACCOUNTS_PAGE = 200  # an organisation's accounts on its page; more are said to be there
 
 
@@ -35,26 +39,69 @@ def _day(data: FormData, name: str) -> date | None:
     return values.iso_day(raw, name) if raw else None
 
 
+def _start(data: FormData) -> date | Kept:
+    """The start date of the contract and mandate forms: left empty, an existing one keeps its start (a new one
+    starts today), as a PUT without ``valid_from`` does."""
+    return _day(data, "valid_from") or KEEP
+
+
 # -- requests (R5) ---------------------------------------------------------------------------------------------
 
 async def requests_page(request: Request) -> Response:
     actor = await guard.operator(request, "operator.requests")
     rows = await run_in_threadpool(account_service.operator_requests, state(request).db)
     for r in rows:
-        r.update(created=r["created_at"][:10], name="", kind="registration")
+        r.update(created=texts.dutch_date(r["created_at"]), kind="registration")
     return render(request, "requests.html", {**guard.frame(actor, "op-aanvragen", "Te controleren aanvragen"),
                                              "requests": rows, "operator": True, "base": "/operator/aanvragen"})
+
+
+async def _open_request(request: Request) -> dict[str, object]:
+    """The open request of the path, as the operator's list shows it (404 when it is not open for the operator)."""
+    number = request_id(request)
+    for r in await run_in_threadpool(account_service.operator_requests, state(request).db):
+        if r["id"] == number:
+            return r
+    raise NotFound("unknown_request", "No such account request.")
+
+
+async def _request_form(request: Request, approve: bool) -> Response:
+    """The confirmation page of an approval (with the organisation's e-mail domains, R10) or a rejection (with the
+    optional reason). Changes nothing."""
+    actor = await guard.operator(request, "operator.requests")
+    r = await _open_request(request)
+    title, button, explain = texts.OP_APPROVE if approve else texts.OP_REJECT
+    org = await run_in_threadpool(catalogue.org, state(request).db, str(r["kvk"]))
+    facts = [("Aanvrager", f"{r['name']} ({r['email']})" if r["name"] else str(r["email"])),
+             ("Organisatie", f"{r['organisation_name']} (KvK {r['kvk']})"),
+             ("Status organisatie", texts.STATUS.get(str(org["status"]), str(org["status"]))),
+             ("Ontvangen", texts.dutch_date(str(r["created_at"])))]
+    fields = ([{"name": "domains", "label": "E-maildomeinen van de organisatie (optioneel, gescheiden door spaties)",
+                "max": 2000, "value": " ".join(org["domains"])}] if approve else
+              [{"name": "reason", "label": "Reden van afwijzing (optioneel)", "max": 1000, "value": ""}])
+    action = f"/operator/aanvragen/{r['id']}/{'goedkeuren' if approve else 'afwijzen'}"
+    return _confirm(request, actor, "op-aanvragen", title, facts, explain, action, button,
+                    "/operator/aanvragen", "de aanvragen", fields=fields, danger=not approve)
+
+
+async def approve_form(request: Request) -> Response:
+    return await _request_form(request, True)
+
+
+async def reject_form(request: Request) -> Response:
+    return await _request_form(request, False)
 
 
 async def _decide(request: Request, approve: bool) -> Response:
     actor = await guard.operator(request, "operator.requests")
     st = state(request)
     number, reason = await decision(request)
+    domains = _domains(await form(request), st.settings.free_mail_domains) if approve else None
     said = ("goedgekeurd: de organisatie is gecontroleerd en de aanvrager wordt beheerder" if approve
             else "afgewezen")
     return await attempt(request, "/operator/aanvragen",
                          lambda: account_service.operator_decide(st.db, st.settings, actor.email, number, approve,
-                                                                 reason),
+                                                                 reason, domains),
                          lambda view: f"De aanvraag van {view['email']} is {said}. De aanvrager krijgt hierover "
                                       f"een e-mail.")
 
@@ -65,6 +112,24 @@ async def approve(request: Request) -> Response:
 
 async def reject(request: Request) -> Response:
     return await _decide(request, False)
+
+
+def _domains(data: FormData, free_mail_domains: tuple[str, ...] | frozenset[str]) -> list[str] | None:
+    """The e-mail domains typed in a form (spaces or commas between them), by the rule of
+    :func:`authz.service.emails.org_domains`; None when the field is left empty."""
+    raw = text_field(data, "domains", required=False, max_len=2000)
+    return emails.org_domains(raw.replace(",", " ").split(), free_mail_domains) if raw else None
+
+
+def _confirm(request: Request, actor: Actor, section: str, title: str, facts: list[tuple[str, str]], explain: str,
+             action: str, button: str, back: str, back_label: str, *, fields: list[dict[str, object]] | None = None,
+             danger: bool = True) -> Response:
+    """A confirmation page (``op_confirm.html``): what the action touches and does, and the POST form that does it
+    (with the portal's CSRF token). Changes nothing, and needs no JavaScript."""
+    return render(request, "op_confirm.html", {**guard.frame(actor, section, title), "facts": facts,
+                                               "explain": explain, "action": action, "button": button,
+                                               "back": back, "back_label": back_label, "fields": fields or [],
+                                               "danger": danger})
 
 
 # -- products --------------------------------------------------------------------------------------------------
@@ -133,13 +198,31 @@ async def org_page(request: Request) -> Response:
     number = values.kvk(request.path_params["kvk"], "kvk")
     found = await run_in_threadpool(catalogue.overview, st.db, number)
     products = await run_in_threadpool(catalogue.products, st.db)
-    members = await run_in_threadpool(users.listing, st.db, actor.email, number, None, None, ACCOUNTS_PAGE)
+    await guard.for_org(request, "users.list", number)
+    listed = await run_in_threadpool(users.listing, st.db, actor.email, number, None, None, ACCOUNTS_PAGE)
+    heads = await run_in_threadpool(beheerders.listing, st.db, actor.email, number)
     with_factor = await run_in_threadpool(mfa.enrolled_in, st.db, number)
     return render(request, "op_org.html", {**guard.frame(actor, "op-organisaties", found.org["name"]),
                                            "org": found.org, "contracts": found.contracts, "given": found.given,
                                            "held": found.held, "names": found.names, "products": products,
-                                           "accounts": members.items, "more_accounts": members.cursor is not None,
-                                           "with_factor": with_factor})
+                                           "accounts": listed.items, "more_accounts": listed.cursor is not None,
+                                           "with_factor": with_factor, "beheerders": heads["beheerders"],
+                                           "no_beheerder": texts.OP_NO_BEHEERDER if found.org["status"] == "verified"
+                                           and listed.items and not heads["beheerders"] else ""})
+
+
+async def edit_org(request: Request) -> Response:
+    """R18: the organisation's name and e-mail domains, as ``PATCH /v1/operator/organisations/{kvk}`` changes
+    them (audited as the operator's). Empty domains remove them all."""
+    actor = await guard.operator(request, "operator.organisations")
+    number = values.kvk(request.path_params["kvk"], "kvk")
+    data = await form(request)
+    name = text_field(data, "name", max_len=200)
+    st = state(request)
+    domains = _domains(data, st.settings.free_mail_domains) or []
+    return await attempt(request, f"/operator/organisaties/{number}",
+                         lambda: catalogue.update_org(st.db, actor.email, number, name, domains),
+                         lambda done: texts.OP_ORG_SAVED.format(name=done.answer["name"]))
 
 
 async def put_contract(request: Request) -> Response:
@@ -147,7 +230,7 @@ async def put_contract(request: Request) -> Response:
     number = values.kvk(request.path_params["kvk"], "kvk")
     data = await form(request)
     product = values.code(text_field(data, "product", max_len=63), "product")
-    valid_from, valid_until = _day(data, "valid_from"), _day(data, "valid_until")
+    valid_from, valid_until = _start(data), _day(data, "valid_until")
     st = state(request)
 
     def done(saved: Done) -> str:
@@ -161,6 +244,27 @@ async def put_contract(request: Request) -> Response:
                          done)
 
 
+async def end_contract_form(request: Request) -> Response:
+    actor = await guard.operator(request, "operator.contracts")
+    number = values.kvk(request.path_params["kvk"], "kvk")
+    product = values.code(request.path_params["code"], "code")
+    found = await run_in_threadpool(catalogue.overview, state(request).db, number)
+    contract = next((c for c in found.contracts if c["product"] == product), None)
+    if contract is None:
+        raise NotFound("unknown_contract", "No such contract.")
+    title, button, explain = texts.OP_END_CONTRACT
+    facts = [("Afnemer", f"{found.org['name']} ({number})"), ("Product", product),
+             ("Looptijd", _window(contract))]
+    return _confirm(request, actor, "op-organisaties", title, facts, explain,
+                    f"/operator/organisaties/{number}/contracten/{product}/beeindigen", button,
+                    f"/operator/organisaties/{number}", found.org["name"])
+
+
+def _window(x: dict[str, object]) -> str:
+    until = texts.dutch_date(str(x["valid_until"])) if x["valid_until"] else "onbepaald"
+    return f"{texts.dutch_date(str(x['valid_from']))} tot en met {until}"
+
+
 async def end_contract(request: Request) -> Response:
     actor = await guard.operator(request, "operator.contracts")
     number = values.kvk(request.path_params["kvk"], "kvk")
@@ -168,9 +272,9 @@ async def end_contract(request: Request) -> Response:
     st = state(request)
     return await attempt(request, f"/operator/organisaties/{number}",
                          lambda: catalogue.end_contract(st.db, actor.email, number, product),
-                         lambda _: f"Het contract voor {product} is beëindigd. Koppelingen die erop rustten geven "
-                                   f"geen toegang meer en blijven gemarkeerd zichtbaar tot een beheerder ze "
-                                   f"verwijdert.")
+                         lambda _: f"Het contract voor {product} is beëindigd. De laatste dag was gisteren. "
+                                   f"Koppelingen die erop rustten geven geen toegang meer en blijven gemarkeerd "
+                                   f"zichtbaar tot een beheerder ze verwijdert.")
 
 
 async def put_mandate(request: Request) -> Response:
@@ -181,12 +285,29 @@ async def put_mandate(request: Request) -> Response:
     chosen = [values.code(v, "product") for v in data.getlist("product")]
     # None ticked is how the form says null: all of the afnemer's products (the service refuses an empty list).
     products = sorted(set(chosen)) or None
-    valid_from, valid_until = _day(data, "valid_from"), _day(data, "valid_until")
+    valid_from, valid_until = _start(data), _day(data, "valid_until")
     st = state(request)
     return await attempt(request, f"/operator/organisaties/{afnemer}",
                          lambda: catalogue.put_mandate(st.db, actor.email, afnemer, intermediair, products, valid_from,
                                                        valid_until),
                          lambda saved: f"De opdracht aan {intermediair} geldt vanaf {saved.answer['valid_from']}.")
+
+
+async def end_mandate_form(request: Request) -> Response:
+    actor = await guard.operator(request, "operator.mandates")
+    afnemer = values.kvk(request.path_params["kvk"], "kvk")
+    intermediair = values.kvk(request.path_params["intermediair"], "intermediair")
+    found = await run_in_threadpool(catalogue.overview, state(request).db, afnemer)
+    mandate = next((m for m in found.given if m["intermediair"] == intermediair), None)
+    if mandate is None:
+        raise NotFound("unknown_mandate", "No such mandate.")
+    title, button, explain = texts.OP_END_MANDATE
+    facts = [("Afnemer", f"{found.org['name']} ({afnemer})"),
+             ("Intermediair", f"{found.names.get(intermediair, intermediair)} ({intermediair})"),
+             ("Producten", ", ".join(mandate["products"] or ["alle"])), ("Looptijd", _window(mandate))]
+    return _confirm(request, actor, "op-organisaties", title, facts, explain,
+                    f"/operator/organisaties/{afnemer}/opdrachten/{intermediair}/beeindigen", button,
+                    f"/operator/organisaties/{afnemer}", found.org["name"])
 
 
 async def end_mandate(request: Request) -> Response:
@@ -199,9 +320,86 @@ async def end_mandate(request: Request) -> Response:
                          lambda _: f"De opdracht aan {intermediair} is beëindigd.")
 
 
+# -- an organisation's accounts and beheerders (R18, within R4) ------------------------------------------------
+
+# Each of the operator's changes to an account: (permission, confirmation texts, the use case, the message after).
+_CHANGES = {
+    "deactiveren": ("accounts.status", texts.OP_DEACTIVATE, texts.OP_DEACTIVATED),
+    "heractiveren": ("accounts.status", None, texts.OP_REACTIVATED),
+    "aanwijzen": ("beheerders.appoint", texts.OP_APPOINT, texts.OP_APPOINTED),
+    "intrekken": ("beheerders.remove", texts.OP_REMOVE, texts.OP_REMOVED),
+}
+
+
+async def account_form(request: Request) -> Response:
+    """The confirmation page of deactivating an account, appointing a beheerder or removing one. Changes
+    nothing."""
+    step = request.path_params["step"]
+    if step not in _CHANGES or _CHANGES[step][1] is None:
+        raise NotFound("not_found", "No such page.")
+    action, confirm, _ = _CHANGES[step]
+    number, email = _target(request)
+    await guard.operator(request, "operator.accounts")  # the operator's pages (a beheerder has its own)
+    actor = await guard.for_org(request, action, number)
+    st = state(request)
+    person = await run_in_threadpool(users.person, st.db, actor.email, number, email)  # 404 outside the org
+    org = await run_in_threadpool(catalogue.org, st.db, number)
+    assert confirm is not None
+    title, button, explain = confirm
+    facts = [("Account", person.email), ("Naam", person.name or "onbekend"),
+             ("Organisatie", f"{org['name']} ({number})"), ("Status", texts.STATUS.get(person.status, person.status))]
+    return _confirm(request, actor, "op-organisaties", title, facts, explain,
+                    f"/operator/organisaties/{number}/accounts/{quote(email)}/{step}",
+                    f"{button}: {person.email}", f"/operator/organisaties/{number}", org["name"],
+                    danger=step != "aanwijzen")
+
+
+async def change_account(request: Request) -> Response:
+    """The operator's change to an account of the organisation, through the beheerders' own use cases
+    (:mod:`authz.service.members`, :mod:`authz.service.beheerders`: R4 under their row lock), audited as the
+    operator's."""
+    step = request.path_params["step"]
+    if step not in _CHANGES:
+        raise NotFound("not_found", "No such page.")
+    action, _, said = _CHANGES[step]
+    number, email = _target(request)
+    await guard.operator(request, "operator.accounts")  # the operator's pages (a beheerder has its own)
+    actor = await guard.for_org(request, action, number)
+    st = state(request)
+    org = await run_in_threadpool(catalogue.org, st.db, number)
+    work = {"deactiveren": lambda: members.deactivate(st.db, st.sessions, actor.email, number, email),
+            "heractiveren": lambda: members.reactivate(st.db, st.settings, actor.email, number, email),
+            "aanwijzen": lambda: beheerders.appoint(st.db, actor.email, number, email, st.settings.base_url),
+            "intrekken": lambda: beheerders.remove(st.db, actor.email, number, email, st.settings.base_url)}[step]
+    return await attempt(request, f"/operator/organisaties/{number}", work,
+                         lambda _: said.format(email=email, org=org["name"]))
+
+
+# -- e-mails that could not be delivered ------------------------------------------------------------------------
+
+async def mail_page(request: Request) -> Response:
+    """The dead letters (outbox status "dead"), newest first, as ``GET /v1/operator/mail`` lists them."""
+    actor = await guard.operator(request, "operator.mail")
+    raw = request.query_params.get("voor")
+    before = values.record_id(raw, "unknown_mail", "No such e-mail.") if raw else None
+    found = await run_in_threadpool(mail.listing, state(request).db, "dead", MAIL_PAGE, before)
+    more = f"/operator/e-mails?voor={found.cursor}" if found.cursor else ""
+    return render(request, "op_mail.html", {**guard.frame(actor, "op-e-mails", texts.OP_MAIL_TITLE),
+                                            "mails": found.items, "more": more})
+
+
+async def retry_mail(request: Request) -> Response:
+    """Try a dead e-mail again now (:func:`authz.service.mail.retry`, as ``POST /v1/operator/mail/{id}/retry``)."""
+    actor = await guard.operator(request, "operator.mail")
+    number = values.record_id(request.path_params["id"], "unknown_mail", "No such e-mail.")
+    st = state(request)
+    return await attempt(request, "/operator/e-mails", lambda: mail.retry(st.db, actor.email, number),
+                         lambda _: texts.OP_MAIL_RETRIED)
+
+
 # -- an account's lost second factor (R17) ----------------------------------------------------------------------
 
-def _mfa_target(request: Request) -> tuple[str, str]:
+def _target(request: Request) -> tuple[str, str]:
     """(the organisation, the account's e-mail) of the path."""
     return values.kvk(request.path_params["kvk"], "kvk"), values.email(request.path_params["email"], "email")
 
@@ -210,7 +408,7 @@ async def mfa_reset_form(request: Request) -> Response:
     """The confirmation page: which account, what the reset does; the POST form on it does it. Changes nothing."""
     actor = await guard.operator(request, "operator.accounts")
     st = state(request)
-    number, email = _mfa_target(request)
+    number, email = _target(request)
     person = await run_in_threadpool(users.person, st.db, actor.email, number, email)  # 404 outside the org
     org = await run_in_threadpool(catalogue.org, st.db, number)
     has_factor = email in await run_in_threadpool(mfa.enrolled_in, st.db, number)
@@ -223,7 +421,7 @@ async def mfa_reset(request: Request) -> Response:
     e-mailed, the account's sessions end), as ``POST /v1/operator/accounts/{email}/mfa-reset`` does."""
     actor = await guard.operator(request, "operator.accounts")
     st = state(request)
-    number, email = _mfa_target(request)
+    number, email = _target(request)
     await run_in_threadpool(users.person, st.db, actor.email, number, email)  # 404 outside the org
     return await attempt(request, f"/operator/organisaties/{number}",
                          lambda: mfa.reset(st.db, st.sessions, actor.email, email),
@@ -232,7 +430,9 @@ async def mfa_reset(request: Request) -> Response:
 
 routes = [
     route("/operator/aanvragen", requests_page),
+    route("/operator/aanvragen/{id}/goedkeuren", approve_form),
     route("/operator/aanvragen/{id}/goedkeuren", approve, "POST"),
+    route("/operator/aanvragen/{id}/afwijzen", reject_form),
     route("/operator/aanvragen/{id}/afwijzen", reject, "POST"),
     route("/operator/producten", products_page),
     route("/operator/producten", add_product, "POST"),
@@ -241,9 +441,17 @@ routes = [
     route("/operator/organisaties", add_org, "POST"),
     route("/operator/organisaties/{kvk}", org_page),
     route("/operator/organisaties/{kvk}/contracten", put_contract, "POST"),
+    route("/operator/organisaties/{kvk}/gegevens", edit_org, "POST"),
+    route("/operator/organisaties/{kvk}/contracten/{code}/beeindigen", end_contract_form),
     route("/operator/organisaties/{kvk}/contracten/{code}/beeindigen", end_contract, "POST"),
     route("/operator/organisaties/{kvk}/opdrachten", put_mandate, "POST"),
+    route("/operator/organisaties/{kvk}/opdrachten/{intermediair}/beeindigen", end_mandate_form),
     route("/operator/organisaties/{kvk}/opdrachten/{intermediair}/beeindigen", end_mandate, "POST"),
+    route("/operator/e-mails", mail_page),
+    route("/operator/e-mails/{id}/opnieuw", retry_mail, "POST"),
     route("/operator/organisaties/{kvk}/accounts/{email}/tweede-factor-herstellen", mfa_reset_form),
     route("/operator/organisaties/{kvk}/accounts/{email}/tweede-factor-herstellen", mfa_reset, "POST"),
+    # after the reset of a second factor: {step} would take its path too
+    route("/operator/organisaties/{kvk}/accounts/{email}/{step}", account_form),
+    route("/operator/organisaties/{kvk}/accounts/{email}/{step}", change_account, "POST"),
 ]

@@ -6,7 +6,11 @@ text for the code here, or the service's own message when a code has none yet.
 
 from __future__ import annotations
 
+from datetime import date, datetime
+
+from authz.clock import AMSTERDAM
 from authz.policyfile.lint import ENDING_DAYS
+from authz.service.accounts import dutch_day
 
 STATUS = {"approved": "goedgekeurd, nog niet geactiveerd", "active": "actief", "inactive": "gedeactiveerd",
           "pending_operator": "wacht op Gegevensdiensten", "pending_beheerder": "wacht op een beheerder",
@@ -125,6 +129,51 @@ def mfa_reset_done(email: str) -> str:
     return (f"De tweede factor van {email} is verwijderd. Het account is overal uitgelogd en heeft hierover een "
             f"e-mail gekregen. Bij de volgende keer inloggen volstaat het wachtwoord; waar een tweede factor verplicht "
             f"is, stelt het account direct een nieuwe in.")
+
+
+# -- Operator (R18) ------------------------------------------------------------------------------------------------
+# The operator's care for an organisation, the confirmation pages of its consequential actions, R5's decisions and
+# the e-mails that could not be delivered.
+OP_DEACTIVATE = ("Account deactiveren", "Deactiveren", "Het account kan daarna niet meer inloggen, alle "
+                 "toegangsrechten geven direct geen toegang meer (de koppelingen blijven bewaard) en de eigenaar "
+                 "krijgt een e-mail. De laatste actieve beheerder kan niet worden gedeactiveerd.")
+OP_APPOINT = ("Beheerder aanwijzen", "Aanwijzen als beheerder", "Het account wordt beheerder van de organisatie: het "
+              "beheert de accounts en toegangsrechten van de organisatie en keurt aanvragen goed. De eigenaar krijgt "
+              "een e-mail.")
+OP_REMOVE = ("Beheerder intrekken", "Beheerderschap intrekken", "Het account blijft bestaan maar is geen beheerder "
+             "meer. De eigenaar krijgt een e-mail. De laatste actieve beheerder kan niet worden ingetrokken: wijs "
+             "eerst een andere beheerder aan.")
+OP_END_CONTRACT = ("Contract beëindigen", "Contract beëindigen", "Het contract eindigt direct: de laatste dag is "
+                   "gisteren. Koppelingen die erop rusten geven direct geen toegang meer en blijven gemarkeerd "
+                   "zichtbaar tot een beheerder ze verwijdert. Het contract blijft als beëindigd in de lijst staan.")
+OP_END_MANDATE = ("Opdracht beëindigen", "Opdracht beëindigen", "De opdracht eindigt direct: de laatste dag is "
+                  "gisteren. De intermediair kan voor deze afnemer direct niets meer inzien. De opdracht blijft als "
+                  "beëindigd in de lijst staan.")
+OP_APPROVE = ("Aanvraag goedkeuren", "Goedkeuren", "Bij goedkeuring wordt de organisatie gecontroleerd (als zij dat "
+              "nog niet was) en wordt de aanvrager de beheerder van de organisatie. De aanvrager krijgt een e-mail "
+              "met een activatielink.")
+OP_REJECT = ("Aanvraag afwijzen", "Afwijzen", "De aanvrager krijgt een e-mail dat de aanvraag is afgewezen, met de "
+             "reden als u die invult.")
+OP_MAIL_TITLE = "Niet bezorgde e-mails"
+OP_MAIL_RETRIED = "De e-mail wordt opnieuw verstuurd."
+OP_ORG_SAVED = "De gegevens van {name} zijn opgeslagen."
+OP_REACTIVATED = "Het account {email} is weer actief (of krijgt een nieuwe activatielink) en heeft een e-mail gekregen."
+OP_DEACTIVATED = "Het account {email} is gedeactiveerd en heeft hierover een e-mail gekregen."
+OP_APPOINTED = "{email} is nu beheerder van {org} en heeft hierover een e-mail gekregen."
+OP_REMOVED = "{email} is geen beheerder meer van {org} en heeft hierover een e-mail gekregen."
+OP_NO_BEHEERDER = ("Deze organisatie heeft geen actieve beheerder. Wijs een actief account aan als beheerder; "
+                   "anders kan niemand de accounts en toegangsrechten van de organisatie beheren.")
+
+
+def dutch_date(value: str | None) -> str:
+    """An ISO day or moment as "2 december 2026" (moments in Europe/Amsterdam, by the e-mails' own
+    :func:`authz.service.accounts.dutch_day`); "" for none."""
+    if not value:
+        return ""
+    if len(value) == 10:
+        day = date.fromisoformat(value)
+        return dutch_day(datetime(day.year, day.month, day.day, 12, tzinfo=AMSTERDAM))
+    return dutch_day(datetime.fromisoformat(value))
 
 
 def label(name: str) -> str:

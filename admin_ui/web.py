@@ -54,6 +54,7 @@ _env = jinja2.Environment(
 )
 _env.globals["STATUS"] = texts.STATUS
 _env.globals["ROLES"] = texts.ROLES
+_env.filters["datum"] = texts.dutch_date  # "2 december 2026"
 
 
 def is_https(request: Request) -> bool:

@@ -153,9 +153,15 @@ def test_permitted_answers_r2() -> None:
         # An inactive beheerder, and a user without the role, may do nothing.
         assert policy.permitted(inactive, "c@korenschoof.nl", AFNEMER, action) is False
         assert policy.permitted(user, "u@korenschoof.nl", AFNEMER, action) is False
-        # The operator acts in "*" only, with the operator's permissions.
+        # The operator acts in "*" with the operator's permissions, and in an organisation with those of its care
+        # for organisations alone (R18: "operator:org"), never a beheerder's others (grants, requests).
         assert policy.permitted(operator, "op@gegevensdiensten.nl", policy.OPERATOR_SCOPE, action) is (
             action in _actions("operator"))
-        assert policy.permitted(operator, "op@gegevensdiensten.nl", AFNEMER, action) is False
+        assert policy.permitted(operator, "op@gegevensdiensten.nl", AFNEMER, action) is (
+            action in _actions("operator:org"))
+    # The operator's care is a part of the beheerder's permissions, and an inactive operator has none of it.
+    assert _actions("operator:org") < _actions("beheerder") and "grants.edit" not in _actions("operator:org")
+    retired = policy.account_lines("old@gegevensdiensten.nl", None, "inactive", ["operator"])
+    assert not any(policy.permitted(retired, "old@gegevensdiensten.nl", AFNEMER, a) for a in _actions("operator:org"))
     # Someone else's lines give nothing: the engine is built from the actor's own lines.
     assert policy.permitted(beheerder, "x@korenschoof.nl", AFNEMER, "grants.edit") is False

@@ -5,7 +5,7 @@ Every change holds for /v1/check as soon as the answer is back (no sync() betwee
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -143,17 +143,19 @@ def test_a_contract_takes_effect_at_once_and_its_end_leaves_the_grant_inert(oper
     assert r.status_code == 200 and r.json()["valid_today"] is False
     assert check(operator, "joost@korenschoof.nl", "polisadministratie")["reason"] == "no_contract"
 
-    operator.put(f"/v1/operator/contracts/{AFNEMER}/polisadministratie", json={})
+    operator.put(f"/v1/operator/contracts/{AFNEMER}/polisadministratie",
+                 json={"valid_from": "2026-01-01", "valid_until": None})  # null: open-ended
     assert check(operator, "joost@korenschoof.nl", "polisadministratie")["allowed"] is True
     r = operator.delete(f"/v1/operator/contracts/{AFNEMER}/polisadministratie")
     assert r.status_code == 200, r.text
-    assert r.json() == {"afnemer": AFNEMER, "product": "polisadministratie", "ended": True,
-                        "revision": db.revision()}
+    yesterday = (db.clock.today() - timedelta(days=1)).isoformat()
+    assert r.json() == {"afnemer": AFNEMER, "product": "polisadministratie", "valid_from": "2026-01-01",
+                        "valid_until": yesterday, "valid_today": False, "revision": db.revision()}
     assert check(operator, "joost@korenschoof.nl", "polisadministratie")["reason"] == "no_contract"
     assert count(db, Grant) == 1  # kept, flagged inert, until a beheerder removes it (R1)
-    with db.engine.connect() as c:
-        assert c.execute(sa.select(sa.func.count()).select_from(CasbinRule)
-                         .where(CasbinRule.ptype == "g2")).scalar_one() == 0
+    with db.engine.connect() as c:  # the contract stays, ended: its line ends yesterday
+        assert c.execute(sa.select(CasbinRule.v2).where(CasbinRule.ptype == "g2")).scalars().all() == [
+            f"2026-01-01..{yesterday}"]
 
 
 def test_valid_from_defaults_to_today_in_amsterdam(operator: TestClient, world: World, clock: FrozenClock) -> None:
@@ -185,12 +187,13 @@ def test_a_mandate_covers_a_subset_or_all_and_ends(operator: TestClient, world: 
     assert check(operator, "sanne@salarisnoord.nl", "verzuimmeldingen", AFNEMER)["allowed"] is True
     assert check(operator, "sanne@salarisnoord.nl", "polisadministratie")["reason"] == "no_mandate"
 
-    r = operator.put(f"/v1/operator/mandates/{AFNEMER}/{INTERMEDIAIR}", json={"valid_from": "2026-01-01"})
-    assert r.status_code == 200 and r.json()["products"] is None  # absent: all of the afnemer's products
+    r = operator.put(f"/v1/operator/mandates/{AFNEMER}/{INTERMEDIAIR}", json={"products": None})
+    assert r.status_code == 200 and r.json()["products"] is None  # null: all of the afnemer's products
+    assert r.json()["valid_from"] == "2026-01-01"  # left out: kept
     assert check(operator, "sanne@salarisnoord.nl", "polisadministratie")["allowed"] is True
 
     r = operator.delete(f"/v1/operator/mandates/{AFNEMER}/{INTERMEDIAIR}")
-    assert r.status_code == 200 and r.json()["ended"] is True
+    assert r.status_code == 200 and r.json()["valid_today"] is False
     assert check(operator, "sanne@salarisnoord.nl", "verzuimmeldingen")["reason"] == "no_mandate"
     with db.engine.connect() as c:
         subjects = c.execute(sa.select(Audit.action, Audit.on_behalf_of).where(Audit.action.like("mandate.%"))
@@ -254,8 +257,10 @@ BAD: list[tuple[str, str, Any, int, str]] = [
      "invalid_date"),
     ("put", f"/v1/operator/contracts/{AFNEMER}/polisadministratie",
      {"valid_from": "2026-06-01", "valid_until": "2026-05-31"}, 422, "invalid_dates"),
-    ("put", f"/v1/operator/contracts/{AFNEMER}/polisadministratie", {"valid_until": "2026-01-01"}, 422,
+    # the start left out is the contract's own (2026-01-01): an end before it is refused
+    ("put", f"/v1/operator/contracts/{AFNEMER}/polisadministratie", {"valid_until": "2025-12-31"}, 422,
      "invalid_dates"),
+    ("put", f"/v1/operator/mandates/{AFNEMER}/{INTERMEDIAIR}", {"products": []}, 422, "invalid_field"),
     ("put", f"/v1/operator/contracts/{AFNEMER}/polisadministratie", {"tot": "2026-12-31"}, 422, "unknown_field"),
     ("put", "/v1/operator/contracts/1111111/polisadministratie", {}, 422, "invalid_kvk"),
     ("put", f"/v1/operator/contracts/{AFNEMER}/Polis", {}, 422, "invalid_product_code"),

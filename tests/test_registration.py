@@ -116,7 +116,8 @@ def test_first_account_of_an_unknown_organisation_r5(client: TestClient, world: 
     assert account(db, "anna@korenschoof.nl") == ("approved", ["beheerder"])
     assert client.get("/v1/operator/requests").json() == {"requests": []}
 
-    (mail,) = mails(db, settings, smtp, "anna@korenschoof.nl")
+    receipt, mail = mails(db, settings, smtp, "anna@korenschoof.nl")
+    assert subject_of(receipt) == "We hebben uw aanvraag ontvangen"  # R5: sent with the request
     assert subject_of(mail) == "Uw account is goedgekeurd: u bent beheerder van Bakkerij De Korenschoof"
     assert mail["From"].addresses[0].addr_spec == "noreply@gegevensdiensten.nl"
     assert "beheerder van Bakkerij De Korenschoof" in text_of(mail)
@@ -238,7 +239,8 @@ def test_operator_rejection_leaves_the_organisation_pending(client: TestClient, 
     r = client.post(f"/v1/operator/requests/{only_request(db).id}/reject", json={})
     assert (r.status_code, r.json()["status"]) == (200, "rejected")
     assert org_status(db, KVK) == "pending"
-    (mail,) = mails(db, settings, smtp, "anna@korenschoof.nl")
+    receipt, mail = mails(db, settings, smtp, "anna@korenschoof.nl")
+    assert subject_of(receipt) == "We hebben uw aanvraag ontvangen"
     assert "afgewezen" in subject_of(mail)
     # the next applicant for that KvK number goes to the operator again, without having to name it
     as_user(client, None)

@@ -206,7 +206,10 @@ ATTACKERS = {
 }
 # The organisation operations that the operator may do as well (by the operation's own description): for these the
 # operator is no attacker. Each entry is a decision about access, made on purpose.
-OPERATOR_MAY = {"userHistory"}
+# R18: the operator sees an organisation's accounts and beheerders, appoints and removes beheerders, deactivates and
+# reactivates accounts (tests/test_operator_care.py proves it does them, within R4).
+OPERATOR_MAY = {"userHistory", "listUsers", "getUser", "listBeheerders", "appointBeheerder", "removeBeheerder",
+                "deactivateUser", "reactivateUser"}
 # Who may do a read-only operation of each kind: asked the same, it answers 200, so the refusals were about who asks.
 OWNER = {"key": SERVICE_CLIENT, "tenant": BEHEERDER, "operator": OPERATOR}
 

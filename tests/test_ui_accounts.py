@@ -259,7 +259,9 @@ def test_operator_maintains_products_organisations_contracts_and_mandates(client
     assert "is beëindigd" in r.text
     r = post_form(client, page, f"{page}/contracten/polisadministratie/beeindigen", {})
     assert "Het contract voor polisadministratie is beëindigd." in r.text
-    assert count(db, Contract) == 0 and count(db, Mandate) == 0
+    # ended at once (last day yesterday), and still listed as ended
+    assert count(db, Contract) == 1 and count(db, Mandate) == 1
+    assert "niet geldig" in client.get(page).text
     assert count(db, Product) == 1 and count(db, Organisation) == 2
     listing = client.get("/operator/organisaties", params={"q": "bakkerij"})
     assert "Bakkerij De Korenschoof" in listing.text and "Intermediair BV" not in listing.text

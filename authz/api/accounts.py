@@ -32,7 +32,7 @@ from authz.identity import (
     require_path_org,
 )
 from authz.service import accounts as service
-from authz.service import mfa, mine, passwords
+from authz.service import emails, mfa, mine, passwords
 from authz.service.commit import after_commit
 from authz.state import State, state
 from authz.values import MAX_EMAIL, email, link_token, record_id
@@ -52,6 +52,8 @@ REGISTRATION = Body(email=shapes.EMAIL, password=shapes.PASSWORD, kvk=shapes.KVK
 OTP = shapes.text(64).with_schema(description="a current TOTP code or an unused recovery code")
 LOGIN = Body(email=shapes.EMAIL, password=SECRET, otp=OTP.optional(nullable=False))
 REJECTION = Body(reason=shapes.text(1000, lines=True).optional())
+# R5: approving a new organisation's first account, the operator may register its e-mail domains (R10).
+APPROVAL = Body(domains=shapes.DOMAINS.optional(nullable=False))
 
 
 async def optional_body(request: Request, spec: Body) -> dict[str, Any]:
@@ -229,9 +231,10 @@ async def _operator_decide(request: Request, approve: bool) -> JSONResponse:
     actor = await require_operator(request, "operator.requests")
     st = state(request)
     request_id = path_id(request)
-    f = await optional_body(request, REJECTION if not approve else shapes.NO_FIELDS)
+    f = await optional_body(request, REJECTION if not approve else APPROVAL)
+    domains = (emails.org_domains(f["domains"], st.settings.free_mail_domains) if "domains" in f else None)
     view = await run_in_threadpool(service.operator_decide, st.db, st.settings, actor.email, request_id, approve,
-                                   f.get("reason"))
+                                   f.get("reason"), domains)
     await after_commit(st)
     return JSONResponse(view)
 
@@ -276,7 +279,8 @@ _NS = {"type": ["string", "null"]}
 _ACTOR = obj(["email", "org", "org_name", "roles", "status"], email=_S, org=_NS, org_name=_NS,
              roles={"type": "array", "items": _S}, status=_S)
 _OP_REQUEST = obj(["id", "email", "kvk", "organisation_name", "status"], id={"type": "integer"}, email=_S, kvk=_S,
-                  organisation_name=_NS, status=_S, created_at=_S, organisation_status=_NS)
+                  organisation_name=_NS, status=_S, created_at=_S, organisation_status=_NS,
+                  name={"type": "string", "description": "the applicant's name, as given"})
 _ORG_REQUEST = obj(["id", "email", "status", "created_at"], id={"type": "integer"}, email=_S, status=_S,
                    created_at=_S, name=_S, kind={"enum": ["registration", "invitation"]})
 _MFA_STATUS = {"type": "object", "additionalProperties": False,  # obj() cannot take a field named 'required'
@@ -367,8 +371,11 @@ routes = [
               "operator: first accounts, unknown organisations.", tag=_REQUESTS, auth="session",
               response=obj(["requests"], requests={"type": "array", "items": _OP_REQUEST})),
     Operation("POST", "/v1/operator/requests/{id}/approve", operator_approve, "approveOperatorRequest", "Approve: "
-              "verifies a pending organisation; the account becomes its beheerder and gets an activation e-mail.",
-              tag=_REQUESTS, auth="session", body=shapes.NO_FIELDS, errors=_ID, response=_OP_REQUEST),
+              "verifies a pending organisation; the account becomes its beheerder and gets an activation e-mail. "
+              "'domains' registers the organisation's e-mail domains (R10) with it; the applicant's address must "
+              "be in one of them.", tag=_REQUESTS, auth="session", body=APPROVAL,
+              errors={**_ID, 422: ["invalid_domain", "free_mail_domain", "email_domain_not_allowed"]},
+              response=_OP_REQUEST),
     Operation("POST", "/v1/operator/requests/{id}/reject", operator_reject, "rejectOperatorRequest", "Reject; the "
               "applicant gets an e-mail (with the optional reason).", tag=_REQUESTS, auth="session",
               body=REJECTION, errors=_ID, response=_OP_REQUEST),

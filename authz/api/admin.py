@@ -1,7 +1,8 @@
 """The beheerder's JSON API: users, clients and grants (R2, R9, R15), beheerders (R4, R14), the audit trail (R12).
 
 Every endpoint first checks, through the Casbin model, that the logged-in account is an active beheerder of the
-organisation in the path (:func:`authz.identity.require_path_org`); the services then touch only that organisation's
+organisation in the path (:func:`authz.identity.require_path_org`), or for the accounts and beheerders the operator
+(R18: policy.conf, ``operator:org``); the services then touch only that organisation's
 accounts, so another organisation's data answers 403 or 404 and nothing changes. A write returns once this
 instance has applied it, so the next /v1/check here already decides by it (R11).
 """
@@ -51,6 +52,15 @@ async def list_users(request: Request) -> JSONResponse:
     found = await run_in_threadpool(users.listing, state(request).db, actor, org, q.get("q") or None, q.get("cursor"),
                                     q["limit"])
     return JSONResponse({"users": [u.view() for u in found.items], "cursor": found.cursor})
+
+
+async def get_user(request: Request) -> JSONResponse:
+    """One account of the organisation (the beheerder's, or the operator's: R18); 404 for any other."""
+    actor, org = await require_path_org(request, "users.list")
+    NO_QUERY.parse(request.query_params)
+    user = values.email(request.path_params["email"], "email")
+    found = await run_in_threadpool(users.person, state(request).db, actor, org, user)
+    return JSONResponse(found.view())
 
 
 async def list_clients(request: Request) -> JSONResponse:
@@ -135,16 +145,20 @@ _BEHEERDERS = obj(["beheerders", "revision"], revision={"type": "integer"},
                   beheerders={"type": "array", "items": obj(["email", "name"], email=_STR, name=_STR)},
                   advice=obj(["code", "message"], code={"const": "appoint_second_beheerder"}, message=_STR))
 
+_ONE_USER = obj(["email", "name", "status", "roles", "lapsed"], email=_STR, name=_STR,
+                status={"enum": list(users.STATUSES)}, roles={"type": "array", "items": _STR},
+                lapsed={"type": "boolean", "description": "approved, but its activation link ran out (R8)"})
+
 _TAG = "beheerder"
 _ORG = {422: ["invalid_kvk"]}
 _USER = {404: ["unknown_account"], 422: ["invalid_kvk", "invalid_email"]}
 routes = [
     Operation("GET", "/v1/orgs/{kvk}/users", list_users, "listUsers", "The organisation's accounts (the overview), "
               "searchable by e-mail or name.", tag=_TAG, auth="session", query=USERS, errors=_ORG,
-              response=obj(["users", "cursor"], cursor=_CURSOR, users={"type": "array", "items": obj(
-                  ["email", "name", "status", "roles", "lapsed"], email=_STR, name=_STR,
-                  status={"enum": list(users.STATUSES)}, roles={"type": "array", "items": _STR},
-                  lapsed={"type": "boolean", "description": "approved, but its activation link ran out (R8)"})})),
+              response=obj(["users", "cursor"], cursor=_CURSOR, users={"type": "array", "items": _ONE_USER})),
+    Operation("GET", "/v1/orgs/{kvk}/users/{email}", get_user, "getUser", "One account of the organisation: "
+              "its name, status and roles (for its beheerders and the operator, R18).", tag=_TAG, auth="session",
+              query=NO_QUERY, errors=_USER, response=_ONE_USER),
     Operation("GET", "/v1/orgs/{kvk}/clients", list_clients, "listClients", "R15: the afnemers this intermediair "
               "acts for under a mandate valid today, with the products it may offer.", tag=_TAG, auth="session",
               query=NO_QUERY, errors=_ORG, response=obj(["clients"], clients={"type": "array", "items": obj(

@@ -85,10 +85,12 @@ async def accept_invitation(request: Request) -> JSONResponse:
 
 # -- accounts ---------------------------------------------------------------------------------------------------
 
-async def _on_account(request: Request, change: Callable[[State, str, str, str], Any]) -> JSONResponse:
-    """A beheerder's change to one account of the organisation in the path; the answer carries the revision that
-    holds it, applied on this instance (R11)."""
-    actor, org = await require_path_org(request, "accounts.manage")
+async def _on_account(request: Request, change: Callable[[State, str, str, str], Any],
+                      action: str = "accounts.manage") -> JSONResponse:
+    """A beheerder's change to one account of the organisation in the path (deactivation and reactivation, action
+    ``accounts.status``, also the operator's: R18); the answer carries the revision that holds it, applied on this
+    instance (R11)."""
+    actor, org = await require_path_org(request, action)
     st = state(request)
     user = values.email(request.path_params["email"], "email")
     await optional_body(request, shapes.NO_FIELDS)
@@ -103,12 +105,12 @@ async def resend_activation(request: Request) -> JSONResponse:
 
 async def deactivate(request: Request) -> JSONResponse:
     return await _on_account(request, lambda st, actor, org, user: members.deactivate(
-        st.db, st.sessions, actor, org, user))
+        st.db, st.sessions, actor, org, user), "accounts.status")
 
 
 async def reactivate(request: Request) -> JSONResponse:
     return await _on_account(request, lambda st, actor, org, user: members.reactivate(
-        st.db, st.settings, actor, org, user))
+        st.db, st.settings, actor, org, user), "accounts.status")
 
 
 # -- OpenAPI ----------------------------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from authz.api.shapes import NO_QUERY, Body, Query
 from authz.identity import require_operator
 from authz.service import catalogue as service
 from authz.service import emails
+from authz.service.catalogue import KEEP
 from authz.service.commit import after_commit
 from authz.service.results import Done
 from authz.state import state
@@ -28,6 +29,7 @@ MAX_LIMIT = 500
 
 
 NEW_ORG = Body(kvk=shapes.KVK, name=shapes.text(200), domains=shapes.DOMAINS.optional())
+EDIT_ORG = Body(name=shapes.text(200).optional(nullable=False), domains=shapes.DOMAINS.optional(nullable=False))
 ORGS = Query(q=shapes.search(200).with_schema(description="part of the KvK number or the name"),
              cursor=shapes.KVK_PARAM.with_schema(description="the KvK number of the last organisation given"),
              limit=shapes.limit(100, MAX_LIMIT))
@@ -47,8 +49,8 @@ async def _change(request: Request, use_case: Callable[..., Done], *args: Any, s
     revision that holds it."""
     st = state(request)
     done = await run_in_threadpool(use_case, st.db, *args)
-    await after_commit(st, done.revision)
-    return JSONResponse({**done.answer, "revision": done.revision}, status_code=status)
+    applied = await after_commit(st, done.revision or None)
+    return JSONResponse({**done.answer, "revision": done.revision or applied}, status_code=status)
 
 
 # -- organisations ---------------------------------------------------------------------------------------------
@@ -59,6 +61,16 @@ async def create_org(request: Request) -> JSONResponse:
     # The JSON field is a list of strings (checked by the shape), then the rule of emails.org_domains.
     org_domains = emails.org_domains(f.get("domains") or [], state(request).settings.free_mail_domains)
     return await _change(request, service.create_org, actor.email, f["kvk"], f["name"], org_domains, status=201)
+
+
+async def edit_org(request: Request) -> JSONResponse:
+    """R18: the operator renames an organisation or replaces its e-mail domains; what the body leaves out stays."""
+    actor = await require_operator(request, "operator.organisations")
+    number = kvk(request.path_params["kvk"], "kvk")
+    f = EDIT_ORG.parse(await read_json(request))
+    org_domains = (emails.org_domains(f["domains"], state(request).settings.free_mail_domains) if "domains" in f
+                   else None)
+    return await _change(request, service.update_org, actor.email, number, f.get("name"), org_domains)
 
 
 async def list_orgs(request: Request) -> JSONResponse:
@@ -119,7 +131,7 @@ async def put_contract(request: Request) -> JSONResponse:
     product = code(request.path_params["code"], "code")
     f = WINDOW.parse(await read_json(request))
     return await _change(request, service.put_contract, actor.email,
-                         afnemer, product, f.get("valid_from"), f.get("valid_until"))
+                         afnemer, product, f.get("valid_from", KEEP), f.get("valid_until", KEEP))
 
 
 async def end_contract(request: Request) -> JSONResponse:
@@ -134,8 +146,8 @@ async def put_mandate(request: Request) -> JSONResponse:
     afnemer = kvk(request.path_params["afnemer_kvk"], "afnemer_kvk")
     intermediair = kvk(request.path_params["intermediair_kvk"], "intermediair_kvk")
     f = MANDATE.parse(await read_json(request))
-    return await _change(request, service.put_mandate, actor.email,
-                         afnemer, intermediair, f.get("products"), f.get("valid_from"), f.get("valid_until"))
+    return await _change(request, service.put_mandate, actor.email, afnemer, intermediair,
+                         f.get("products", KEEP), f.get("valid_from", KEEP), f.get("valid_until", KEEP))
 
 
 async def end_mandate(request: Request) -> JSONResponse:
@@ -178,6 +190,11 @@ routes = [
                            organisations={"type": "array", "items": obj(list(_ORG), **_ORG)})),
     Operation("GET", "/v1/operator/organisations/{kvk}", get_org, "getOrganisation", "One organisation.", tag=_TAG,
               auth="session", errors=_ORG_PATH, response=obj(list(_ORG), **_ORG)),
+    Operation("PATCH", "/v1/operator/organisations/{kvk}", edit_org, "editOrganisation", "R18: rename an "
+              "organisation or replace its e-mail domains (R10); a field left out stays as it is. Audited as the "
+              "operator's.", tag=_TAG, auth="session", body=EDIT_ORG,
+              errors={**_ORG_PATH, 422: ["invalid_kvk", "invalid_domain", "free_mail_domain"]},
+              response=obj([*_ORG, "revision"], **_ORG, revision=_REV)),
     Operation("GET", "/v1/operator/organisations/{kvk}/contracts", org_contracts, "listOrganisationContracts",
               "The organisation's contracts (as afnemer).", tag=_TAG, auth="session", errors=_ORG_PATH,
               response=obj(["contracts"], contracts={"type": "array", "items": obj(list(_CONTRACT), **_CONTRACT)})),
@@ -196,19 +213,23 @@ routes = [
               auth="session", query=NO_QUERY,
               response=obj(["products"], products={"type": "array", "items": obj(list(_PRODUCT), **_PRODUCT)})),
     Operation("PUT", "/v1/operator/contracts/{kvk}/{code}", put_contract, "putContract", "Start a contract or "
-              "change its dates (valid_from absent: today). Grants nobody anything (R3).", tag=_TAG,
+              "change its dates. A field left out keeps its value (a new contract: valid_from today, open-ended); "
+              "valid_until null: open-ended. Grants nobody anything (R3).", tag=_TAG,
               auth="session", body=WINDOW, errors={**_CONTRACT_PATH, 422: [*_CONTRACT_PATH[422], "invalid_dates"]},
               response=obj([*_CONTRACT, "revision"], **_CONTRACT, revision=_REV)),
-    Operation("DELETE", "/v1/operator/contracts/{kvk}/{code}", end_contract, "endContract", "End a contract: grants "
-              "resting on it become inert, and stay until a beheerder removes them.", tag=_TAG, auth="session",
-              errors=_CONTRACT_PATH, response=obj(["afnemer", "product", "ended", "revision"], afnemer=_KVK,
-                                                  product=_CODE, ended={"const": True}, revision=_REV)),
+    Operation("DELETE", "/v1/operator/contracts/{kvk}/{code}", end_contract, "endContract", "End a contract at once: "
+              "its last day becomes yesterday (also for one that started today), and it stays listed as ended. "
+              "Grants resting on it become inert, and stay until a beheerder removes them.", tag=_TAG,
+              auth="session", errors=_CONTRACT_PATH, response=obj([*_CONTRACT, "revision"], **_CONTRACT,
+                                                                   revision=_REV)),
     Operation("PUT", "/v1/operator/mandates/{afnemer_kvk}/{intermediair_kvk}", put_mandate, "putMandate", "Start a "
-              "mandate or change it; 'products' absent means all of the afnemer's products.", tag=_TAG,
+              "mandate or change it. A field left out keeps its value (a new mandate: from today, open-ended, all "
+              "products); 'products' null: all of the afnemer's products; valid_until null: open-ended; "
+              "'products' [] is refused (end a mandate with DELETE).", tag=_TAG,
               auth="session", body=MANDATE, errors={**_MANDATE_PATH, 422: ["invalid_kvk", "invalid_dates"]},
               response=obj([*_MANDATE, "revision"], **_MANDATE, revision=_REV)),
     Operation("DELETE", "/v1/operator/mandates/{afnemer_kvk}/{intermediair_kvk}", end_mandate, "endMandate",
-              "End a mandate.", tag=_TAG, auth="session", errors=_MANDATE_PATH,
-              response=obj(["afnemer", "intermediair", "ended", "revision"], afnemer=_KVK, intermediair=_KVK,
-                           ended={"const": True}, revision=_REV)),
+              "End a mandate at once: its last day becomes yesterday (also for one that started today), and it "
+              "stays listed as ended.", tag=_TAG, auth="session", errors=_MANDATE_PATH,
+              response=obj([*_MANDATE, "revision"], **_MANDATE, revision=_REV)),
 ]

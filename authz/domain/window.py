@@ -9,7 +9,7 @@ them.
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from datetime import date
+from datetime import date, timedelta
 
 from authz.errors import Invalid
 
@@ -50,3 +50,12 @@ def check_dates(valid_from: date, valid_until: date | None) -> None:
     """:func:`well_formed`, or 422 ``invalid_dates``."""
     if not well_formed(valid_from, valid_until):
         raise Invalid("invalid_dates", "'valid_until' lies before 'valid_from'.")
+
+
+def ended(valid_from: date, today: date) -> tuple[date, date]:
+    """The window of a contract or mandate ended at once on ``today``: its last day becomes yesterday, so it holds on
+    no day from today on. One that had not begun before today (it started today, or was to start later) starts
+    yesterday as well, for its window to stay well-formed; that day lies in the past, where nothing is decided any
+    more, and the audit trail keeps the days it really had."""
+    yesterday = today - timedelta(days=1)
+    return min(valid_from, yesterday), yesterday

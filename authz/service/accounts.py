@@ -137,7 +137,19 @@ def register(db: Database, settings: Settings, reg: Registration, throttle: Thro
         for b in beheerders:
             mail(t, b.email, "request_to_beheerder", applicant=r.email, applicant_name=r.name,
                   org_name=org.name, base_url=settings.base_url)
+        if status == "pending_operator":
+            tell_operators(t, settings, r, org, new_org=known is None or known.status != "verified")
+            mail(t, r.email, "request_received", person=r.name, email=r.email, org_name=org.name, kvk=org.kvk,
+                 new_org=known is None or known.status != "verified")
     return status
+
+
+def tell_operators(t: Tx, settings: Settings, r: AccountRequest, org: Organisation, *, new_org: bool) -> None:
+    """R5: a request awaits the operator; every active operator account gets an e-mail, in the request's
+    transaction."""
+    for op in accounts.active_operators(t):
+        mail(t, op.email, "request_to_operator", applicant=r.email, applicant_name=r.name, org_name=org.name,
+             kvk=org.kvk, new_org=new_org, base_url=settings.base_url)
 
 
 def _already_registered(t: Tx, settings: Settings, email: str, org: Organisation | None) -> str:
@@ -149,7 +161,7 @@ def _already_registered(t: Tx, settings: Settings, email: str, org: Organisation
 
 
 def _operator_view(r: AccountRequest, org: Organisation | None) -> dict[str, Any]:
-    return {"id": r.id, "email": r.email, "kvk": r.kvk, "organisation_name": r.organisation_name,
+    return {"id": r.id, "email": r.email, "name": r.name, "kvk": r.kvk, "organisation_name": r.organisation_name,
             "status": r.status, "created_at": r.created_at.isoformat(),
             "organisation_status": org.status if org is not None else None}
 
@@ -180,8 +192,10 @@ def _reject(t: Tx, r: AccountRequest, org: Organisation, reason: str | None) -> 
 
 
 def operator_decide(db: Database, settings: Settings, operator: str, request_id: int, approve: bool,
-                    reason: str | None = None) -> dict[str, Any]:
-    """R5: the operator approves (verifying a pending organisation; the account becomes beheerder) or rejects."""
+                    reason: str | None = None, domains: list[str] | None = None) -> dict[str, Any]:
+    """R5: the operator approves (verifying a pending organisation; the account becomes beheerder) or rejects.
+    Approving with ``domains`` registers them as the organisation's e-mail domains (R10; the applicant's address
+    must be in one of them)."""
     with db.tx(actor=operator) as t:
         r = requests.get(t, request_id, lock=True)
         if r.status == "pending_beheerder":
@@ -191,6 +205,9 @@ def operator_decide(db: Database, settings: Settings, operator: str, request_id:
         requests.lock_keys(t, f"email:{r.email}", f"kvk:{r.kvk}")
         org = catalogue.get_org(t, r.kvk)
         if approve:
+            if domains is not None:
+                check_org_domain(r.email, domains)
+                catalogue.update_org(t, org.kvk, None, domains)
             if org.status != "verified":
                 catalogue.verify_org(t, org.kvk)
             _approve(t, settings, r, org, {"beheerder"})

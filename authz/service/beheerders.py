@@ -1,7 +1,7 @@
 """Appointing and removing beheerders (R14), never the last active one (R4).
 
-The caller has already checked that the actor is a beheerder of ``org``; the accounts touched here must belong to
-``org`` (404 otherwise).
+The caller has already checked that the actor is a beheerder of ``org``, or the operator (R18: the way out when
+an organisation's only beheerder has left); the accounts touched here must belong to ``org`` (404 otherwise).
 """
 
 from __future__ import annotations
@@ -73,9 +73,10 @@ def lock_change(t: Tx, org: str, actor: str, email: str, *, leaving: bool) -> Ac
     status: concurrent changes queue here, and each counts what the one before left. The session was checked
     before the transaction; under the lock the actor must still be an active beheerder (two beheerders removing
     each other at once). With ``leaving`` (the change takes the account out of the active beheerders), R4 refuses
-    the last one (409 ``last_beheerder``)."""
+    the last one (409 ``last_beheerder``), also for the operator (R18), who acts here as long as it is an active
+    operator."""
     before = [a.email for a in accounts.active_beheerders(t, org, lock=True)]
-    if actor not in before:
+    if actor not in before and actor not in {a.email for a in accounts.active_operators(t)}:
         raise Forbidden("forbidden", "You are no longer a beheerder of this organisation.")
     account = accounts.get(t, email, org, lock=True)
     if leaving:

@@ -9,15 +9,26 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from enum import Enum
+from typing import Any, Literal
 
-from authz.domain.window import check_dates
+from authz.domain.window import check_dates, ended
 from authz.errors import Invalid
 from authz.service.results import Done, Page, page
 from authz.store import catalogue
 from authz.store.db import Database
 
 View = dict[str, Any]
+
+
+class Keep(Enum):
+    """A field a PUT left out: an existing contract or mandate keeps its value (SPEC §4)."""
+
+    KEEP = "keep"
+
+
+KEEP = Keep.KEEP
+Kept = Literal[Keep.KEEP]
 
 
 def window(valid_from: date | None, valid_until: date | None, today: date) -> tuple[date, date | None]:
@@ -34,6 +45,14 @@ def create_org(db: Database, actor: str, kvk: str, name: str, domains: list[str]
     """Register a verified organisation (409 when it exists)."""
     with db.tx(actor) as t:
         view = catalogue.org_view(catalogue.create_org(t, kvk, name, domains))
+    return Done(view, t.revision)
+
+
+def update_org(db: Database, actor: str, kvk: str, name: str | None, domains: list[str] | None) -> Done:
+    """R18: rename an organisation and/or replace its e-mail domains (None: unchanged); 404 for an unknown one.
+    ``revision`` is 0 when nothing changed."""
+    with db.tx(actor, on_behalf_of=kvk) as t:
+        view = catalogue.org_view(catalogue.update_org(t, kvk, name, domains))
     return Done(view, t.revision)
 
 
@@ -113,38 +132,70 @@ def product_names(db: Database, codes: list[str]) -> dict[str, str]:
 
 # -- contracts and mandates ------------------------------------------------------------------------------------
 
-def put_contract(db: Database, actor: str, afnemer: str, product: str, valid_from: date | None,
-                 valid_until: date | None) -> Done:
-    """Start a contract or change its days (see :func:`window`). Grants nobody anything (R3)."""
+def put_contract(db: Database, actor: str, afnemer: str, product: str, valid_from: date | Kept | None,
+                 valid_until: date | Kept | None) -> Done:
+    """Start a contract or change its days. A field given as :data:`KEEP` keeps the existing contract's value; on a
+    new one (or ``valid_from`` None) the window of :func:`window` (from today, open-ended). ``valid_until`` None is
+    open-ended. Grants nobody anything (R3). Answers the resulting contract."""
     today = db.clock.today()
-    start, end = window(valid_from, valid_until, today)
     with db.tx(actor) as t:
+        old = catalogue.find_contract(t, afnemer, product)
+        start, end = _kept(old, valid_from, valid_until, today)
         view = catalogue.contract_view(catalogue.put_contract(t, afnemer, product, start, end), today)
     return Done(view, t.revision)
 
 
+def _kept(old: Any, valid_from: date | Kept | None, valid_until: date | Kept | None, today: date
+          ) -> tuple[date, date | None]:
+    """The days of a PUT over ``old`` (a contract or mandate, or None): what was left out stays as it was."""
+    if valid_from is KEEP or valid_from is None:
+        valid_from = old.valid_from if old is not None and valid_from is KEEP else None
+    if valid_until is KEEP:
+        valid_until = old.valid_until if old is not None else None
+    return window(valid_from, valid_until, today)
+
+
 def end_contract(db: Database, actor: str, afnemer: str, product: str) -> Done:
-    """End a contract: grants resting on it become inert, and stay until a beheerder removes them."""
+    """End a contract at once: its last day becomes yesterday (:func:`authz.domain.window.ended`), and it stays
+    listed as ended. Grants resting on it become inert, and stay until a beheerder removes them."""
+    today = db.clock.today()
     with db.tx(actor) as t:
-        catalogue.end_contract(t, afnemer, product)
-    return Done({"afnemer": afnemer, "product": product, "ended": True}, t.revision)
+        old = catalogue.find_contract(t, afnemer, product)
+        if old is None:
+            catalogue.missing_contract(afnemer, product)
+        start, end = ended(old.valid_from, today)
+        view = catalogue.contract_view(catalogue.put_contract(t, afnemer, product, start, end, action="contract.end"),
+                                       today)
+    return Done(view, t.revision)
 
 
-def put_mandate(db: Database, actor: str, afnemer: str, intermediair: str, products: list[str] | None,
-                valid_from: date | None, valid_until: date | None) -> Done:
-    """Start a mandate or change it; ``products`` None means all of the afnemer's products, and an empty list is
-    refused (422): a mandate for nothing is ended instead."""
-    if products is not None and not products:
-        raise Invalid("invalid_field", "'products' names no product; leave it out for all of them, or end the "
+def put_mandate(db: Database, actor: str, afnemer: str, intermediair: str, products: list[str] | Kept | None,
+                valid_from: date | Kept | None, valid_until: date | Kept | None) -> Done:
+    """Start a mandate or change it, keeping what is given as :data:`KEEP` (a new mandate: all products, from
+    today, open-ended); ``products`` None means all of the afnemer's products, and an empty list is refused (422):
+    a mandate for nothing is ended instead. Answers the resulting mandate."""
+    if products is not KEEP and products is not None and not products:
+        raise Invalid("invalid_field", "'products' names no product; send null for all of them, or end the "
                                        "mandate with DELETE.")
     today = db.clock.today()
-    start, end = window(valid_from, valid_until, today)
     with db.tx(actor) as t:
+        old = catalogue.find_mandate(t, afnemer, intermediair)
+        start, end = _kept(old, valid_from, valid_until, today)
+        if products is KEEP:
+            products = list(old.products) if old is not None and old.products is not None else None
         view = catalogue.mandate_view(catalogue.put_mandate(t, afnemer, intermediair, products, start, end), today)
     return Done(view, t.revision)
 
 
 def end_mandate(db: Database, actor: str, afnemer: str, intermediair: str) -> Done:
+    """End a mandate at once, as :func:`end_contract` ends a contract; it stays listed as ended."""
+    today = db.clock.today()
     with db.tx(actor) as t:
-        catalogue.end_mandate(t, afnemer, intermediair)
-    return Done({"afnemer": afnemer, "intermediair": intermediair, "ended": True}, t.revision)
+        old = catalogue.find_mandate(t, afnemer, intermediair)
+        if old is None:
+            catalogue.missing_mandate(afnemer, intermediair)
+        start, end = ended(old.valid_from, today)
+        products = list(old.products) if old.products is not None else None
+        view = catalogue.mandate_view(catalogue.put_mandate(t, afnemer, intermediair, products, start, end,
+                                                            action="mandate.end"), today)
+    return Done(view, t.revision)

@@ -15,7 +15,7 @@ from authz import passwords
 from authz.cache.sessions import SessionStore
 from authz.config import Settings
 from authz.errors import Conflict
-from authz.service.accounts import ACTIVATION_TTL, check_password, dutch_day, mail, route_request
+from authz.service.accounts import ACTIVATION_TTL, check_password, dutch_day, mail, route_request, tell_operators
 from authz.service.beheerders import lock_change
 from authz.service.emails import business_email, check_org_domain
 from authz.store import accounts, catalogue, invitations, requests, tokens
@@ -127,6 +127,8 @@ def accept_invitation(db: Database, settings: Settings, token: str, password: st
         for b in beheerders:
             mail(t, b.email, "invitation_accepted", applicant=r.email, applicant_name=r.name, org_name=org.name,
                  inviter=i.invited_by, base_url=settings.base_url)
+        if status == "pending_operator":  # the organisation has no active beheerder (any more): R5
+            tell_operators(t, settings, r, org, new_org=org.status != "verified")
         return status
 
 

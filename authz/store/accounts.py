@@ -102,6 +102,14 @@ def active_beheerders(t: Tx, org: str, *, lock: bool = False) -> list[Account]:
     return list(t.s.scalars(q))
 
 
+def active_operators(t: Tx) -> list[Account]:
+    """The active operator accounts (provider staff, no organisation), by e-mail."""
+    q = (select(Account).join(Role, Role.account_id == Account.id)
+         .where(Account.org.is_(None), Account.status == "active", Role.role == "operator")
+         .order_by(Account.email))
+    return list(t.s.scalars(q))
+
+
 def of_org(s: Session, org: str, q: str | None = None, after: str | None = None, limit: int | None = None
            ) -> list[tuple[Account, list[str]]]:
     """The organisation's accounts by e-mail, each with its sorted roles (two queries, not one per account).

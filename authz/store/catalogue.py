@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import date
-from typing import Any
+from typing import Any, NoReturn
 
 from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.orm import Session
@@ -43,6 +43,23 @@ def verify_org(t: Tx, kvk: str, name: str | None = None) -> Organisation:
         org.name = name
     t.audit("organisation.verify", f"organisation:{kvk}", before, org_view(org), org=kvk)
     t.event(OrganisationNamed(kvk, org.name))
+    return org
+
+
+def update_org(t: Tx, kvk: str, name: str | None, domains: list[str] | None) -> Organisation:
+    """R18: the operator renames an organisation or replaces its e-mail domains (None: left as it is); audited with
+    before and after. A change that changes nothing writes nothing."""
+    org = get_org(t, kvk)
+    before = org_view(org)
+    if name is not None:
+        org.name = name
+    if domains is not None:
+        org.domains = sorted(domains)
+    after = org_view(org)
+    if after != before:
+        t.audit("organisation.update", f"organisation:{kvk}", before, after, org=kvk)
+        if after["name"] != before["name"]:
+            t.event(OrganisationNamed(kvk, org.name))
     return org
 
 
@@ -92,8 +109,19 @@ def _contract_view(c: Contract) -> dict[str, Any]:
             "valid_until": c.valid_until.isoformat() if c.valid_until else None}
 
 
-def put_contract(t: Tx, afnemer: str, product: str, valid_from: date, valid_until: date | None) -> Contract:
-    """Start a contract, or change its dates. Grants nobody anything and tells nobody (R3)."""
+def find_contract(t: Tx, afnemer: str, product: str) -> Contract | None:
+    """The contract, locked for the change that reads it (a PUT keeps what its body leaves out), or None."""
+    return t.s.get(Contract, (afnemer, product), with_for_update=True)
+
+
+def missing_contract(afnemer: str, product: str) -> NoReturn:
+    raise NotFound("unknown_contract", f"Afnemer {afnemer} has no contract for '{product}'.")
+
+
+def put_contract(t: Tx, afnemer: str, product: str, valid_from: date, valid_until: date | None, *,
+                 action: str = "contract.put") -> Contract:
+    """Start a contract, or change its dates (``action`` "contract.end" in the audit when it is ended at once).
+    Grants nobody anything and tells nobody (R3)."""
     get_org(t, afnemer)
     get_product(t, product)
     window.check_dates(valid_from, valid_until)
@@ -108,16 +136,18 @@ def put_contract(t: Tx, afnemer: str, product: str, valid_from: date, valid_unti
         c.valid_from, c.valid_until, c.updated_at = valid_from, valid_until, t.now
     t.s.flush()
     projection.replace(t.s, old_lines, [policy.contract_line(afnemer, product, valid_from, valid_until)])
-    t.audit("contract.put", f"contract:{afnemer}/{product}", before, _contract_view(c), org=afnemer)
+    t.audit(action, f"contract:{afnemer}/{product}", before, _contract_view(c), org=afnemer)
     t.event(ContractPut(afnemer, product, valid_from, valid_until))
     return c
 
 
 def end_contract(t: Tx, afnemer: str, product: str) -> None:
-    """Remove a contract. Grants that rested on it become inert but stay, flagged, until a beheerder removes them."""
+    """Remove a contract (a policy import whose file leaves it out; the operator ends one at once instead, by its
+    days: :func:`authz.service.catalogue.end_contract`). Grants that rested on it become inert but stay, flagged,
+    until a beheerder removes them."""
     c = t.s.get(Contract, (afnemer, product))
     if c is None:
-        raise NotFound("unknown_contract", f"Afnemer {afnemer} has no contract for '{product}'.")
+        missing_contract(afnemer, product)
     before = _contract_view(c)
     projection.remove(t.s, [policy.contract_line(afnemer, product, c.valid_from, c.valid_until)])
     t.s.delete(c)
@@ -135,8 +165,17 @@ def _mandate_lines(m: Mandate) -> list[policy.Line]:
     return policy.mandate_lines(m.afnemer, m.intermediair, m.products, m.valid_from, m.valid_until)
 
 
+def find_mandate(t: Tx, afnemer: str, intermediair: str) -> Mandate | None:
+    """The mandate, locked for the change that reads it, or None."""
+    return t.s.get(Mandate, (afnemer, intermediair), with_for_update=True)
+
+
+def missing_mandate(afnemer: str, intermediair: str) -> NoReturn:
+    raise NotFound("unknown_mandate", f"Organisation {intermediair} holds no mandate from {afnemer}.")
+
+
 def put_mandate(t: Tx, afnemer: str, intermediair: str, products: list[str] | None, valid_from: date,
-                valid_until: date | None) -> Mandate:
+                valid_until: date | None, *, action: str = "mandate.put") -> Mandate:
     get_org(t, afnemer)
     get_org(t, intermediair)
     if afnemer == intermediair:
@@ -157,8 +196,8 @@ def put_mandate(t: Tx, afnemer: str, intermediair: str, products: list[str] | No
     t.s.flush()
     projection.replace(t.s, old_lines, _mandate_lines(m))
     after = _mandate_view(m)
-    t.audit("mandate.put", f"mandate:{afnemer}/{intermediair}", before, after, org=afnemer)
-    t.audit("mandate.put", f"mandate:{afnemer}/{intermediair}", before, after, org=intermediair)
+    t.audit(action, f"mandate:{afnemer}/{intermediair}", before, after, org=afnemer)
+    t.audit(action, f"mandate:{afnemer}/{intermediair}", before, after, org=intermediair)
     t.event(MandatePut(afnemer, intermediair, valid_from, valid_until, tuple(subset) if subset is not None else None))
     return m
 
@@ -166,7 +205,7 @@ def put_mandate(t: Tx, afnemer: str, intermediair: str, products: list[str] | No
 def end_mandate(t: Tx, afnemer: str, intermediair: str) -> None:
     m = t.s.get(Mandate, (afnemer, intermediair))
     if m is None:
-        raise NotFound("unknown_mandate", f"Organisation {intermediair} holds no mandate from {afnemer}.")
+        missing_mandate(afnemer, intermediair)
     before = _mandate_view(m)
     projection.remove(t.s, _mandate_lines(m))
     t.s.delete(m)
