@@ -17,7 +17,7 @@ STATIC_DIR = Path(__file__).resolve().parent / "static"
 
 def routes() -> list[BaseRoute]:
     """Every UI route, and the static files under /static; mounted by :func:`authz.app.create_app`."""
-    from admin_ui import account, entry, members, operator, org, review, rights
+    from admin_ui import account, entry, logbook, members, operator, org, review, rights
 
-    return [*entry.routes, *rights.routes, *org.routes, *members.routes, *review.routes, *operator.routes,
-            *account.routes, Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static")]
+    return [*entry.routes, *rights.routes, *org.routes, *members.routes, *review.routes, *logbook.routes,
+            *operator.routes, *account.routes, Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static")]

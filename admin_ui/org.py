@@ -1,14 +1,13 @@
-"""A beheerder's organisation: account requests (R6, R7), beheerders (R4, R14) and the audit trail (R12).
+"""A beheerder's organisation: account requests (R6, R7) and beheerders (R4, R14); the audit trail is
+:mod:`admin_ui.logbook`'s.
 
-The same service functions as ``/v1/orgs/{kvk}/requests``, ``/beheerders`` and ``/audit``; the organisation is
-always the beheerder's own, so another organisation's request number or account answers 404.
+The same service functions as ``/v1/orgs/{kvk}/requests`` and ``/beheerders``; the organisation is always the
+beheerder's own, so another organisation's request number or account answers 404.
 """
 
 from __future__ import annotations
 
-import json
 from typing import Any
-from urllib.parse import urlencode
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -17,12 +16,9 @@ from starlette.responses import Response
 from admin_ui import guard
 from admin_ui.web import attempt, form, render, route, text_field
 from authz import values
-from authz.clock import AMSTERDAM
 from authz.service import accounts as account_service
-from authz.service import audit, beheerders, users
+from authz.service import beheerders, users
 from authz.state import state
-
-AUDIT_PAGE = 50
 
 
 def request_id(request: Request) -> int:
@@ -33,10 +29,6 @@ async def decision(request: Request) -> tuple[int, str | None]:
     """The request number in the path and the optional reason in the form of an approve or reject button."""
     reason = text_field(await form(request), "reason", required=False, max_len=1000, lines=True)
     return request_id(request), reason or None
-
-
-def when(at: Any) -> str:
-    return str(at.astimezone(AMSTERDAM).strftime("%d-%m-%Y %H:%M"))
 
 
 # -- account requests ------------------------------------------------------------------------------------------
@@ -105,42 +97,6 @@ async def remove(request: Request) -> Response:
                          "{email} is geen beheerder meer en heeft hierover een e-mail gekregen.")
 
 
-# -- audit trail -----------------------------------------------------------------------------------------------
-
-def _compact(value: Any) -> str:
-    return "—" if value is None else json.dumps(value, ensure_ascii=False, sort_keys=True)
-
-
-def changes(before: Any, after: Any) -> list[str]:
-    """What an audit record changed, one line per field that differs (the whole value when not a mapping)."""
-    if isinstance(before, dict) or isinstance(after, dict):
-        old, new = before if isinstance(before, dict) else {}, after if isinstance(after, dict) else {}
-        keys = sorted(k for k in {*old, *new} if old.get(k) != new.get(k))
-        if before is None:
-            return [f"{k}: {_compact(new[k])}" for k in keys]
-        return [f"{k}: {_compact(old.get(k))} → {_compact(new.get(k))}" for k in keys]
-    return [f"{_compact(before)} → {_compact(after)}"]
-
-
-async def audit_page(request: Request) -> Response:
-    actor, org = await guard.beheerder(request, "audit.read")
-    st = state(request)
-    user = values.search_text(request.query_params.get("gebruiker", ""), values.MAX_EMAIL)
-    product = values.search_text(request.query_params.get("product", ""), 63)
-    before_id = values.whole_number(request.query_params.get("voor"))
-
-    found = await run_in_threadpool(lambda: audit.trail(st.db, org, user=user or None, product=product or None,
-                                                        before_id=before_id, limit=AUDIT_PAGE))
-    rows = [{"id": a.id, "at": when(a.at), "actor": a.actor, "action": a.action, "subject": a.subject,
-             "changes": changes(a.before, a.after), "removed": a.after is None and a.before is not None}
-            for a in found.items]
-    older = None
-    if found.cursor is not None:
-        older = "/audit?" + urlencode({"gebruiker": user, "product": product, "voor": found.cursor})
-    return render(request, "audit.html", {**guard.frame(actor, "audit", "Logboek"), "entries": rows,
-                                          "user": user, "product": product, "older": older})
-
-
 routes = [
     route("/aanvragen", requests_page),
     route("/aanvragen/{id}/goedkeuren", approve, "POST"),
@@ -148,5 +104,4 @@ routes = [
     route("/beheerders", beheerders_page),
     route("/beheerders/aanwijzen", appoint, "POST"),
     route("/beheerders/intrekken", remove, "POST"),
-    route("/audit", audit_page),
 ]

@@ -139,3 +139,15 @@ def too_long(name: str, max_len: int) -> str:
 
 def control_characters(name: str) -> str:
     return f"Het veld '{label(name)}' bevat een teken dat niet in tekst thuishoort (zoals een tab of nieuwe regel)."
+
+
+# -- Logboek en bevestigingen -------------------------------------------------------------------------------------
+# The Logboek's filters (admin_ui/logbook.py), the confirmation pages of the beheerder's consequential buttons, the
+# portal's 404 page. The sentences of the Logboek itself are authz/domain/sentences.py's (also in the CSV).
+
+LOGBOOK_FIELDS = {"van": "Van", "tot": "Tot en met"}
+LOGBOOK_PERIOD_REVERSED = "De einddatum lag voor de begindatum; de twee zijn omgewisseld."
+
+
+def logbook_bad_day(name: str) -> str:
+    return f"Vul bij '{LOGBOOK_FIELDS.get(name, name)}' een datum in als JJJJ-MM-DD; dit filter is nu niet gebruikt."

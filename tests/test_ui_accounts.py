@@ -224,6 +224,7 @@ def test_audit_trail_is_filtered_by_user_and_product(client: TestClient, world: 
     by_user = client.get("/audit", params={"gebruiker": "kees"}).text.split("<table")[1]
     assert "kees@bakkerij.nl" in by_user and "bep@bakkerij.nl" not in by_user
     by_product = client.get("/audit", params={"product": "verzuim"}).text.split("<table")[1]
+    assert "toegang tot Verzuim" in by_product
     assert "bep@bakkerij.nl" in by_product and "kees@bakkerij.nl" not in by_product
 
 

@@ -40,7 +40,10 @@ def test_a_users_history_shows_each_change_newest_first(client: TestClient, worl
     assert page.status_code == 200
     check_page(page.text)
     body = page.text.split("<tbody>")[1]
-    assert body.index("verwijderd polisadministratie") < body.index("toegevoegd polisadministratie, verzuim")
+    removed = "beheer@bakkerij.nl nam jan@bakkerij.nl de toegang tot Polisadministratie af voor Bakkerij De Korenschoof"
+    added = "gaf jan@bakkerij.nl toegang tot Polisadministratie en Verzuim voor Bakkerij De Korenschoof"
+    assert body.index(removed) < body.index(added)
+    assert "grants.replace" not in body and "[" not in body
     assert client.get("/toegangsrechten/baas@ander.nl/geschiedenis").status_code == 404
 
 
