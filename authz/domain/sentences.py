@@ -178,15 +178,13 @@ def actor(r: Record, names: Names) -> str:
         return f"het systeem ({SYSTEM_WORDS.get(command, command)})"
     if r.actor.startswith("import:"):
         return f"het systeem (import van {r.actor[7:]})"
-    if r.actor in SYSTEM_WORDS:
-        return f"het systeem ({SYSTEM_WORDS[r.actor]})"
-    return f"iemand vanaf {r.actor}"  # an anonymous request, by its client address (a password reset)
+    return f"het systeem ({SYSTEM_WORDS.get(r.actor, r.actor)})"
 
 
 def _doer(r: Record, names: Names) -> str:
     """The actor as the subject of a sentence (capitalised where it is a word of ours)."""
     who = actor(r, names)
-    return who[0].upper() + who[1:] if who.startswith(("het ", "iemand")) else who
+    return who[0].upper() + who[1:] if who.startswith("het ") else who
 
 
 def _self(r: Record) -> bool:
@@ -235,6 +233,8 @@ def _password(how: str) -> Sentence:
 
 
 def _reset_request(r: Record, n: Names) -> str:
+    if _self(r):
+        return f"{_subject_person(r, n)} vroeg een herstellink aan voor het eigen wachtwoord."
     return f"{_doer(r, n)} vroeg een herstellink aan voor het wachtwoord van {_subject_person(r, n)}."
 
 
@@ -249,6 +249,8 @@ def _mfa(what: str) -> Sentence:
         person = _subject_person(r, n)
         if what == "reset":
             return f"{_doer(r, n)} verwijderde de tweede factor van {person}; {person} kreeg hierover een e-mail."
+        if what == "confirm" and not _self(r):
+            return f"{_doer(r, n)} stelde een tweede factor (authenticator-app) in voor {person}."
         return {"start": f"{person} begon een tweede factor (authenticator-app) in te stellen.",
                 "confirm": f"{person} stelde een tweede factor (authenticator-app) in.",
                 "recovery_code_used": f"{person} logde in met een herstelcode in plaats van de tweede factor.",
@@ -433,6 +435,6 @@ def sentence(r: Record, names: Names) -> str:
     """The record as one Dutch sentence. An action this version does not know (a newer one's) still reads as a
     sentence, naming its code."""
     say = SENTENCES.get(r.action)
-    if say is None:
-        return f"{_doer(r, names)} voerde de handeling ‘{r.action}’ uit op {r.subject}."
-    return say(r, names)
+    said = say(r, names) if say else f"{_doer(r, names)} voerde de handeling ‘{r.action}’ uit op {r.subject}."
+    # A name at the end may end in a full stop of its own ("B.V."): one full stop is enough.
+    return said[:-1] if said.endswith("..") else said
