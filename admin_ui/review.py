@@ -31,10 +31,10 @@ async def user_history(request: Request) -> Response:
 async def findings(request: Request) -> Response:
     actor = await guard.operator(request, "operator.audit")
     st = state(request)
-    found = await run_in_threadpool(lint.lint, st.db, st.clock.today())
+    found = await run_in_threadpool(lint.explained, st.db, st.clock.today())
     return render(request, "op_lint.html", {**guard.frame(actor, "op-controle", "Controle van de rechten"),
-                                            "findings": found, "severity": SEVERITY,
-                                            "meaning": texts.FINDINGS})
+                                            "findings": found, "severity": SEVERITY, "kinds": texts.FINDINGS,
+                                            "ending_days": lint.ENDING_DAYS})
 
 
 async def download(request: Request) -> Response:

@@ -6,8 +6,6 @@ text for the code here, or the service's own message when a code has none yet.
 
 from __future__ import annotations
 
-from authz.policyfile.lint import ENDING_DAYS
-
 STATUS = {"approved": "goedgekeurd, nog niet geactiveerd", "active": "actief", "inactive": "gedeactiveerd",
           "pending_operator": "wacht op Gegevensdiensten", "pending_beheerder": "wacht op een beheerder",
           "pending": "nog niet gecontroleerd", "verified": "gecontroleerd"}
@@ -99,19 +97,16 @@ ERRORS = {
     "mail_not_dead": "Alleen een e-mail die niet kon worden bezorgd, kan opnieuw worden verstuurd.",
 }
 
-# What the findings of ``authz policy lint`` (authz/policyfile/lint.py) mean, per kind; the page shows the
-# finding's own detail under it.
+# What the findings of ``authz policy lint`` (authz/policyfile/lint.py) are called, per kind; the page shows the
+# finding itself in Dutch with names (``lint.describe``).
 FINDINGS = {
-    "account_not_activated": ("Account niet geactiveerd", "Het account is lang geleden goedgekeurd maar nooit "
-                              "geactiveerd: verstuur een nieuwe activatielink of deactiveer het account."),
-    "grant_to_inactive_account": ("Koppeling van een gedeactiveerd account", "Het account is gedeactiveerd maar "
-                                  "heeft nog een koppeling: verwijder de koppeling."),
-    "inert_grant": ("Vervallen koppeling", "De koppeling geeft vandaag geen toegang: het contract of de opdracht "
-                    "is niet geldig. Vernieuw het contract of de opdracht, of verwijder de koppeling."),
-    "no_beheerder": ("Geen beheerder", "De organisatie heeft accounts maar geen actieve beheerder (R4)."),
-    "single_beheerder": ("Eén beheerder", "De organisatie heeft één beheerder: laat een tweede aanwijzen (R4)."),
-    "contract_ending": ("Contract loopt af", f"Het contract loopt binnen {ENDING_DAYS} dagen af."),
-    "mandate_ending": ("Opdracht loopt af", f"De opdracht aan de intermediair loopt binnen {ENDING_DAYS} dagen af."),
+    "account_not_activated": "Account niet geactiveerd",
+    "grant_to_inactive_account": "Koppeling van een gedeactiveerd account",
+    "inert_grant": "Vervallen koppeling",
+    "no_beheerder": "Geen beheerder",
+    "single_beheerder": "Eén beheerder",
+    "contract_ending": "Contract loopt af",
+    "mandate_ending": "Opdracht loopt af",
 }
 
 

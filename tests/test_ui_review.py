@@ -53,7 +53,7 @@ def test_operator_sees_findings_and_downloads_the_policy_file(client: TestClient
     login(client, "operator@gegevensdiensten.nl")
     page = client.get("/operator/controle")
     check_page(page.text)
-    assert "Eén beheerder" in page.text and "laat een tweede aanwijzen" in page.text
+    assert "Eén beheerder" in page.text and "een tweede beheerder aan te wijzen" in page.text
     assert "single_beheerder" not in page.text and "Bakkerij De Korenschoof" in page.text
     whole = client.get("/operator/export")
     assert whole.status_code == 200
