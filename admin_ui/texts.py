@@ -14,7 +14,8 @@ ROLES = {"beheerder": "beheerder", "operator": "operator"}
 CSRF_FAILED = ("Dit formulier is verlopen of komt niet van deze website. Er is niets gewijzigd. Laad de pagina "
                "opnieuw en probeer het nog eens.")
 
-ERROR_TITLES = {400: "Onjuist verzoek", 403: "Geen toegang", 404: "Niet gevonden", 409: "Dat kan niet (meer)",
+ERROR_TITLES = {400: "Onjuist verzoek", 403: "Geen toegang", 404: "Niet gevonden", 405: "Dit is geen pagina",
+                409: "Dat kan niet (meer)",
                 410: "Link verlopen", 422: "Controleer uw invoer", 429: "Even geduld",
                 503: "Tijdelijk niet beschikbaar"}
 
@@ -140,6 +141,9 @@ def control_characters(name: str) -> str:
 # The Logboek's filters (admin_ui/logbook.py), the confirmation pages of the beheerder's consequential buttons, the
 # portal's 404 page. The sentences of the Logboek itself are authz/domain/sentences.py's (also in the CSV).
 
+PAGE_NOT_FOUND = ("Deze pagina bestaat niet (meer). Controleer het adres, of ga via de startpagina naar de "
+                  "pagina die u zoekt.")
+METHOD_NOT_ALLOWED = "Dit adres is geen pagina om te openen, maar hoort bij een knop op een andere pagina."
 LOGBOOK_FIELDS = {"van": "Van", "tot": "Tot en met"}
 LOGBOOK_PERIOD_REVERSED = "De einddatum lag voor de begindatum; de twee zijn omgewisseld."
 
