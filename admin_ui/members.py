@@ -14,10 +14,10 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from admin_ui import guard
-from admin_ui.web import attempt, form, render, route, text_field
+from admin_ui import guard, texts
+from admin_ui.web import attempt, form, redirect, render, route, text_field
 from authz import values
-from authz.service import members
+from authz.service import members, users
 from authz.state import state
 
 INVITE_PAGE = "/uitnodigen"
@@ -84,6 +84,22 @@ async def resend_activation(request: Request) -> Response:
                           lambda view: f"{view['email']} heeft een nieuwe activatielink gekregen (21 dagen geldig).")
 
 
+async def deactivate_form(request: Request) -> Response:
+    """The confirmation of a deactivation: who, what it does; its button POSTs. Changes nothing."""
+    actor, org = await guard.beheerder(request, "accounts.manage")
+    email, back = _user_target(request)
+    person = await run_in_threadpool(users.person, state(request).db, actor.email, org, email)  # 404 elsewhere
+    if person.status == "inactive":
+        return redirect(back)
+    name = person.name or person.email
+    return render(request, "confirm.html", {
+        **guard.frame(actor, "rechten", f"Account van {name} deactiveren"),
+        "facts": [("Naam", person.name or "onbekend"), ("E-mailadres", person.email)],
+        "explanation": texts.CONFIRM_DEACTIVATE, "action": f"{back}/deactiveren", "fields": {},
+        "button": f"Ja, account van {name} deactiveren", "danger": True, "back": back,
+        "back_label": f"Terug naar {name}", "reason": False})
+
+
 async def deactivate(request: Request) -> Response:
     actor, org = await guard.beheerder(request, "accounts.manage")
     st = state(request)
@@ -113,6 +129,7 @@ routes = [
     route(INVITE_PAGE + "/{id}/opnieuw", resend_invitation, "POST"),
     route(INVITE_PAGE + "/{id}/intrekken", withdraw_invitation, "POST"),
     route("/toegangsrechten/{email}/activatielink", resend_activation, "POST"),
+    route("/toegangsrechten/{email}/deactiveren", deactivate_form),
     route("/toegangsrechten/{email}/deactiveren", deactivate, "POST"),
     route("/toegangsrechten/{email}/heractiveren", reactivate, "POST"),
 ]

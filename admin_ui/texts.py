@@ -150,3 +150,19 @@ LOGBOOK_PERIOD_REVERSED = "De einddatum lag voor de begindatum; de twee zijn omg
 
 def logbook_bad_day(name: str) -> str:
     return f"Vul bij '{LOGBOOK_FIELDS.get(name, name)}' een datum in als JJJJ-MM-DD; dit filter is nu niet gebruikt."
+
+
+# The confirmation pages (GET: shows, changes nothing; its button POSTs).
+CONFIRM_DEACTIVATE = ("Een gedeactiveerd account kan niet meer inloggen en ziet geen producten meer; het wordt overal "
+                      "uitgelogd. De koppelingen blijven bewaard, zodat heractiveren alles terugzet. De gebruiker "
+                      "krijgt hierover een e-mail.")
+CONFIRM_APPOINT = ("Een beheerder past de rechten van alle gebruikers van uw organisatie aan, keurt accountaanvragen "
+                   "goed en wijst beheerders aan. De nieuwe beheerder krijgt hierover een e-mail.")
+CONFIRM_REMOVE = ("Na het intrekken kan deze persoon geen rechten, aanvragen of beheerders meer beheren. Het account "
+                  "zelf blijft actief. De persoon krijgt hierover een e-mail.")
+CONFIRM_STEP_DOWN = ("Na het neerleggen van de beheerdersrol kunt u geen rechten, aanvragen of beheerders meer "
+                     "beheren. Uw account blijft actief. U krijgt hierover een e-mail.")
+CONFIRM_APPROVE = ("Na goedkeuring krijgt de aanvrager een e-mail met een activatielink (21 dagen geldig). Daarna "
+                   "kunt u de gebruiker producten geven.")
+CONFIRM_REJECT = "De aanvrager krijgt een e-mail dat de aanvraag is afgewezen, met de reden als u die invult."
+STEPPED_DOWN = "U heeft de beheerdersrol neergelegd en hierover een e-mail gekregen."

@@ -154,7 +154,10 @@ def test_first_account_to_a_decision_and_back(page: Page, portal: Portal) -> Non
     log_in(page, portal.url, anna, PASSWORD)
     page.get_by_role("link", name="Accountaanvragen").click()
     shoot(page, "07-aanvragen")
-    page.get_by_role("button", name=f"Goedkeuren {jan}").click()
+    page.get_by_role("link", name="Goedkeuren Jan Jansen").click()
+    shoot(page, "07b-aanvraag-goedkeuren")
+    page.get_by_role("button", name="Ja, aanvraag van Jan Jansen goedkeuren").click()
+    assert "De aanvraag van Jan Jansen is goedgekeurd" in page.locator("[role=status]").inner_text()
     log_out(page)
     activate(page, portal, jan)
 
@@ -193,7 +196,7 @@ def test_first_account_to_a_decision_and_back(page: Page, portal: Portal) -> Non
     page.get_by_role("link", name="Logboek").click()
     page.get_by_label("Gebruiker (e-mailadres of een deel ervan)").fill("jan")
     page.get_by_role("button", name="Filteren").click()
-    assert "grants" in page.content()
+    assert "Anna de Vries gaf Jan Jansen toegang tot" in page.content()
     shoot(page, "11-logboek")
 
 
