@@ -15,7 +15,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from admin_ui import guard
+from admin_ui import guard, texts
 from admin_ui.web import FormError, flash, form, message, redirect, render, route
 from authz import values
 from authz.actor import Actor
@@ -87,8 +87,11 @@ def _user_page(request: Request, actor: Actor, org: str, email: str, afnemer: st
     if afnemer is not None:
         held = ov["grants"].get(afnemer, [])
         codes = sorted(set(ov["selectable"].get(afnemer, [])) | set(held))
+        lapsed = ov["lapsed"].get(afnemer, {})
         boxes = [{"code": p, "name": products.get(p, p), "checked": p in held,
                   "inert": p in ov["inert"].get(afnemer, ()),
+                  "lapsed": texts.lapsed(*lapsed[p], names.get(afnemer, afnemer), products.get(p, p))
+                  if p in lapsed else "",
                   "tried": tried is not None and p in tried} for p in codes]
     return render(request, "user.html", {
         **guard.frame(actor, "rechten", f"Toegangsrechten van {person['name'] or person['email']}"),

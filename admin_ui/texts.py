@@ -6,6 +6,10 @@ text for the code here, or the service's own message when a code has none yet.
 
 from __future__ import annotations
 
+from datetime import date
+
+from authz.domain import sentences
+
 STATUS = {"approved": "goedgekeurd, nog niet geactiveerd", "active": "actief", "inactive": "gedeactiveerd",
           "pending_operator": "wacht op Gegevensdiensten", "pending_beheerder": "wacht op een beheerder",
           "pending": "nog niet gecontroleerd", "verified": "gecontroleerd"}
@@ -166,3 +170,17 @@ CONFIRM_APPROVE = ("Na goedkeuring krijgt de aanvrager een e-mail met een activa
                    "kunt u de gebruiker producten geven.")
 CONFIRM_REJECT = "De aanvrager krijgt een e-mail dat de aanvraag is afgewezen, met de reden als u die invult."
 STEPPED_DOWN = "U heeft de beheerdersrol neergelegd en hierover een e-mail gekregen."
+
+
+def lapsed(why: str, until: date | None, afnemer: str, product: str) -> str:
+    """Which contract or mandate of an inert grant ended, and when (the user's page)."""
+    ended = f" op {sentences.day(until)}" if until else ""
+    contract = f"het contract van {afnemer} voor {product}"
+    mandate = f"de opdracht van {afnemer} aan uw organisatie"
+    if why == "contract_not_valid":
+        return f"{contract} liep af{ended}" if until else f"{contract} is (nog) niet geldig"
+    if why == "mandate_not_valid":
+        return f"{mandate} liep af{ended}" if until else f"{mandate} is (nog) niet geldig"
+    if why == "no_mandate":
+        return f"{mandate} is beëindigd of omvat {product} niet meer"
+    return f"{contract} is beëindigd"

@@ -4,6 +4,7 @@ and that no other organisation's data can be reached by changing the URL."""
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 import pytest
@@ -127,6 +128,20 @@ def test_saving_over_another_beheerders_change_shows_the_conflict_and_overwrites
         assert grant_store.of_account(t, accounts.get(t, USER).id) == {OWN: ["loonaangifte"]}
 
 
+def test_a_lapsed_grant_says_which_contract_or_mandate_ran_out_and_when(client: TestClient, built: World,
+                                                                         db: Database, clock: FrozenClock) -> None:
+    built.grant(USER, OWN, ["loonaangifte"])
+    built.grant(USER, AFNEMER, ["verzuim"])
+    built.contract(OWN, "loonaangifte", valid_until=date(2026, 5, 31))
+    built.mandate(AFNEMER, OWN, ["verzuim"], valid_until=date(2026, 6, 1))
+    sync(client)
+    login(client, BEHEERDER)
+    own = client.get(f"/toegangsrechten/{USER}?afnemer={OWN}").text
+    assert "vervallen: het contract van Bakkerij De Korenschoof voor Loonaangifte liep af op 31 mei 2026" in own
+    theirs = client.get(f"/toegangsrechten/{USER}?afnemer={AFNEMER}").text
+    assert "vervallen: de opdracht van Zorgverzekeraar Noord aan uw organisatie liep af op 1 juni 2026" in theirs
+
+
 def test_a_lapsed_grant_is_flagged_and_can_be_removed(client: TestClient, built: World, db: Database,
                                                       clock: FrozenClock) -> None:
     built.grant(USER, OWN, ["polisadministratie"])
@@ -136,7 +151,8 @@ def test_a_lapsed_grant_is_flagged_and_can_be_removed(client: TestClient, built:
     sync(client)
     login(client, BEHEERDER)
     page = client.get(f"/toegangsrechten/{USER}?afnemer={OWN}")
-    assert "vervallen: contract of opdracht is verlopen" in page.text
+    assert ("vervallen: het contract van Bakkerij De Korenschoof voor Polisadministratie is beëindigd"
+            in page.text)
     assert 'value="polisadministratie" checked' in page.text
     r = save(client, USER, OWN, [])
     assert "Verwijderd: Polisadministratie." in r.text
