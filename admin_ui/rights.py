@@ -90,7 +90,7 @@ def _user_page(request: Request, actor: Actor, org: str, email: str, afnemer: st
         lapsed = ov["lapsed"].get(afnemer, {})
         boxes = [{"code": p, "name": products.get(p, p), "checked": p in held,
                   "inert": p in ov["inert"].get(afnemer, ()),
-                  "lapsed": texts.lapsed(*lapsed[p], names.get(afnemer, afnemer), products.get(p, p))
+                  "lapsed": texts.lapsed(lapsed[p][0], lapsed[p][1], names.get(afnemer, afnemer), products.get(p, p))
                   if p in lapsed else "",
                   "tried": tried is not None and p in tried} for p in codes]
     return render(request, "user.html", {
