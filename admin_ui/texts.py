@@ -27,7 +27,7 @@ FIELDS = {"email": "e-mailadres", "password": "wachtwoord", "password2": "herhal
           "kvk": "KvK-nummer", "organisation_name": "naam van de organisatie", "name": "naam", "code": "code",
           "afnemer": "afnemer", "reason": "reden", "intermediair": "KvK-nummer van de intermediair",
           "product": "product", "domains": "e-maildomeinen", "valid_from": "ingangsdatum",
-          "valid_until": "einddatum", "description": "omschrijving", "old_password": "huidige wachtwoord",
+          "valid_until": "einddatum", "description": "omschrijving", "old_password": "huidig wachtwoord",
           "otp": "code"}
 
 ERRORS = {
@@ -184,3 +184,15 @@ def lapsed(why: str, until: date | None, afnemer: str, product: str) -> str:
     if why == "no_mandate":
         return f"{mandate} is beëindigd of omvat {product} niet meer"
     return f"{contract} is beëindigd"
+
+
+# The registration form: which field an error of the service is about, so the message names it.
+REGISTER_FIELD_OF = {"invalid_email": "email", "free_mail_domain": "email", "email_domain_not_allowed": "email",
+                     "already_registered": "email", "account_exists": "email", "invalid_kvk": "kvk",
+                     "weak_password": "password", "password_mismatch": "password2",
+                     "unknown_organisation": "organisation_name"}
+
+
+def about_field(name: str, said: str) -> str:
+    """An error message that names its field (none: the message as it is)."""
+    return f"{label(name)[0].upper()}{label(name)[1:]}: {said}" if name else said

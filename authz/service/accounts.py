@@ -213,6 +213,20 @@ def org_decide(db: Database, settings: Settings, beheerder: str, kvk: str, reque
         return {"id": r.id, "email": r.email, "status": r.status, "created_at": r.created_at.isoformat()}
 
 
+def activation_state(db: Database, token: str) -> str:
+    """What an activation link can still do, changing nothing: ``open``, or ``active`` when it was used and its
+    account is active (the page then offers the log-in); else the refusal of :func:`activate` (404 no such link,
+    409 used, 410 expired)."""
+    with db.tx(actor="read") as t:
+        row = tokens.find(t, token, "activation")
+        if row.used_at is not None:
+            a = accounts.by_email(t, row.email or "")
+            if a is not None and a.id == row.account_id and a.status == "active":
+                return "active"
+        tokens.check(t, row)
+        return "open"
+
+
 def activate(db: Database, token: str) -> str:
     """R8: an approved account becomes active through its (single-use, unexpired) link; returns the e-mail."""
     with db.tx(actor="activation") as t:
