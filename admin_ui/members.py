@@ -8,6 +8,8 @@ account answers 404).
 
 from __future__ import annotations
 
+from datetime import date, datetime
+from typing import Any
 from urllib.parse import quote
 
 from starlette.concurrency import run_in_threadpool
@@ -17,6 +19,7 @@ from starlette.responses import Response
 from admin_ui import guard, texts
 from admin_ui.web import attempt, form, redirect, render, route, text_field
 from authz import values
+from authz.domain import sentences
 from authz.service import members, users
 from authz.state import state
 
@@ -27,14 +30,20 @@ def _invitation_id(request: Request) -> int:
     return values.record_id(request.path_params["id"], "unknown_invitation", "No such invitation.")
 
 
+def _local(at: Any) -> date:
+    """An instant (or its ISO text) as its day in Europe/Amsterdam."""
+    moment = at if isinstance(at, datetime) else datetime.fromisoformat(str(at))
+    return moment.astimezone(sentences.AMSTERDAM).date()
+
+
 # -- invitations (R7) -------------------------------------------------------------------------------------------
 
 async def invitations_page(request: Request) -> Response:
     actor, org = await guard.beheerder(request, "invitations.create")
     rows = await run_in_threadpool(members.list_invitations, state(request).db, actor.email, org)
     for r in rows:
-        r["sent"] = str(r["created_at"])[:10]
-        r["until"] = str(r["expires_at"])[:10]
+        r["sent"] = sentences.day(_local(r["created_at"]))
+        r["until"] = sentences.day(_local(r["expires_at"]))
     return render(request, "invitations.html", {**guard.frame(actor, "uitnodigen", "Gebruiker uitnodigen"),
                                                 "invitations": rows})
 

@@ -196,3 +196,14 @@ REGISTER_FIELD_OF = {"invalid_email": "email", "free_mail_domain": "email", "ema
 def about_field(name: str, said: str) -> str:
     """An error message that names its field (none: the message as it is)."""
     return f"{label(name)[0].upper()}{label(name)[1:]}: {said}" if name else said
+
+
+# A save against an older version (409 stale_version): who saved in between.
+STALE_BY_YOU = ("U heeft de rechten van deze gebruiker intussen zelf gewijzigd, in een ander venster of tabblad. Deze "
+                "wijziging is niet opgeslagen. Hieronder ziet u de huidige stand; pas die zo nodig opnieuw aan.")
+
+
+def stale_by(who: str) -> str:
+    by = who or "Een andere beheerder"
+    return (f"{by} heeft de rechten van deze gebruiker intussen gewijzigd. Uw wijziging is niet opgeslagen. "
+            f"Hieronder ziet u de huidige stand; pas die zo nodig opnieuw aan.")

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from starlette.testclient import TestClient
 
 from authz.store.db import Database
-from authz.store.schema import AccountRequest
+from authz.store.schema import AccountRequest, Outbox
 from tests.conftest import login, sync
 from tests.factories import PASSWORD, World
 from tests.mailbox import footprint
@@ -114,6 +114,32 @@ def test_approving_and_rejecting_a_request_ask_first(client: TestClient, world: 
     page = confirm(client, db, f"/aanvragen/{bep}/afwijzen", "Ja, aanvraag van Bep de Boer afwijzen")
     assert '<textarea id="reason" name="reason"' in page
     assert "De aanvraag van Bep de Boer is afgewezen" in post(client, page, {"reason": "Onbekend bij ons"})
+    with db.engine.connect() as c:
+        rejected = c.execute(sa.select(Outbox.body_text).where(Outbox.to_addr == "bep@bakkerij.nl")).scalars().all()
+    assert rejected[-1].startswith("Beste Bep de Boer,") and "Onbekend bij ons" in rejected[-1]
     # decided, or another organisation's: no confirmation page
     assert client.get(f"/aanvragen/{kees}/goedkeuren").status_code == 404
     assert client.get(f"/aanvragen/{piet}/goedkeuren").status_code == 404
+
+
+def test_an_e_mail_and_a_page_never_end_in_a_double_full_stop_after_bv(client: TestClient, world: World,
+                                                                       db: Database) -> None:
+    from authz.messages import one_stop
+
+    assert one_stop("voor Bakkerij De Korenschoof B.V.. Wacht...") == "voor Bakkerij De Korenschoof B.V. Wacht..."
+    build(world)
+    sync(client)
+    login(client, ANNA)
+    r = post_form(client, "/uitnodigen", "/uitnodigen", {"email": KEES})
+    assert "B.V.." not in r.text
+    with db.engine.connect() as c:
+        mail = c.execute(sa.select(Outbox.body_text).where(Outbox.to_addr == KEES)).scalars().all()[-1]
+    assert "B.V.." not in mail
+    link = re.search(r"/uitnodiging/([A-Za-z0-9_-]+)", mail)
+    assert link is not None
+    client.cookies.clear()
+    page = client.get(f"/uitnodiging/{link[1]}").text
+    assert "Bakkerij De Korenschoof B.V. Kies" in page and "B.V.." not in page
+    login(client, ANNA)
+    listing = client.get("/uitnodigen").text
+    assert "15 juni 2026" in listing and "2026-06" not in listing.split("<tbody>")[1]

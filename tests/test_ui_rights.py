@@ -90,7 +90,7 @@ def test_user_page_ticks_products_then_saves_and_the_decision_follows_at_once(ap
     r = save(api, USER, OWN, ["polisadministratie", "loonaangifte"])
     assert r.status_code == 200
     assert "Toegevoegd: Loonaangifte, Polisadministratie." in r.text
-    assert f"{USER} heeft hierover een e-mail gekregen." in r.text
+    assert "Jan Jansen heeft hierover een e-mail gekregen." in r.text
     assert check(api, USER, "polisadministratie") and check(api, USER, "loonaangifte")
     # The page shows them ticked now.
     assert 'value="polisadministratie" checked' in r.text
@@ -106,6 +106,19 @@ def test_user_page_ticks_products_then_saves_and_the_decision_follows_at_once(ap
     assert count(db, Outbox) == 2
 
 
+def test_a_conflict_with_the_own_save_in_another_tab_blames_nobody_else(client: TestClient, built: World,
+                                                                         db: Database) -> None:
+    sync(client)
+    login(client, BEHEERDER)
+    page = client.get(f"/toegangsrechten/{USER}?afnemer={OWN}")
+    version = page.text.split('name="version" value="')[1].split('"')[0]
+    assert save(client, USER, OWN, ["loonaangifte"], version=version).status_code == 200  # the first tab
+    r = save(client, USER, OWN, ["polisadministratie"], version=version)  # the second tab, on the old version
+    assert r.status_code == 409
+    assert "U heeft de rechten van deze gebruiker intussen zelf gewijzigd" in r.text
+    assert "andere beheerder" not in r.text
+
+
 def test_saving_over_another_beheerders_change_shows_the_conflict_and_overwrites_nothing(
         client: TestClient, built: World, db: Database) -> None:
     sync(client)
@@ -117,7 +130,7 @@ def test_saving_over_another_beheerders_change_shows_the_conflict_and_overwrites
     before = footprint(db)
     r = save(client, USER, OWN, ["polisadministratie"], version=version)
     assert r.status_code == 409
-    assert "Een andere beheerder heeft de rechten van deze gebruiker intussen gewijzigd" in r.text
+    assert "tweede@bakkerij.nl heeft de rechten van deze gebruiker intussen gewijzigd" in r.text
     assert "U had aangevinkt: Polisadministratie" in r.text
     assert 'value="loonaangifte" checked' in r.text  # the current state is shown
     assert 'value="polisadministratie" checked' not in r.text

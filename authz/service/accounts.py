@@ -172,7 +172,7 @@ def _approve(t: Tx, settings: Settings, r: AccountRequest, org: Organisation, ro
 
 def _reject(t: Tx, r: AccountRequest, org: Organisation, reason: str | None) -> None:
     requests.decide(t, r, "rejected")
-    mail(t, r.email, "request_rejected", org_name=org.name, reason=reason or "")
+    mail(t, r.email, "request_rejected", org_name=org.name, reason=reason or "", person=r.name)
 
 
 def operator_decide(db: Database, settings: Settings, operator: str, request_id: int, approve: bool,

@@ -44,6 +44,7 @@ class Described:
     namens: str
     sentence: str
     action: str
+    actor: str  # as recorded: an account's e-mail, or what acted for the system
 
 
 @dataclass(frozen=True)
@@ -91,7 +92,7 @@ def describe(entry: Entry, names: sentences.Names) -> Described:
     """The one place a record becomes words (the page, the history and the CSV all call it)."""
     r = _record(entry)
     return Described(entry.id, entry.at, sentences.moment(entry.at), sentences.actor(r, names),
-                     names.org(entry.on_behalf_of), sentences.sentence(r, names), entry.action)
+                     names.org(entry.on_behalf_of), sentences.sentence(r, names), entry.action, entry.actor)
 
 
 def described(db: Database, entries: Sequence[Entry]) -> list[Described]:
