@@ -172,7 +172,7 @@ def test_first_account_to_a_decision_and_back(page: Page, portal: Portal) -> Non
     page.get_by_label("Loonaangifte").check()
     page.get_by_role("button", name="Opslaan").click()
     notice = page.locator("[role=status]").inner_text()
-    assert "Toegevoegd: Loonaangifte, Polisadministratie." in notice and f"{jan} heeft hierover" in notice
+    assert "Toegevoegd: Loonaangifte, Polisadministratie." in notice and "Jan Jansen heeft hierover" in notice
     shoot(page, "09-toegangsrechten-gebruiker")
     assert portal.check(jan, "polisadministratie")["allowed"] is True
     assert portal.check(jan, "loonaangifte")["allowed"] is True
