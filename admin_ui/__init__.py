@@ -16,8 +16,12 @@ STATIC_DIR = Path(__file__).resolve().parent / "static"
 
 
 def routes() -> list[BaseRoute]:
-    """Every UI route, and the static files under /static; mounted by :func:`authz.app.create_app`."""
-    from admin_ui import account, entry, members, mine, operator, org, review, rights
+    """Every UI route, the static files under /static and, last, the Dutch 404 page for browsers; mounted by
+    :func:`authz.app.create_app` after the JSON API."""
+    from admin_ui import account, entry, logbook, members, mine, operator, org, review, rights
+    from admin_ui.missing import NotFoundPage
 
-    return [*entry.routes, *rights.routes, *org.routes, *members.routes, *review.routes, *operator.routes,
-            *account.routes, *mine.routes, Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static")]
+    return [*entry.routes, *rights.routes, *org.routes, *members.routes, *review.routes, *logbook.routes,
+            *operator.routes, *account.routes, *mine.routes,
+            Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"),
+            NotFoundPage()]  # last: a browser's page that no route above answers

@@ -135,18 +135,25 @@ _REGISTER_FIELDS = ("name", "email", "kvk", "organisation_name")
 
 async def register_form(request: Request) -> Response:
     return render(request, "register.html", {"title": "Account aanvragen", "done": None,
-                                             "values": dict.fromkeys(_REGISTER_FIELDS, "")})
+                                             "values": dict.fromkeys(_REGISTER_FIELDS, ""), "bad": ""})
 
 
 async def register(request: Request) -> Response:
     st = state(request)
     data = await form(request)
     given = {k: text_field(data, k, required=False, max_len=254) for k in _REGISTER_FIELDS}
+    # A KvK number as people copy it ("1234 5678", "12.345.678") is its 8 digits; only the portal's form is this
+    # lenient: the API takes exactly 8 digits, as the contract says.
+    given["kvk"] = given["kvk"].replace(" ", "").replace(".", "")
+    bad = ""
     try:
-        password = new_password(data)
         for required in ("email", "kvk"):
             if not given[required]:
+                bad = required
                 raise FormError("missing_field", texts.missing(required))
+        bad = "password"
+        password = new_password(data)
+        bad = "kvk"
         if not values.KVK_RE.fullmatch(given["kvk"]):  # ASCII digits only: '１１１１１１１１' is no KvK number
             raise Invalid("invalid_kvk", "A KvK number has 8 digits.")
         reg = accounts.Registration(email=given["email"], password=password, kvk=given["kvk"],
@@ -154,22 +161,32 @@ async def register(request: Request) -> Response:
         status = await run_in_threadpool(accounts.register, st.db, st.settings, reg, st.throttle,
                                          client_address(request))
     except AuthzError as exc:
+        field = bad if isinstance(exc, FormError) or exc.code == "invalid_kvk" else texts.REGISTER_FIELD_OF.get(
+            exc.code, "")
+        said = message(exc) if isinstance(exc, FormError) else texts.about_field(field, message(exc))
         page = render(request, "register.html", {"title": "Account aanvragen", "done": None, "values": given,
-                                                 "error": message(exc)}, exc.status)
+                                                 "error": said, "bad": field}, exc.status)
         if isinstance(exc, TooManyAttempts):
             page.headers["Retry-After"] = str(exc.retry_after)
         return page
     await after_commit(st)
-    return render(request, "register.html", {"title": "Aanvraag ontvangen", "done": status, "values": given})
+    return render(request, "register.html", {"title": "Aanvraag ontvangen", "done": status, "values": given,
+                                             "bad": ""})
 
 
 async def activate_form(request: Request) -> Response:
-    return render(request, "activate.html", {"title": "Account activeren", "token": _token(request)})
+    token = _token(request)
+    link = await run_in_threadpool(accounts.activation_state, state(request).db, token)
+    title = "Uw account is al actief" if link == "active" else "Account activeren"
+    return render(request, "activate.html", {"title": title, "token": token, "active": link == "active"})
 
 
 async def activate(request: Request) -> Response:
     st = state(request)
-    email = await run_in_threadpool(accounts.activate, st.db, _token(request))
+    token = _token(request)
+    if await run_in_threadpool(accounts.activation_state, st.db, token) == "active":
+        return render(request, "activate.html", {"title": "Uw account is al actief", "token": token, "active": True})
+    email = await run_in_threadpool(accounts.activate, st.db, token)
     await after_commit(st)
     resp = redirect("/inloggen")
     return flash(request, resp, f"Uw account {email} is geactiveerd. U kunt nu inloggen.")

@@ -8,16 +8,19 @@ account answers 404).
 
 from __future__ import annotations
 
+from datetime import date, datetime
+from typing import Any
 from urllib.parse import quote
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from admin_ui import guard
-from admin_ui.web import attempt, form, render, route, text_field
+from admin_ui import guard, texts
+from admin_ui.web import attempt, form, redirect, render, route, text_field
 from authz import values
-from authz.service import members
+from authz.domain import sentences
+from authz.service import members, users
 from authz.state import state
 
 INVITE_PAGE = "/uitnodigen"
@@ -27,14 +30,20 @@ def _invitation_id(request: Request) -> int:
     return values.record_id(request.path_params["id"], "unknown_invitation", "No such invitation.")
 
 
+def _local(at: Any) -> date:
+    """An instant (or its ISO text) as its day in Europe/Amsterdam."""
+    moment = at if isinstance(at, datetime) else datetime.fromisoformat(str(at))
+    return moment.astimezone(sentences.AMSTERDAM).date()
+
+
 # -- invitations (R7) -------------------------------------------------------------------------------------------
 
 async def invitations_page(request: Request) -> Response:
     actor, org = await guard.beheerder(request, "invitations.create")
     rows = await run_in_threadpool(members.list_invitations, state(request).db, actor.email, org)
     for r in rows:
-        r["sent"] = str(r["created_at"])[:10]
-        r["until"] = str(r["expires_at"])[:10]
+        r["sent"] = sentences.day(_local(r["created_at"]))
+        r["until"] = sentences.day(_local(r["expires_at"]))
     return render(request, "invitations.html", {**guard.frame(actor, "uitnodigen", "Gebruiker uitnodigen"),
                                                 "invitations": rows})
 
@@ -84,6 +93,22 @@ async def resend_activation(request: Request) -> Response:
                           lambda view: f"{view['email']} heeft een nieuwe activatielink gekregen (21 dagen geldig).")
 
 
+async def deactivate_form(request: Request) -> Response:
+    """The confirmation of a deactivation: who, what it does; its button POSTs. Changes nothing."""
+    actor, org = await guard.beheerder(request, "accounts.manage")
+    email, back = _user_target(request)
+    person = await run_in_threadpool(users.person, state(request).db, actor.email, org, email)  # 404 elsewhere
+    if person.status == "inactive":
+        return redirect(back)
+    name = person.name or person.email
+    return render(request, "confirm.html", {
+        **guard.frame(actor, "rechten", f"Account van {name} deactiveren"),
+        "facts": [("Naam", person.name or "onbekend"), ("E-mailadres", person.email)],
+        "explanation": texts.CONFIRM_DEACTIVATE, "action": f"{back}/deactiveren", "fields": {},
+        "button": f"Ja, account van {name} deactiveren", "danger": True, "back": back,
+        "back_label": f"Terug naar {name}", "reason": False})
+
+
 async def deactivate(request: Request) -> Response:
     actor, org = await guard.beheerder(request, "accounts.status")
     st = state(request)
@@ -113,6 +138,7 @@ routes = [
     route(INVITE_PAGE + "/{id}/opnieuw", resend_invitation, "POST"),
     route(INVITE_PAGE + "/{id}/intrekken", withdraw_invitation, "POST"),
     route("/toegangsrechten/{email}/activatielink", resend_activation, "POST"),
+    route("/toegangsrechten/{email}/deactiveren", deactivate_form),
     route("/toegangsrechten/{email}/deactiveren", deactivate, "POST"),
     route("/toegangsrechten/{email}/heractiveren", reactivate, "POST"),
 ]

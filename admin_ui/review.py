@@ -10,10 +10,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from admin_ui import guard, texts
-from admin_ui.org import when
 from admin_ui.web import render, route
 from authz import values
-from authz.policyfile import export, history, lint
+from authz.policyfile import export, lint
+from authz.service import audit
 from authz.state import state
 
 SEVERITY = {"error": "fout", "warning": "waarschuwing", "info": "ter informatie"}
@@ -22,22 +22,19 @@ SEVERITY = {"error": "fout", "warning": "waarschuwing", "info": "ter informatie"
 async def user_history(request: Request) -> Response:
     actor, org = await guard.beheerder(request, "audit.read")
     email = values.email(request.path_params["email"], "email")
-    entries = await run_in_threadpool(history.user_history, state(request).db, org, email)
-    rows = [{"at": when(e.at), "actor": e.actor, "action": e.action, "afnemer": e.afnemer, "added": e.added,
-             "removed": e.removed, "status": e.status, "roles_added": e.roles_added,
-             "roles_removed": e.roles_removed} for e in reversed(entries)]
+    entries = await run_in_threadpool(audit.user_history, state(request).db, org, email)
     return render(request, "history.html", {**guard.frame(actor, "rechten", f"Geschiedenis van {email}"),
-                                            "email": email, "entries": rows,
+                                            "email": email, "entries": entries,
                                             "back": f"/toegangsrechten/{quote(email)}"})
 
 
 async def findings(request: Request) -> Response:
     actor = await guard.operator(request, "operator.audit")
     st = state(request)
-    found = await run_in_threadpool(lint.lint, st.db, st.clock.today())
+    found = await run_in_threadpool(lint.explained, st.db, st.clock.today())
     return render(request, "op_lint.html", {**guard.frame(actor, "op-controle", "Controle van de rechten"),
-                                            "findings": found, "severity": SEVERITY,
-                                            "meaning": texts.FINDINGS})
+                                            "findings": found, "severity": SEVERITY, "kinds": texts.FINDINGS,
+                                            "ending_days": lint.ENDING_DAYS})
 
 
 async def download(request: Request) -> Response:

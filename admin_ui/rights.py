@@ -15,15 +15,15 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from admin_ui import guard
+from admin_ui import guard, texts
 from admin_ui.web import FormError, flash, form, message, redirect, render, route
 from authz import values
 from authz.actor import Actor
 from authz.errors import AuthzError
-from authz.service import catalogue, grants, users
+from authz.service import audit, catalogue, grants, users
 from authz.service.commit import after_commit
 from authz.service.results import Page
-from authz.state import state
+from authz.state import State, state
 
 PAGE = 100
 
@@ -87,8 +87,11 @@ def _user_page(request: Request, actor: Actor, org: str, email: str, afnemer: st
     if afnemer is not None:
         held = ov["grants"].get(afnemer, [])
         codes = sorted(set(ov["selectable"].get(afnemer, [])) | set(held))
+        lapsed = ov["lapsed"].get(afnemer, {})
         boxes = [{"code": p, "name": products.get(p, p), "checked": p in held,
                   "inert": p in ov["inert"].get(afnemer, ()),
+                  "lapsed": texts.lapsed(lapsed[p][0], lapsed[p][1], names.get(afnemer, afnemer), products.get(p, p))
+                  if p in lapsed else "",
                   "tried": tried is not None and p in tried} for p in codes]
     return render(request, "user.html", {
         **guard.frame(actor, "rechten", f"Toegangsrechten van {person['name'] or person['email']}"),
@@ -104,6 +107,15 @@ async def user(request: Request) -> Response:
     email = values.email(request.path_params["email"], "email")
     afnemer = request.query_params.get("afnemer")
     return await run_in_threadpool(_user_page, request, actor, org, email, afnemer)
+
+
+def _stale(st: State, actor: str, org: str, email: str) -> str:
+    """The refusal of a save against an older version, naming who saved in between: the beheerder themself (in
+    another tab) is not "another beheerder"."""
+    last = next((e for e in audit.user_history(st.db, org, email) if e.action == "grants.replace"), None)
+    if last is not None and last.actor == actor:
+        return texts.STALE_BY_YOU
+    return texts.stale_by(last.who if last is not None else "")
 
 
 async def save(request: Request) -> Response:
@@ -123,8 +135,11 @@ async def save(request: Request) -> Response:
     except AuthzError as exc:
         if exc.status == 404:
             raise
+        said = message(exc)
+        if exc.code == "stale_version":
+            said = await run_in_threadpool(_stale, st, actor.email, org, email)
         return await run_in_threadpool(_user_page, request, actor, org, email, afnemer, sorted(set(products)),
-                                       message(exc), exc.status)
+                                       said, exc.status)
     if saved.revision is not None:
         await after_commit(st, saved.revision)
     target = f"/toegangsrechten/{quote(email)}?{urlencode({'afnemer': afnemer})}"
@@ -136,7 +151,8 @@ async def save(request: Request) -> Response:
         parts.append("Toegevoegd: " + ", ".join(names.get(p, p) for p in saved.added) + ".")
     if saved.removed:
         parts.append("Verwijderd: " + ", ".join(names.get(p, p) for p in saved.removed) + ".")
-    parts.append(f"{email} heeft hierover een e-mail gekregen.")
+    person = await run_in_threadpool(users.person, st.db, actor.email, org, email)
+    parts.append(f"{person.name or email} heeft hierover een e-mail gekregen.")
     return flash(request, redirect(target), "Opgeslagen. " + " ".join(parts))
 
 

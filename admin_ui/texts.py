@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import date, datetime
 
 from authz.clock import AMSTERDAM
-from authz.policyfile.lint import ENDING_DAYS
+from authz.domain import sentences
 from authz.service.accounts import dutch_day
 
 STATUS = {"approved": "goedgekeurd, nog niet geactiveerd", "active": "actief", "inactive": "gedeactiveerd",
@@ -20,7 +20,8 @@ ROLES = {"beheerder": "beheerder", "operator": "operator"}
 CSRF_FAILED = ("Dit formulier is verlopen of komt niet van deze website. Er is niets gewijzigd. Laad de pagina "
                "opnieuw en probeer het nog eens.")
 
-ERROR_TITLES = {400: "Onjuist verzoek", 403: "Geen toegang", 404: "Niet gevonden", 409: "Dat kan niet (meer)",
+ERROR_TITLES = {400: "Onjuist verzoek", 403: "Geen toegang", 404: "Niet gevonden", 405: "Dit is geen pagina",
+                409: "Dat kan niet (meer)",
                 410: "Link verlopen", 422: "Controleer uw invoer", 429: "Even geduld",
                 503: "Tijdelijk niet beschikbaar"}
 
@@ -28,7 +29,7 @@ FIELDS = {"email": "e-mailadres", "password": "wachtwoord", "password2": "herhal
           "kvk": "KvK-nummer", "organisation_name": "naam van de organisatie", "name": "naam", "code": "code",
           "afnemer": "afnemer", "reason": "reden", "intermediair": "KvK-nummer van de intermediair",
           "product": "product", "domains": "e-maildomeinen", "valid_from": "ingangsdatum",
-          "valid_until": "einddatum", "description": "omschrijving", "old_password": "huidige wachtwoord",
+          "valid_until": "einddatum", "description": "omschrijving", "old_password": "huidig wachtwoord",
           "otp": "code", "url": "link"}
 
 ERRORS = {
@@ -105,19 +106,16 @@ ERRORS = {
     "invalid_url": "Vul een link in die begint met https://, zonder spaties (ten hoogste 2000 tekens).",
 }
 
-# What the findings of ``authz policy lint`` (authz/policyfile/lint.py) mean, per kind; the page shows the
-# finding's own detail under it.
+# What the findings of ``authz policy lint`` (authz/policyfile/lint.py) are called, per kind; the page shows the
+# finding itself in Dutch with names (``lint.describe``).
 FINDINGS = {
-    "account_not_activated": ("Account niet geactiveerd", "Het account is lang geleden goedgekeurd maar nooit "
-                              "geactiveerd: verstuur een nieuwe activatielink of deactiveer het account."),
-    "grant_to_inactive_account": ("Koppeling van een gedeactiveerd account", "Het account is gedeactiveerd maar "
-                                  "heeft nog een koppeling: verwijder de koppeling."),
-    "inert_grant": ("Vervallen koppeling", "De koppeling geeft vandaag geen toegang: het contract of de opdracht "
-                    "is niet geldig. Vernieuw het contract of de opdracht, of verwijder de koppeling."),
-    "no_beheerder": ("Geen beheerder", "De organisatie heeft accounts maar geen actieve beheerder (R4)."),
-    "single_beheerder": ("Eén beheerder", "De organisatie heeft één beheerder: laat een tweede aanwijzen (R4)."),
-    "contract_ending": ("Contract loopt af", f"Het contract loopt binnen {ENDING_DAYS} dagen af."),
-    "mandate_ending": ("Opdracht loopt af", f"De opdracht aan de intermediair loopt binnen {ENDING_DAYS} dagen af."),
+    "account_not_activated": "Account niet geactiveerd",
+    "grant_to_inactive_account": "Koppeling van een gedeactiveerd account",
+    "inert_grant": "Vervallen koppeling",
+    "no_beheerder": "Geen beheerder",
+    "single_beheerder": "Eén beheerder",
+    "contract_ending": "Contract loopt af",
+    "mandate_ending": "Opdracht loopt af",
 }
 
 
@@ -230,3 +228,71 @@ def mine_lapse(reason: str, product: str, afnemer: str, since: str | None) -> st
     }
     with_day, without = said.get(reason, (f"{product} van {afnemer} geeft nu geen toegang.",) * 2)
     return with_day if since else without
+
+
+# -- Logboek en bevestigingen -------------------------------------------------------------------------------------
+# The Logboek's filters (admin_ui/logbook.py), the confirmation pages of the beheerder's consequential buttons, the
+# portal's 404 page. The sentences of the Logboek itself are authz/domain/sentences.py's (also in the CSV).
+
+PAGE_NOT_FOUND = ("Deze pagina bestaat niet (meer). Controleer het adres, of ga via de startpagina naar de "
+                  "pagina die u zoekt.")
+METHOD_NOT_ALLOWED = "Dit adres is geen pagina om te openen, maar hoort bij een knop op een andere pagina."
+LOGBOOK_FIELDS = {"van": "Van", "tot": "Tot en met"}
+LOGBOOK_PERIOD_REVERSED = "De einddatum lag voor de begindatum; de twee zijn omgewisseld."
+
+
+def logbook_bad_day(name: str) -> str:
+    return f"Vul bij '{LOGBOOK_FIELDS.get(name, name)}' een datum in als JJJJ-MM-DD; dit filter is nu niet gebruikt."
+
+
+# The confirmation pages (GET: shows, changes nothing; its button POSTs).
+CONFIRM_DEACTIVATE = ("Een gedeactiveerd account kan niet meer inloggen en ziet geen producten meer; het wordt overal "
+                      "uitgelogd. De koppelingen blijven bewaard, zodat heractiveren alles terugzet. De gebruiker "
+                      "krijgt hierover een e-mail.")
+CONFIRM_APPOINT = ("Een beheerder past de rechten van alle gebruikers van uw organisatie aan, keurt accountaanvragen "
+                   "goed en wijst beheerders aan. De nieuwe beheerder krijgt hierover een e-mail.")
+CONFIRM_REMOVE = ("Na het intrekken kan deze persoon geen rechten, aanvragen of beheerders meer beheren. Het account "
+                  "zelf blijft actief. De persoon krijgt hierover een e-mail.")
+CONFIRM_STEP_DOWN = ("Na het neerleggen van de beheerdersrol kunt u geen rechten, aanvragen of beheerders meer "
+                     "beheren. Uw account blijft actief. U krijgt hierover een e-mail.")
+CONFIRM_APPROVE = ("Na goedkeuring krijgt de aanvrager een e-mail met een activatielink (21 dagen geldig). Daarna "
+                   "kunt u de gebruiker producten geven.")
+CONFIRM_REJECT = "De aanvrager krijgt een e-mail dat de aanvraag is afgewezen, met de reden als u die invult."
+STEPPED_DOWN = "U heeft de beheerdersrol neergelegd en hierover een e-mail gekregen."
+
+
+def lapsed(why: str, until: date | None, afnemer: str, product: str) -> str:
+    """Which contract or mandate of an inert grant ended, and when (the user's page)."""
+    ended = f" op {sentences.day(until)}" if until else ""
+    contract = f"het contract van {afnemer} voor {product}"
+    mandate = f"de opdracht van {afnemer} aan uw organisatie"
+    if why == "contract_not_valid":
+        return f"{contract} liep af{ended}" if until else f"{contract} is (nog) niet geldig"
+    if why == "mandate_not_valid":
+        return f"{mandate} liep af{ended}" if until else f"{mandate} is (nog) niet geldig"
+    if why == "no_mandate":
+        return f"{mandate} is beëindigd of omvat {product} niet meer"
+    return f"{contract} is beëindigd"
+
+
+# The registration form: which field an error of the service is about, so the message names it.
+REGISTER_FIELD_OF = {"invalid_email": "email", "free_mail_domain": "email", "email_domain_not_allowed": "email",
+                     "already_registered": "email", "account_exists": "email", "invalid_kvk": "kvk",
+                     "weak_password": "password", "password_mismatch": "password2",
+                     "unknown_organisation": "organisation_name"}
+
+
+def about_field(name: str, said: str) -> str:
+    """An error message that names its field (none: the message as it is)."""
+    return f"{label(name)[0].upper()}{label(name)[1:]}: {said}" if name else said
+
+
+# A save against an older version (409 stale_version): who saved in between.
+STALE_BY_YOU = ("U heeft de rechten van deze gebruiker intussen zelf gewijzigd, in een ander venster of tabblad. Deze "
+                "wijziging is niet opgeslagen. Hieronder ziet u de huidige stand; pas die zo nodig opnieuw aan.")
+
+
+def stale_by(who: str) -> str:
+    by = who or "Een andere beheerder"
+    return (f"{by} heeft de rechten van deze gebruiker intussen gewijzigd. Uw wijziging is niet opgeslagen. "
+            f"Hieronder ziet u de huidige stand; pas die zo nodig opnieuw aan.")

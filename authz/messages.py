@@ -6,6 +6,7 @@ extends ``_layout.html``). Views compute, templates display: pass every value in
 
 from __future__ import annotations
 
+import re
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -22,11 +23,21 @@ def _env() -> Environment:
                        undefined=StrictUndefined, keep_trailing_newline=True)
 
 
+# A full stop right after an abbreviation's own ("… B.V." ending a sentence), not one of an ellipsis.
+_DOUBLE_STOP = re.compile(r"(?<=[A-Za-z]\.)\.(?!\.)")
+
+
+def one_stop(text: str) -> str:
+    """``Bakkerij B.V..`` → ``Bakkerij B.V.``: a name at the end of a sentence brings its own full stop."""
+    return _DOUBLE_STOP.sub("", text)
+
+
 def render(name: str, **ctx: Any) -> tuple[str, str, str]:
     """(subject, plain text, html) of message ``name``."""
     env = _env()
-    subject = _fit(env.get_template(f"{name}.subject.txt").render(**ctx).strip())
-    return subject, env.get_template(f"{name}.txt").render(**ctx), env.get_template(f"{name}.html").render(**ctx)
+    subject = _fit(one_stop(env.get_template(f"{name}.subject.txt").render(**ctx).strip()))
+    return (subject, one_stop(env.get_template(f"{name}.txt").render(**ctx)),
+            one_stop(env.get_template(f"{name}.html").render(**ctx)))
 
 
 def _fit(subject: str) -> str:

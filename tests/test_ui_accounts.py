@@ -17,7 +17,7 @@ from authz.store.schema import AccountRequest, Contract, Mandate, Organisation, 
 from tests.conftest import login, sync
 from tests.factories import PASSWORD, World
 from tests.mailbox import count, footprint
-from tests.ui.helpers import check_page, post_form
+from tests.ui.helpers import check_page, csrf_of, post_form
 
 ORG = "11111111"
 OTHER = "22222222"
@@ -62,8 +62,12 @@ def test_first_account_request_operator_approval_activation_and_log_in(client: T
     check_page(page.text)
     r = post_form(client, f"/activeren/{token[1]}", f"/activeren/{token[1]}", {})
     assert "is geactiveerd" in r.text and "<h1>Inloggen</h1>" in r.text
-    again = post_form(client, f"/activeren/{token[1]}", f"/activeren/{token[1]}", {})
-    assert again.status_code == 409 and "Deze link is al gebruikt" in again.text
+    again = client.get(f"/activeren/{token[1]}")  # the used link: the account is active, log in
+    check_page(again.text)
+    assert again.status_code == 200 and "<h1>Uw account is al actief</h1>" in again.text
+    assert 'href="/inloggen"' in again.text and "Account activeren</button>" not in again.text
+    twice = client.post(f"/activeren/{token[1]}", data={"csrf": csrf_of(page.text)})  # a second tab's button
+    assert "<h1>Uw account is al actief</h1>" in twice.text
 
     r = post_form(client, "/inloggen", "/inloggen", {"email": "anna@bakkerij.nl", "password": PASSWORD})
     assert "<h1>Toegangsrechten beheren</h1>" in r.text  # the first account is the beheerder (R5)
@@ -138,9 +142,10 @@ def test_beheerder_approves_and_rejects_requests_of_their_own_organisation_only(
     before = footprint(db)
     r = post_form(client, "/aanvragen", f"/aanvragen/{ids['piet@ander.nl']}/goedkeuren", {})
     assert r.status_code == 404
+    assert client.get(f"/aanvragen/{ids['piet@ander.nl']}/goedkeuren").status_code == 404
     assert footprint(db) == before
     r = post_form(client, "/aanvragen", f"/aanvragen/{ids['kees@bakkerij.nl']}/goedkeuren", {})
-    assert "De aanvraag van kees@bakkerij.nl is goedgekeurd" in r.text
+    assert "De aanvraag van Anna de Vries is goedgekeurd" in r.text
     r = post_form(client, "/aanvragen", f"/aanvragen/{ids['bep@bakkerij.nl']}/afwijzen", {"reason": "Onbekend"})
     assert "is afgewezen" in r.text
     assert "Onbekend" in outbox_to(db, "bep@bakkerij.nl")[-1]
@@ -158,13 +163,13 @@ def test_beheerders_page_advises_a_second_then_appoints_and_steps_down(client: T
     page = client.get("/beheerders")
     check_page(page.text)
     assert "Wijs een tweede beheerder aan" in page.text
-    assert "Laatste beheerder" in page.text and "Aftreden" not in page.text
+    assert "Laatste beheerder" in page.text and "Beheerdersrol neerleggen" not in page.text
     r = post_form(client, "/beheerders", "/beheerders/aanwijzen", {"email": "kees@bakkerij.nl"})
-    assert "kees@bakkerij.nl is nu beheerder" in r.text
+    assert "kees@bakkerij.nl is nu beheerder" in r.text  # an account without a name: its address
     assert "Wijs een tweede beheerder aan" not in r.text
     assert outbox_to(db, "kees@bakkerij.nl")
     r = post_form(client, "/beheerders", "/beheerders/intrekken", {"email": BEHEERDER})
-    assert f"{BEHEERDER} is geen beheerder meer" in r.text
+    assert "U heeft de beheerdersrol neergelegd" in r.text
     assert "<h1>Mijn producten</h1>" in r.text  # no longer a beheerder: the gebruiker's home (R16)
     assert client.get("/beheerders").status_code == 403
 
@@ -224,6 +229,7 @@ def test_audit_trail_is_filtered_by_user_and_product(client: TestClient, world: 
     by_user = client.get("/audit", params={"gebruiker": "kees"}).text.split("<table")[1]
     assert "kees@bakkerij.nl" in by_user and "bep@bakkerij.nl" not in by_user
     by_product = client.get("/audit", params={"product": "verzuim"}).text.split("<table")[1]
+    assert "toegang tot Verzuim" in by_product
     assert "bep@bakkerij.nl" in by_product and "kees@bakkerij.nl" not in by_product
 
 
@@ -275,3 +281,32 @@ def test_operator_pages_are_for_the_operator_only(client: TestClient, world: Wor
     sync(client)
     login(client, BEHEERDER)
     assert client.get(path).status_code == 403
+
+
+def test_a_kvk_typed_with_spaces_or_dots_is_its_8_digits_in_the_portal_only(client: TestClient, world: World,
+                                                                             db: Database) -> None:
+    world.org(ORG, "Bakkerij De Korenschoof")
+    world.beheerder(BEHEERDER, ORG)
+    spaced = f"{ORG[:4]} {ORG[4:]}"
+    dotted = f"{ORG[:2]}.{ORG[2:5]}.{ORG[5:]}"
+    r = register(client, "kees@bakkerij.nl", kvk=spaced)
+    assert "De beheerder van uw organisatie beoordeelt uw aanvraag" in r.text  # type: ignore[attr-defined]
+    r = register(client, "bep@bakkerij.nl", kvk=dotted)
+    assert r.status_code == 200  # type: ignore[attr-defined]
+    with db.engine.connect() as c:
+        kvks = set(c.execute(sa.select(AccountRequest.kvk)).scalars())
+    assert kvks == {ORG}
+    api = client.post("/v1/registrations", json={"email": "piet@bakkerij.nl", "password": PASSWORD, "kvk": spaced})
+    assert api.status_code == 422 and api.json()["error"]["code"] == "invalid_kvk"  # the API stays strict
+
+
+def test_a_registration_error_names_its_field(client: TestClient, world: World) -> None:
+    r = register(client, "anna@gmail.com")
+    assert "E-mailadres: Gebruik uw zakelijke e-mailadres" in r.text  # type: ignore[attr-defined]
+    assert 'value="anna@gmail.com" aria-invalid="true"' in r.text  # type: ignore[attr-defined]
+    r = register(client, "anna@bakkerij.nl", kvk="1234")
+    assert "KvK-nummer: Een KvK-nummer bestaat uit precies 8 cijfers." in r.text  # type: ignore[attr-defined]
+    r = register(client, "anna@bakkerij.nl", kvk="")
+    assert "Vul het veld &#39;KvK-nummer&#39; in." in r.text  # type: ignore[attr-defined]
+    r = register(client, "anna@bakkerij.nl", password="kort", password2="kort")
+    assert "Wachtwoord: Kies een wachtwoord van 12 tot 256 tekens." in r.text  # type: ignore[attr-defined]

@@ -69,8 +69,11 @@ def test_invite_accept_and_approve(client: TestClient, world: World, db: Databas
     assert "Kees Bakker" in listing.text and "uitgenodigd" in listing.text
     number = re.search(r"/aanvragen/(\d+)/goedkeuren", listing.text)
     assert number is not None
-    r = post_form(client, "/aanvragen", f"/aanvragen/{number[1]}/goedkeuren", {})
-    assert "De aanvraag van kees@bakkerij.nl is goedgekeurd" in r.text
+    confirm = client.get(f"/aanvragen/{number[1]}/goedkeuren")
+    check_page(confirm.text)
+    assert "Ja, aanvraag van Kees Bakker goedkeuren" in confirm.text
+    r = post_form(client, f"/aanvragen/{number[1]}/goedkeuren", f"/aanvragen/{number[1]}/goedkeuren", {})
+    assert "De aanvraag van Kees Bakker is goedgekeurd" in r.text
     assert last_link(db, "kees@bakkerij.nl", "activeren")
 
 

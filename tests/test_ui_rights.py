@@ -4,6 +4,7 @@ and that no other organisation's data can be reached by changing the URL."""
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 import pytest
@@ -89,7 +90,7 @@ def test_user_page_ticks_products_then_saves_and_the_decision_follows_at_once(ap
     r = save(api, USER, OWN, ["polisadministratie", "loonaangifte"])
     assert r.status_code == 200
     assert "Toegevoegd: Loonaangifte, Polisadministratie." in r.text
-    assert f"{USER} heeft hierover een e-mail gekregen." in r.text
+    assert "Jan Jansen heeft hierover een e-mail gekregen." in r.text
     assert check(api, USER, "polisadministratie") and check(api, USER, "loonaangifte")
     # The page shows them ticked now.
     assert 'value="polisadministratie" checked' in r.text
@@ -105,6 +106,19 @@ def test_user_page_ticks_products_then_saves_and_the_decision_follows_at_once(ap
     assert count(db, Outbox) == 2
 
 
+def test_a_conflict_with_the_own_save_in_another_tab_blames_nobody_else(client: TestClient, built: World,
+                                                                         db: Database) -> None:
+    sync(client)
+    login(client, BEHEERDER)
+    page = client.get(f"/toegangsrechten/{USER}?afnemer={OWN}")
+    version = page.text.split('name="version" value="')[1].split('"')[0]
+    assert save(client, USER, OWN, ["loonaangifte"], version=version).status_code == 200  # the first tab
+    r = save(client, USER, OWN, ["polisadministratie"], version=version)  # the second tab, on the old version
+    assert r.status_code == 409
+    assert "U heeft de rechten van deze gebruiker intussen zelf gewijzigd" in r.text
+    assert "andere beheerder" not in r.text
+
+
 def test_saving_over_another_beheerders_change_shows_the_conflict_and_overwrites_nothing(
         client: TestClient, built: World, db: Database) -> None:
     sync(client)
@@ -116,7 +130,7 @@ def test_saving_over_another_beheerders_change_shows_the_conflict_and_overwrites
     before = footprint(db)
     r = save(client, USER, OWN, ["polisadministratie"], version=version)
     assert r.status_code == 409
-    assert "Een andere beheerder heeft de rechten van deze gebruiker intussen gewijzigd" in r.text
+    assert "tweede@bakkerij.nl heeft de rechten van deze gebruiker intussen gewijzigd" in r.text
     assert "U had aangevinkt: Polisadministratie" in r.text
     assert 'value="loonaangifte" checked' in r.text  # the current state is shown
     assert 'value="polisadministratie" checked' not in r.text
@@ -125,6 +139,20 @@ def test_saving_over_another_beheerders_change_shows_the_conflict_and_overwrites
         from authz.store import accounts
         from authz.store import grants as grant_store
         assert grant_store.of_account(t, accounts.get(t, USER).id) == {OWN: ["loonaangifte"]}
+
+
+def test_a_lapsed_grant_says_which_contract_or_mandate_ran_out_and_when(client: TestClient, built: World,
+                                                                         db: Database, clock: FrozenClock) -> None:
+    built.grant(USER, OWN, ["loonaangifte"])
+    built.grant(USER, AFNEMER, ["verzuim"])
+    built.contract(OWN, "loonaangifte", valid_until=date(2026, 5, 31))
+    built.mandate(AFNEMER, OWN, ["verzuim"], valid_until=date(2026, 6, 1))
+    sync(client)
+    login(client, BEHEERDER)
+    own = client.get(f"/toegangsrechten/{USER}?afnemer={OWN}").text
+    assert "vervallen: het contract van Bakkerij De Korenschoof voor Loonaangifte liep af op 31 mei 2026" in own
+    theirs = client.get(f"/toegangsrechten/{USER}?afnemer={AFNEMER}").text
+    assert "vervallen: de opdracht van Zorgverzekeraar Noord aan uw organisatie liep af op 1 juni 2026" in theirs
 
 
 def test_a_lapsed_grant_is_flagged_and_can_be_removed(client: TestClient, built: World, db: Database,
@@ -136,7 +164,8 @@ def test_a_lapsed_grant_is_flagged_and_can_be_removed(client: TestClient, built:
     sync(client)
     login(client, BEHEERDER)
     page = client.get(f"/toegangsrechten/{USER}?afnemer={OWN}")
-    assert "vervallen: contract of opdracht is verlopen" in page.text
+    assert ("vervallen: het contract van Bakkerij De Korenschoof voor Polisadministratie is beëindigd"
+            in page.text)
     assert 'value="polisadministratie" checked' in page.text
     r = save(client, USER, OWN, [])
     assert "Verwijderd: Polisadministratie." in r.text

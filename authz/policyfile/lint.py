@@ -11,6 +11,7 @@ from datetime import date, datetime, timedelta
 
 from authz.clock import AMSTERDAM
 from authz.domain import beheerders as r4
+from authz.domain import sentences, window
 from authz.domain.access import Reason
 from authz.domain.state import PolicyState
 from authz.policyfile.model import decider_for
@@ -103,3 +104,86 @@ def _ending(st: PolicyState, today: date) -> list[Finding]:
             out.append(Finding("mandate_ending", "info", f"mandate:{afnemer}/{intermediair}",
                                f"the mandate of {intermediair} from {afnemer} ends on {m.valid_until.isoformat()}"))
     return out
+
+
+# -- in Dutch, with names: the operator's page (/operator/controle) -------------------------------------------------
+
+@dataclass(frozen=True)
+class Explained:
+    """A finding as the portal shows it: what it is about and what is wrong, in Dutch, with names."""
+
+    finding: Finding
+    about: str
+    text: str
+
+
+def explained(db: Database, today: date) -> list[Explained]:
+    """:func:`lint`'s findings, each described in Dutch with the names of the state it was found in."""
+    with db.read() as s:
+        st = policystate.current(s)
+        waiting = policystate.approved_since(s)
+    return [describe(f, st, today, waiting) for f in lint_state(st, today, waiting)]
+
+
+def describe(f: Finding, st: PolicyState, today: date, waiting: dict[str, datetime] | None = None) -> Explained:
+    """One finding in Dutch: about whom or what (names, not codes or numbers), and what is wrong and to do."""
+    kind, _, key = f.subject.partition(":")
+    parts = key.split("/")
+
+    def org(kvk: str | None) -> str:
+        o = st.orgs.get(kvk or "")
+        return o.name if o is not None else f"KvK {kvk}"
+
+    def product(code: str) -> str:
+        p = st.products.get(code)
+        return p.name if p is not None else code
+
+    def person(email: str) -> str:
+        a = st.accounts.get(email)
+        return f"{a.name} ({email})" if a is not None and a.name else email
+
+    if f.kind in {"grant_to_inactive_account", "inert_grant"}:
+        email, afnemer, code = parts
+        holder = st.accounts.get(email)
+        own = holder.org if holder is not None else None
+        about = f"{person(email)}: {product(code)} voor {org(afnemer)}"
+        if f.kind == "grant_to_inactive_account":
+            return Explained(f, about, f"Het account is gedeactiveerd maar heeft nog een koppeling met {product(code)} "
+                                       f"voor {org(afnemer)}. Verwijder de koppeling.")
+        c = st.contracts.get((afnemer, code))
+        if c is None or not window.holds(c.valid_from, c.valid_until, today):
+            why = f"het contract van {org(afnemer)} voor {product(code)} is vandaag niet geldig"
+        else:
+            why = (f"{org(own)} heeft vandaag geen geldige opdracht van {org(afnemer)} die {product(code)} "
+                   f"omvat")
+        return Explained(f, about, f"De koppeling geeft geen toegang: {why}. Vernieuw het contract of de opdracht, "
+                                   f"of verwijder de koppeling.")
+    if f.kind == "no_beheerder":
+        return Explained(f, org(key), f"{org(key)} heeft accounts maar geen actieve beheerder. Wijs een beheerder "
+                                      f"aan.")
+    if f.kind == "single_beheerder":
+        members = [a for a in st.accounts.values() if a.org == key]
+        only = r4.active(members)
+        return Explained(f, org(key), f"{org(key)} heeft één beheerder, {person(only[0]) if only else 'onbekend'}. "
+                                      f"Raad de organisatie aan een tweede beheerder aan te wijzen.")
+    if f.kind == "contract_ending":
+        afnemer, code = parts
+        c = st.contracts[(afnemer, code)]
+        until = sentences.day(c.valid_until) if c.valid_until else ""
+        return Explained(f, f"{org(afnemer)}: {product(code)}", f"Het contract van {org(afnemer)} voor "
+                                                                f"{product(code)} loopt af op {until}.")
+    if f.kind == "mandate_ending":
+        afnemer, intermediair = parts
+        m = st.mandates[(afnemer, intermediair)]
+        until = sentences.day(m.valid_until) if m.valid_until else ""
+        return Explained(f, f"{org(afnemer)} → {org(intermediair)}",
+                         f"De opdracht van {org(afnemer)} aan {org(intermediair)} loopt af op {until}.")
+    if f.kind == "account_not_activated":
+        since = (waiting or {}).get(key)
+        when = f" op {sentences.day(since.astimezone(AMSTERDAM).date())}" if since else ""
+        a = st.accounts.get(key)
+        where = f" van {org(a.org)}" if a is not None and a.org else ""
+        return Explained(f, person(key), f"Het account{where} is{when} goedgekeurd maar nooit geactiveerd (een "
+                                         f"activatielink is {ACTIVATION_DAYS} dagen geldig). Stuur een nieuwe "
+                                         f"activatielink of deactiveer het account.")
+    return Explained(f, key or kind, "Deze bevinding vraagt aandacht.")

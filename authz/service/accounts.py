@@ -188,7 +188,7 @@ def _approve(t: Tx, settings: Settings, r: AccountRequest, org: Organisation, ro
 
 def _reject(t: Tx, r: AccountRequest, org: Organisation, reason: str | None) -> None:
     requests.decide(t, r, "rejected")
-    mail(t, r.email, "request_rejected", org_name=org.name, reason=reason or "")
+    mail(t, r.email, "request_rejected", org_name=org.name, reason=reason or "", person=r.name)
 
 
 def operator_decide(db: Database, settings: Settings, operator: str, request_id: int, approve: bool,
@@ -232,6 +232,20 @@ def org_decide(db: Database, settings: Settings, beheerder: str, kvk: str, reque
         else:
             _reject(t, r, org, reason)
         return {"id": r.id, "email": r.email, "status": r.status, "created_at": r.created_at.isoformat()}
+
+
+def activation_state(db: Database, token: str) -> str:
+    """What an activation link can still do, changing nothing: ``open``, or ``active`` when it was used and its
+    account is active (the page then offers the log-in); else the refusal of :func:`activate` (404 no such link,
+    409 used, 410 expired)."""
+    with db.tx(actor="read") as t:
+        row = tokens.find(t, token, "activation")
+        if row.used_at is not None:
+            a = accounts.by_email(t, row.email or "")
+            if a is not None and a.id == row.account_id and a.status == "active":
+                return "active"
+        tokens.check(t, row)
+        return "open"
 
 
 def activate(db: Database, token: str) -> str:

@@ -15,6 +15,7 @@ from typing import Any
 from authz import messages
 from authz.clock import AMSTERDAM
 from authz.domain import grants as r2
+from authz.domain.state import Contr, Mand
 from authz.errors import Conflict
 from authz.store import accounts, catalogue
 from authz.store import grants as grant_store
@@ -52,6 +53,29 @@ def selectable(t: Tx, org: str) -> dict[str, list[str]]:
     return r2.offer(org, contracts, mandates, day)
 
 
+def _lapsed(t: Tx, org: str, inert: Mapping[str, list[str]]) -> dict[str, dict[str, tuple[str, date | None]]]:
+    """Why each inert grant gives nothing (afnemer -> product -> (the refusal's code, the last day of the contract or
+    mandate that ran out, when it has one)): the user's page says which contract or mandate ended, and when."""
+    day = today(t)
+    held_mandates = {m.afnemer: m for m in catalogue.mandates_of(t.s, org)[1]}
+    out: dict[str, dict[str, tuple[str, date | None]]] = {}
+    for afnemer, products in inert.items():
+        contracts = {c.product: c for c in catalogue.contracts_of(t.s, afnemer)}
+        m = held_mandates.get(afnemer)
+        mandate = (Mand(m.afnemer, m.intermediair, m.valid_from, m.valid_until,
+                        tuple(m.products) if m.products is not None else None) if m is not None else None)
+        for product in products:
+            c = contracts.get(product)
+            contract = Contr(c.afnemer, c.product, c.valid_from, c.valid_until) if c is not None else None
+            why = r2.refusal(org, afnemer, product, contract, mandate, day)
+            if why is None:
+                continue
+            until = {r2.Refusal.CONTRACT_NOT_VALID: contract.valid_until if contract else None,
+                     r2.Refusal.MANDATE_NOT_VALID: mandate.valid_until if mandate else None}.get(why)
+            out.setdefault(afnemer, {})[product] = (why.value, until)
+    return out
+
+
 def overview(db: Database, actor: str, org: str, email: str) -> dict[str, Any]:
     """What the grants screen of one user shows: ticked, tickable, inert, the version to save against, names."""
     with db.tx(actor, on_behalf_of=org) as t:
@@ -59,11 +83,13 @@ def overview(db: Database, actor: str, org: str, email: str) -> dict[str, Any]:
         held = grant_store.of_account(t, account.id)
         offer = selectable(t, org)
         codes = {p for products in [*held.values(), *offer.values()] for p in products}
+        inert = r2.inert(held, offer)
         return {
             "email": account.email,
             "grants": held,
             "selectable": offer,
-            "inert": r2.inert(held, offer),
+            "inert": inert,
+            "lapsed": _lapsed(t, org, inert),
             "version": account.grants_version,
             "organisations": catalogue.org_names(t.s, [org, *held, *offer]),
             "products": catalogue.product_names(t.s, codes),
