@@ -23,11 +23,17 @@ FORMED = {"f'account.{status}'": {f"account.{s}" for s in STATUSES},
           "f'account.password_{how}'": {"account.password_change", "account.password_reset"}}
 
 
+# Actions passed in as a parameter (authz/store/catalogue.py put_contract / put_mandate, which end at once too).
+NAMED = {"action": {"contract.put", "contract.end", "mandate.put", "mandate.end"}}
+
+
 def _expand(node: ast.expr) -> set[str]:
     """The actions an ``audit(…)`` call's first argument can be: a string, or an f-string whose parts are strings
     or conditional expressions between strings (else listed in FORMED)."""
     if isinstance(node, ast.Constant) and isinstance(node.value, str):
         return {node.value}
+    if isinstance(node, ast.Name) and node.id in NAMED:
+        return NAMED[node.id]
     assert isinstance(node, ast.JoinedStr), ast.unparse(node)
     made = {""}
     for part in node.values:
@@ -120,6 +126,14 @@ SAMPLES: dict[str, tuple[str, str, Any, Any]] = {
                              "domains": []}),
     "product.create": ("cli:demo", "product:verzuim", None, {"code": "verzuim", "name": "Verzuimmeldingen",
                                                              "description": ""}),
+    "product.put": ("operator@gegevensdiensten.nl", "product:verzuim",
+                    {"code": "verzuim", "name": "Verzuim", "description": "", "url": None},
+                    {"code": "verzuim", "name": "Verzuimmeldingen", "description": "",
+                     "url": "https://downloads.gegevensdiensten.nl/verzuim"}),
+    "organisation.update": ("operator@gegevensdiensten.nl", "organisation:11111111",
+                            {"kvk": "11111111", "name": "Bakkerij", "status": "verified", "domains": []},
+                            {"kvk": "11111111", "name": "Bakkerij De Korenschoof B.V.", "status": "verified",
+                             "domains": ["korenschoof.nl"]}),
     "contract.put": ("operator@gegevensdiensten.nl", "contract:11111111/polisadministratie", None, CONTRACT),
     "contract.end": ("operator@gegevensdiensten.nl", "contract:11111111/polisadministratie", CONTRACT, None),
     "mandate.put": ("operator@gegevensdiensten.nl", "mandate:11111111/22222222", None, MANDATE),

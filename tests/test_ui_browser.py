@@ -113,7 +113,7 @@ def test_first_account_to_a_decision_and_back(page: Page, portal: Portal) -> Non
     log_in(page, portal.url, OPERATOR, PASSWORD)
     page.wait_for_url("**/operator/aanvragen")
     shoot(page, "02-operator-aanvragen")
-    page.get_by_role("link", name=f"Goedkeuren {anna}").click()  # the confirmation step
+    page.get_by_role("link", name="Goedkeuren Anna de Vries").click()  # the confirmation step
     page.get_by_role("button", name="Goedkeuren").click()
     assert "is goedgekeurd" in page.locator("[role=status]").inner_text()
     page.goto("/operator/producten")

@@ -341,6 +341,34 @@ def _product(r: Record, n: Names) -> str:
     return f"{_doer(r, n)} voegde het product {known.get('name') or n.product(_subject(r)[1])} toe."
 
 
+def _product_put(r: Record, n: Names) -> str:
+    before = r.before if isinstance(r.before, dict) else {}
+    after = r.after if isinstance(r.after, dict) else {}
+    name = str(after.get("name") or n.product(_subject(r)[1]))
+    changed = []
+    if before.get("name") != after.get("name"):
+        changed.append(f"de naam (was {before.get('name')})")
+    if before.get("description") != after.get("description"):
+        changed.append("de omschrijving")
+    if before.get("url") != after.get("url"):
+        changed.append("de link" if after.get("url") else "de link (verwijderd)")
+    return f"{_doer(r, n)} wijzigde bij het product {name} {listing(changed) or 'niets'}."
+
+
+def _organisation_update(r: Record, n: Names) -> str:
+    before = r.before if isinstance(r.before, dict) else {}
+    after = r.after if isinstance(r.after, dict) else {}
+    kvk = _subject(r)[1]
+    name = str(after.get("name") or n.org(kvk))
+    changed = []
+    if before.get("name") != after.get("name"):
+        changed.append(f"de naam (was {before.get('name')})")
+    if before.get("domains") != after.get("domains"):
+        domains = after.get("domains") or []
+        changed.append(f"de e-maildomeinen (nu {len(domains)})" if domains else "de e-maildomeinen (nu geen)")
+    return f"{_doer(r, n)} wijzigde bij de organisatie {name} (KvK {kvk}) {listing(changed) or 'niets'}."
+
+
 def _contract_put(r: Record, n: Names) -> str:
     after = r.after if isinstance(r.after, dict) else {}
     what = f"{n.product(str(after.get('product', '')))} voor {n.org(after.get('afnemer'))}"
@@ -420,7 +448,9 @@ SENTENCES: dict[str, Sentence] = {
     "mail.retry": _mail_retry,
     "organisation.create": _organisation("create"),
     "organisation.verify": _organisation("verify"),
+    "organisation.update": _organisation_update,
     "product.create": _product,
+    "product.put": _product_put,
     "contract.put": _contract_put,
     "contract.end": _contract_end,
     "mandate.put": _mandate_put,
