@@ -218,7 +218,7 @@ def test_intermediair_path(page: Page, portal: Portal) -> None:
     page.get_by_role("link", name="Intermediair", exact=True).click()
     shoot(page, "12-organisaties-onder-beheer")
     page.get_by_role("link", name="Kim Bakker").click()
-    page.get_by_label("Zorgverzekeraar Noord").check()
+    page.get_by_label("Zorgverzekeraar Noord", exact=True).check()
     page.get_by_role("button", name="Afnemer kiezen").click()
     assert page.get_by_label("Loonaangifte").count() == 0  # outside the mandate (R2)
     page.get_by_label("Verzuim").check()
