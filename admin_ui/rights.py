@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from admin_ui import guard, texts
-from admin_ui.web import FormError, flash, form, message, redirect, render, route
+from admin_ui.web import FormError, flash, form, local_path, message, redirect, render, route
 from authz import values
 from authz.actor import Actor
 from authz.errors import AuthzError
@@ -26,6 +26,23 @@ from authz.service.results import Page
 from authz.state import State, state
 
 PAGE = 100
+OVERVIEW = "/toegangsrechten"
+CLIENTS = "/organisaties-onder-beheer"
+
+
+def _here(request: Request) -> str:
+    """This list page with its search and page, for the user page's "Terug"."""
+    query = request.url.query
+    return request.url.path + (f"?{query}" if query else "")
+
+
+def _back(value: str | None) -> tuple[str, str]:
+    """Where "Terug" on a user's page goes, and its words: the list the page was opened from when that is a path of
+    this site (never another site: no open redirect), else the overview."""
+    target = local_path(value, OVERVIEW)
+    if target == CLIENTS or target.startswith(CLIENTS + "?"):
+        return target, "Terug naar de organisaties onder uw beheer"
+    return target, "Terug naar het overzicht"
 
 
 def _users(request: Request, actor: Actor, org: str) -> Page[users.User]:
@@ -43,33 +60,27 @@ async def overview(request: Request) -> Response:
     q = request.query_params.get("q", "").strip()
     return render(request, "users.html", {
         **guard.frame(actor, "rechten", "Toegangsrechten beheren"), "users": found.items, "q": q,
-        "intermediair": intermediair, "afnemer": None, "clients": None,
+        "intermediair": intermediair, "afnemer": None, "clients": None, "here": _here(request),
         "next_url": f"/toegangsrechten?{urlencode({'q': q, 'na': found.cursor})}" if found.cursor else None})
 
 
 async def clients(request: Request) -> Response:
-    """R15: the afnemers this organisation acts for, then (once one is chosen) its users."""
+    """R15, in the manual's order: the afnemers this organisation acts for ("organisaties onder uw beheer"), then all
+    its current users; the afnemer is picked on the user's own page."""
     actor, org = await guard.beheerder(request, "clients.list")
     found = [{"kvk": c.kvk, "name": c.name, "products": list(c.product_names.items())}
              for c in await run_in_threadpool(users.clients, state(request).db, actor.email, org)]
-    chosen = request.query_params.get("afnemer")
-    chosen_client = next((c for c in found if c["kvk"] == chosen), None)
-    rows: list[users.User] = []
-    cursor = None
-    if chosen_client is not None:
-        listed = await run_in_threadpool(_users, request, actor, org)
-        rows, cursor = listed.items, listed.cursor
+    listed = await run_in_threadpool(_users, request, actor, org)
     q = request.query_params.get("q", "").strip()
     return render(request, "clients.html", {
         **guard.frame(actor, "rechten", "Organisaties onder uw beheer"), "clients": found,
-        "afnemer": chosen_client, "users": rows, "q": q,
-        "next_url": f"/organisaties-onder-beheer?{urlencode({'afnemer': chosen, 'q': q, 'na': cursor})}"
-        if cursor else None})
+        "afnemer": None, "users": listed.items, "q": q, "here": _here(request),
+        "next_url": f"{CLIENTS}?{urlencode({'q': q, 'na': listed.cursor})}" if listed.cursor else None})
 
 
 # -- one user's page -------------------------------------------------------------------------------------------
 
-def _user_page(request: Request, actor: Actor, org: str, email: str, afnemer: str | None,
+def _user_page(request: Request, actor: Actor, org: str, email: str, afnemer: str | None, terug: str | None,
                tried: list[str] | None = None, error: str | None = None, status: int = 200) -> Response:
     st = state(request)
     ov = grants.overview(st.db, actor.email, org, email)
@@ -93,20 +104,23 @@ def _user_page(request: Request, actor: Actor, org: str, email: str, afnemer: st
                   "lapsed": texts.lapsed(lapsed[p][0], lapsed[p][1], names.get(afnemer, afnemer), products.get(p, p))
                   if p in lapsed else "",
                   "tried": tried is not None and p in tried} for p in codes]
+    back, back_label = _back(terug)
     return render(request, "user.html", {
         **guard.frame(actor, "rechten", f"Toegangsrechten van {person['name'] or person['email']}"),
         "person": person, "afnemers": [{"kvk": a, "name": names.get(a, a), "own": a == org} for a in afnemers],
         "afnemer": {"kvk": afnemer, "name": names.get(afnemer, afnemer), "own": afnemer == org} if afnemer else None,
         "summary": summary, "boxes": boxes, "version": ov["version"], "tried": tried,
         "tried_names": [products.get(p, p) for p in tried or []], "error": error,
-        "self_url": f"/toegangsrechten/{quote(email)}"}, status)
+        "self_url": f"/toegangsrechten/{quote(email)}", "back": back, "back_label": back_label,
+        "terug": back if back != OVERVIEW else ""}, status)
 
 
 async def user(request: Request) -> Response:
     actor, org = await guard.beheerder(request, "grants.read")
     email = values.email(request.path_params["email"], "email")
     afnemer = request.query_params.get("afnemer")
-    return await run_in_threadpool(_user_page, request, actor, org, email, afnemer)
+    return await run_in_threadpool(_user_page, request, actor, org, email, afnemer,
+                                   request.query_params.get("terug"))
 
 
 def _stale(st: State, actor: str, org: str, email: str) -> str:
@@ -129,6 +143,8 @@ async def save(request: Request) -> Response:
     if version is None:
         raise FormError("missing_field", "Het formulier mist zijn versie; laad de pagina opnieuw.")
     products = [values.code(v, "product") for v in data.getlist("product")]
+    raw_terug = data.get("terug")
+    terug = local_path(raw_terug if isinstance(raw_terug, str) else None, "")
     try:
         saved = await run_in_threadpool(grants.save, st.db, actor.email, org, email, afnemer, sorted(set(products)),
                                         version, st.settings.base_url)
@@ -138,11 +154,11 @@ async def save(request: Request) -> Response:
         said = message(exc)
         if exc.code == "stale_version":
             said = await run_in_threadpool(_stale, st, actor.email, org, email)
-        return await run_in_threadpool(_user_page, request, actor, org, email, afnemer, sorted(set(products)),
-                                       said, exc.status)
+        return await run_in_threadpool(_user_page, request, actor, org, email, afnemer, terug,
+                                       sorted(set(products)), said, exc.status)
     if saved.revision is not None:
         await after_commit(st, saved.revision)
-    target = f"/toegangsrechten/{quote(email)}?{urlencode({'afnemer': afnemer})}"
+    target = f"/toegangsrechten/{quote(email)}?{urlencode({'afnemer': afnemer, **({'terug': terug} if terug else {})})}"
     if not saved.added and not saved.removed:
         return flash(request, redirect(target), "Er is niets gewijzigd.", "info")
     names = await run_in_threadpool(catalogue.product_names, st.db, [*saved.added, *saved.removed])

@@ -193,7 +193,7 @@ def control_characters(name: str) -> str:
 # -- Mijn producten (R16): the gebruiker's own page, /producten ----------------------------------------------------
 
 MINE_TITLE = "Mijn producten"
-MINE_INTRO = ("Dit zijn de producten die u nu mag bekijken, per organisatie waarvoor u ze bekijkt. Een wijziging "
+MINE_INTRO = ("Dit zijn de producten die u nu mag bekijken, per afnemer waarvoor u ze bekijkt. Een wijziging "
               "door uw beheerder ziet u hier meteen; opnieuw inloggen is niet nodig.")
 MINE_EMPTY = ("U heeft nog geen producten. Vraag uw beheerder om de producten die u nodig heeft aan uw account te "
               "koppelen; daarna ziet u ze hier.")

@@ -19,7 +19,7 @@ import logging
 import secrets
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import jinja2
 from starlette.concurrency import run_in_threadpool
@@ -135,8 +135,14 @@ def redirect(url: str) -> RedirectResponse:
 
 
 def local_path(value: str | None, default: str = "/") -> str:
-    """Where to go after logging in: only a path of this site (never ``//host`` or a full URL: no open redirect)."""
-    if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
+    """Where to go after logging in, or back to: only a path of this site (never ``//host`` or a full URL: no open
+    redirect). Blanks and control characters are refused too, since a browser drops a tab or line break from a URL
+    and so would read a slash, a tab and ``/host`` as ``//host``."""
+    if (not value or len(value) > 2000 or not value.startswith("/") or value.startswith("//") or "\\" in value
+            or any(ord(ch) <= 0x20 or ord(ch) == 0x7F for ch in value)):
+        return default
+    parts = urlsplit(value)
+    if parts.scheme or parts.netloc:
         return default
     return value
 

@@ -215,10 +215,11 @@ def test_intermediair_path(page: Page, portal: Portal) -> None:
 
     log_in(page, portal.url, "beheer@salaris.nl", PASSWORD)
     page.get_by_role("link", name="Toegangsrechten beheren").click()
-    page.get_by_role("link", name="Intermediair: organisaties onder uw beheer").click()
-    page.get_by_role("link", name="Kies Zorgverzekeraar Noord").click()
+    page.get_by_role("link", name="Intermediair", exact=True).click()
     shoot(page, "12-organisaties-onder-beheer")
     page.get_by_role("link", name="Kim Bakker").click()
+    page.get_by_label("Zorgverzekeraar Noord", exact=True).check()
+    page.get_by_role("button", name="Afnemer kiezen").click()
     assert page.get_by_label("Loonaangifte").count() == 0  # outside the mandate (R2)
     page.get_by_label("Verzuim").check()
     page.get_by_role("button", name="Opslaan").click()
@@ -231,7 +232,7 @@ def test_intermediair_path(page: Page, portal: Portal) -> None:
     page.set_viewport_size(PHONE)
     page.reload()
     shoot(page, "13-telefoon-gebruiker")
-    for path in [page.url, "/toegangsrechten", "/organisaties-onder-beheer?afnemer=22222222", "/aanvragen",
+    for path in [page.url, "/toegangsrechten", "/organisaties-onder-beheer", "/aanvragen",
                  "/uitnodigen", "/beheerders", "/audit", "/account"]:
         page.goto(path)
         assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"], path

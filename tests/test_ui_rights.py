@@ -179,9 +179,8 @@ def test_intermediair_picks_the_afnemer_then_ticks_its_products(api: TestClient,
     assert r.status_code == 200
     check_page(r.text)
     assert "Zorgverzekeraar Noord" in r.text and "Ander Bedrijf" not in r.text
-    r = api.get(f"/organisaties-onder-beheer?afnemer={AFNEMER}")
-    check_page(r.text)
-    assert f'href="/toegangsrechten/{USER.replace("@", "%40")}?afnemer={AFNEMER}"' in r.text
+    # The users follow at once; the afnemer is picked on the user's page (the manual's order).
+    assert f'href="/toegangsrechten/{USER.replace("@", "%40")}?terug=/organisaties-onder-beheer"' in r.text
     page = api.get(f"/toegangsrechten/{USER}")  # more than one afnemer: pick one first
     assert 'id="afnemer-keuze"' in page.text and 'name="product"' not in page.text
     page = api.get(f"/toegangsrechten/{USER}?afnemer={AFNEMER}")
@@ -215,6 +214,7 @@ def test_another_organisations_user_cannot_be_reached_by_url(client: TestClient,
     assert r.status_code == 404
     assert footprint(db) == before
     assert "piet@ander.nl" not in client.get("/organisaties-onder-beheer?afnemer=33333333").text
+    assert "piet@ander.nl" not in client.get("/organisaties-onder-beheer?q=piet").text
 
 
 def test_pages_need_a_beheerder(client: TestClient, built: World) -> None:
