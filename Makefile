@@ -35,7 +35,7 @@ run: install $(DEMO_KEY) ## set up a SQLite database with demo data and serve on
 
 test: install ## run the test suite (needs the machine's PostgreSQL, Redis and Chromium) and the policy tables
 	.ci/ensure-chromium
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2 --dist worksteal
 	$(BIN)/authz policy test
 
 fuzz: install ## schemathesis over /openapi.json of a served instance, per role on a fresh demo world (about 2 min)
