@@ -124,12 +124,12 @@ def _domains(data: FormData, free_mail_domains: tuple[str, ...] | frozenset[str]
 def _confirm(request: Request, actor: Actor, section: str, title: str, facts: list[tuple[str, str]], explain: str,
              action: str, button: str, back: str, back_label: str, *, fields: list[dict[str, object]] | None = None,
              danger: bool = True) -> Response:
-    """A confirmation page (``op_confirm.html``): what the action touches and does, and the POST form that does it
-    (with the portal's CSRF token). Changes nothing, and needs no JavaScript."""
-    return render(request, "op_confirm.html", {**guard.frame(actor, section, title), "facts": facts,
-                                               "explain": explain, "action": action, "button": button,
-                                               "back": back, "back_label": back_label, "fields": fields or [],
-                                               "danger": danger})
+    """A confirmation page (``confirm.html``, as the beheerder's): what the action touches and does, and the POST
+    form that does it (with the portal's CSRF token). Changes nothing, and needs no JavaScript."""
+    return render(request, "confirm.html", {**guard.frame(actor, section, title), "facts": facts,
+                                            "explanation": explain, "action": action, "button": button,
+                                            "back": back, "back_label": f"Terug naar {back_label}",
+                                            "inputs": fields or [], "danger": danger})
 
 
 # -- products --------------------------------------------------------------------------------------------------
