@@ -23,6 +23,7 @@ from authz.config import Settings
 from authz.store import keys
 from authz.store.db import Database
 from authz.store.migrate import upgrade
+from tests import conformance
 from tests.factories import PG_ADMIN_URL, World
 
 NOW = datetime(2026, 6, 15, 10, 0, tzinfo=UTC)
@@ -139,6 +140,7 @@ def service_key(db: Database) -> str:
 def client(settings: Settings, clock: FrozenClock, service_key: str) -> Iterator[TestClient]:
     """The app, started (lifespan), as a session-less client."""
     with TestClient(create_app(settings, clock), base_url="http://testserver") as c:
+        c.event_hooks = conformance.hooks()
         yield c
 
 

@@ -275,7 +275,8 @@ def test_lapsed_contract_leaves_an_inert_grant_that_can_stay_or_go(client: TestC
     login(client, BEHEERDER)
     body = client.get(f"/v1/orgs/{AFNEMER}/users/{ALICE}/grants").json()
     assert body["grants"] == {AFNEMER: ["verzuim"]}  # kept ...
-    assert body["inert"] == {AFNEMER: ["verzuim"]}  # ... flagged ...
+    assert body["inert"] == {AFNEMER: ["verzuim"]}  # ... flagged, saying why (the contract is gone: no day) ...
+    assert body["lapsed"] == {AFNEMER: {"verzuim": {"reason": "no_contract", "last_day": None}}}
     assert body["selectable"] == {AFNEMER: ["polisadministratie"]}  # ... and no longer offered
     # keeping it ticked while adding another product is fine; it is not refused for its lapsed contract
     r = put(client, AFNEMER, ALICE, AFNEMER, ["polisadministratie", "verzuim"], version=body["version"])
@@ -299,6 +300,7 @@ def test_grants_turn_inert_when_the_clock_passes_valid_until(client: TestClient,
     login(client, BEHEERDER)  # the first session has timed out meanwhile
     body = client.get(f"/v1/orgs/{AFNEMER}/users/{ALICE}/grants").json()
     assert body["inert"] == {AFNEMER: ["verzuim"]} and body["grants"] == {AFNEMER: ["verzuim"]}
+    assert body["lapsed"] == {AFNEMER: {"verzuim": {"reason": "contract_not_valid", "last_day": "2026-06-30"}}}
 
 
 def test_lapsed_mandate_leaves_inert_grants_the_intermediair_can_remove(client: TestClient, world: World,
@@ -310,6 +312,8 @@ def test_lapsed_mandate_leaves_inert_grants_the_intermediair_can_remove(client: 
     login(client, TUSSEN)
     body = client.get(f"/v1/orgs/{INTERMEDIAIR}/users/{BOB}/grants").json()
     assert body["selectable"] == {} and body["inert"] == {AFNEMER: ["polisadministratie"]}
+    assert body["lapsed"] == {AFNEMER: {"polisadministratie": {"reason": "mandate_not_valid",
+                                                               "last_day": "2026-06-30"}}}
     assert client.get(f"/v1/orgs/{INTERMEDIAIR}/clients").json() == {"clients": []}
     r = put(client, INTERMEDIAIR, BOB, AFNEMER, [])
     assert r.status_code == 200 and r.json()["removed"] == ["polisadministratie"]

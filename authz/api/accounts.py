@@ -356,7 +356,7 @@ routes = [
               response=obj(["status"], status={"const": "accepted"})),
     Operation("POST", "/v1/password-resets/{token}", reset, "resetPassword", "Set a new password with the link from "
               "the e-mail (single use, 1 hour); every session of the account ends.", tag=_TAG, status=204,
-              body=RESET, errors=_TOKENS),
+              body=RESET, errors={**_TOKENS, 403: ["account_not_active"]}),
     Operation("POST", "/v1/registrations", register, "register", "Request an account with a business e-mail (R5, "
               "R6, R10); the first account of an organisation goes to the operator, later ones to its beheerders. "
               "An address that has an account or an open request gets the same answer (and an e-mail).",
@@ -374,7 +374,8 @@ routes = [
               "verifies a pending organisation; the account becomes its beheerder and gets an activation e-mail. "
               "'domains' registers the organisation's e-mail domains (R10) with it; the applicant's address must "
               "be in one of them.", tag=_REQUESTS, auth="session", body=APPROVAL,
-              errors={**_ID, 422: ["invalid_domain", "free_mail_domain", "email_domain_not_allowed"]},
+              errors={**_ID, 409: [*_ID[409], "not_for_operator", "account_exists"],
+                      422: ["invalid_domain", "free_mail_domain", "email_domain_not_allowed"]},
               response=_OP_REQUEST),
     Operation("POST", "/v1/operator/requests/{id}/reject", operator_reject, "rejectOperatorRequest", "Reject; the "
               "applicant gets an e-mail (with the optional reason).", tag=_REQUESTS, auth="session",

@@ -19,6 +19,7 @@ from authz.api import shapes
 from authz.api.http import JSONResponse, read_json
 from authz.api.openapi import Operation, obj
 from authz.api.shapes import NO_FIELDS, NO_QUERY, Body, Query
+from authz.domain.grants import Refusal
 from authz.identity import require_path_org
 from authz.service import audit, beheerders, grants, users
 from authz.service.commit import after_commit
@@ -76,7 +77,10 @@ async def get_grants(request: Request) -> JSONResponse:
     actor, org = await require_path_org(request, "grants.read")
     NO_QUERY.parse(request.query_params)
     user = values.email(request.path_params["email"], "email")
-    return JSONResponse(await run_in_threadpool(grants.overview, state(request).db, actor, org, user))
+    overview = await run_in_threadpool(grants.overview, state(request).db, actor, org, user)
+    overview["lapsed"] = {afnemer: {p: {"reason": why, "last_day": until} for p, (why, until) in products.items()}
+                          for afnemer, products in overview["lapsed"].items()}
+    return JSONResponse(overview)
 
 
 async def put_grants(request: Request) -> JSONResponse:
@@ -140,6 +144,11 @@ _STR = {"type": "string"}
 _CODES = {"type": "array", "items": {"type": "string", "pattern": "^[a-z0-9][a-z0-9-]{1,62}$"}}
 _BY_AFNEMER = {"type": "object", "additionalProperties": _CODES, "description": "afnemer KvK number -> codes"}
 _NAMES = {"type": "object", "additionalProperties": _STR}
+_WHY = obj(["reason", "last_day"], reason={"type": "string", "enum": [r.value for r in Refusal]},
+           last_day={"type": ["string", "null"], "format": "date",
+                     "description": "the last day of the contract or mandate that ran out (null when it has none)"})
+_LAPSED = {"type": "object", "additionalProperties": {"type": "object", "additionalProperties": _WHY},
+           "description": "afnemer KvK number -> product code -> why that inert grant gives nothing (R1)"}
 _CURSOR = {"type": ["string", "null"], "description": "pass as ?cursor= for the next page; null on the last"}
 _BEHEERDERS = obj(["beheerders", "revision"], revision={"type": "integer"},
                   beheerders={"type": "array", "items": obj(["email", "name"], email=_STR, name=_STR)},
@@ -169,7 +178,7 @@ routes = [
                   ["grants", "selectable", "version"], email=_STR, grants=_BY_AFNEMER, selectable=_BY_AFNEMER,
                   inert={**_BY_AFNEMER, "description": "grants whose contract or mandate lapsed: kept, but give "
                                                        "nothing"},
-                  version={"type": "integer"}, organisations=_NAMES, products=_NAMES)),
+                  lapsed=_LAPSED, version={"type": "integer"}, organisations=_NAMES, products=_NAMES)),
     Operation("PUT", "/v1/orgs/{kvk}/users/{email}/grants", put_grants, "putGrants", "Replace the ticked products "
               "of one user for one afnemer (R2); one e-mail to the user (R9); 409 when 'version' is stale. "
               "Effective for /v1/check on this instance when it returns.", tag=_TAG, auth="session",

@@ -127,7 +127,9 @@ _USER = obj(["email", "name", "org", "status", "roles", "lapsed"], email=_S, nam
 _TAG = "members"
 _ORG = {404: ["unknown_invitation"], 422: ["invalid_kvk"]}
 _ACCOUNT = {404: ["unknown_account"], 422: ["invalid_kvk", "invalid_email"]}
-_TOKENS = {404: ["invalid_token"], 409: ["token_used"], 410: ["token_expired"]}
+_ENDED = ["invitation_accepted", "invitation_withdrawn"]  # authz.store.invitations: no longer open
+_TOKENS = {404: ["invalid_token"], 409: ["token_used", *_ENDED], 410: ["token_expired"]}
+_ACCEPT = {**_TOKENS, 409: [*_TOKENS[409], "already_registered"]}  # an account or request was made meanwhile
 routes = [
     Operation("POST", "/v1/orgs/{kvk}/invitations", invite, "invite", "R7: invite a business e-mail address (R10); "
               "the invitee gets a link /uitnodiging/{token}, valid 21 days. 409 for an existing account, an open "
@@ -139,11 +141,12 @@ routes = [
               "invitations ('lapsed' past 21 days).", tag=_TAG, auth="session", errors={422: ["invalid_kvk"]},
               response=obj(["invitations"], invitations={"type": "array", "items": _INVITATION})),
     Operation("DELETE", "/v1/orgs/{kvk}/invitations/{id}", withdraw_invitation, "withdrawInvitation", "Withdraw an "
-              "open invitation: its link stops working.", tag=_TAG, auth="session", errors=_ORG,
+              "open invitation: its link stops working.", tag=_TAG, auth="session", errors={**_ORG, 409: _ENDED},
               response=_INVITATION),
     Operation("POST", "/v1/orgs/{kvk}/invitations/{id}/resend", resend_invitation, "resendInvitation", "Send an open "
               "invitation again: a new link, valid 21 days; the old link stops working.", tag=_TAG, auth="session",
-              body=shapes.NO_FIELDS, errors={**_ORG, 409: ["already_registered"]}, response=_INVITATION),
+              body=shapes.NO_FIELDS, errors={**_ORG, 409: ["already_registered", *_ENDED]},
+              response=_INVITATION),
     Operation("GET", "/v1/invitations/{token}", invitation_info, "getInvitation", "Whether an invitation link is "
               "valid, and for which e-mail address and organisation (404 unknown, 409 used or withdrawn, 410 "
               "expired).", tag=_TAG, errors=_TOKENS,
@@ -151,7 +154,7 @@ routes = [
                            email=_S, kvk=_S, organisation_name=_S, expires_at=_S)),
     Operation("POST", "/v1/invitations/{token}/accept", accept_invitation, "acceptInvitation", "R7: the invitee "
               "chooses a password; an account request goes to the organisation's beheerders (each gets an e-mail). "
-              "The link is used up.", tag=_TAG, status=202, body=ACCEPT, errors=_TOKENS,
+              "The link is used up.", tag=_TAG, status=202, body=ACCEPT, errors=_ACCEPT,
               response=obj(["status"], status={"enum": ["pending_beheerder", "pending_operator"]})),
     Operation("POST", "/v1/orgs/{kvk}/users/{email}/activation", resend_activation, "resendActivation", "R8: a new "
               "activation link (21 days) for an approved account; earlier links stop working.", tag=_TAG,

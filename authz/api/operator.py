@@ -226,7 +226,9 @@ routes = [
               "mandate or change it. A field left out keeps its value (a new mandate: from today, open-ended, all "
               "products); 'products' null: all of the afnemer's products; valid_until null: open-ended; "
               "'products' [] is refused (end a mandate with DELETE).", tag=_TAG,
-              auth="session", body=MANDATE, errors={**_MANDATE_PATH, 422: ["invalid_kvk", "invalid_dates"]},
+              auth="session", body=MANDATE,
+              errors={404: [*_MANDATE_PATH[404], "unknown_product"], 422: ["invalid_kvk", "invalid_dates",
+                                                                           "invalid_mandate"]},
               response=obj([*_MANDATE, "revision"], **_MANDATE, revision=_REV)),
     Operation("DELETE", "/v1/operator/mandates/{afnemer_kvk}/{intermediair_kvk}", end_mandate, "endMandate",
               "End a mandate at once: its last day becomes yesterday (also for one that started today), and it "

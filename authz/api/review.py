@@ -85,7 +85,8 @@ routes = [
     Operation("GET", "/v1/orgs/{kvk}/users/{email}/history", user_history, "userHistory",
               "The history of one user's rights, oldest first: grants added and removed, status and role changes, "
               "with who and when (beheerder of kvk, or the operator).",
-              tag="review", auth="session", query=NO_QUERY, errors={422: ["invalid_kvk", "invalid_email"]},
+              tag="review", auth="session", query=NO_QUERY,
+              errors={404: ["unknown_account"], 422: ["invalid_kvk", "invalid_email"]},
               response=obj(["email", "history"], email=_STR, history={"type": "array", "items": obj(
                   ["at", "actor", "action", "revision"], at=_STR, actor=_STR, action=_STR,
                   revision={"type": "integer"}, afnemer=_NSTR, added=_CODES, removed=_CODES,
