@@ -1,7 +1,8 @@
 """The writer's half of R11: a save's answer leaves only once every instance holding a lease has confirmed the
 save's revision, or its lease has run out (so that it answers 503 until it has caught up).
 
-After the commit the writer reads the leases that have not run out (:func:`authz.store.leases.holders`). An
+The writer knows the leases that have not run out from its commit, which read them (:mod:`authz.store.holders`);
+a writer that did not (the command line's announcement) reads them after the commit. An
 instance that said it applied the revision already is done; for the others it waits for a confirmation on Redis
 (:mod:`authz.bus`), or in SQL (an instance that does not hear Redis learns of the revision at its next renewal,
 applies it and records it there), or for the lease to run out, counted from when the writer read it plus a margin
@@ -24,6 +25,7 @@ from starlette.concurrency import run_in_threadpool
 
 from authz.store import leases
 from authz.store.db import Database
+from authz.store.holders import Holders
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -95,19 +97,23 @@ class Confirmations:
     async def _read(self, fn: Callable[..., T], *args: Any, timeout: float) -> T:
         return await asyncio.wait_for(asyncio.shield(asyncio.ensure_future(run_in_threadpool(fn, *args))), timeout)
 
-    async def wait(self, revision: int) -> Confirmation:
+    async def wait(self, revision: int, known: Holders | None = None) -> Confirmation:
+        """Wait for the lease holders to confirm ``revision``: those the commit itself read (``known``), else
+        those SQL shows now."""
         started = time.monotonic()
         longest = self.lease_seconds + margin(self.lease_seconds)
-        try:
-            holders = await self._read(leases.holders, self.db, self.instance, timeout=longest)
-        except Exception as exc:  # SQL does not say who holds a lease: wait until no lease of before can run
-            log.warning("revision %s: the leases cannot be read (%s); waiting %.2f s for every lease to run out",
-                        revision, exc, longest)
-            await asyncio.sleep(max(started + longest - time.monotonic(), 0))
-            return self._done(Confirmation(revision, False, time.monotonic() - started, None))
-        read_at = time.monotonic()
+        if known is None:
+            try:
+                known = await self._read(leases.holders, self.db, self.instance, timeout=longest)
+            except Exception as exc:  # SQL does not say who holds a lease: wait until no lease of before can run
+                log.warning("revision %s: the leases cannot be read (%s); waiting %.2f s for every lease to run "
+                            "out", revision, exc, longest)
+                await asyncio.sleep(max(started + longest - time.monotonic(), 0))
+                return self._done(Confirmation(revision, False, time.monotonic() - started, None))
+        read_at = known.read_at
         extra = margin(self.lease_seconds)
-        pending = {h.instance: read_at + h.left + extra for h in holders if h.applied < revision}
+        pending = {h.instance: read_at + h.left + extra for h in known.holders
+                   if h.applied < revision and h.instance != self.instance}
         waited_for = len(pending)
         lapsed: list[str] = []
         poll_at = read_at + SQL_POLL

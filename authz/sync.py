@@ -1,8 +1,9 @@
 """Keeps this instance's decider at the newest committed revision, and says when it can vouch for it (R11).
 
-SQL is the source of truth: the change log (table ``changes``) holds every revision's events. After its own writes,
-on an announcement, and at every renewal of its lease (the safety net), an instance reads the revisions it has not
-applied and applies them in order on the event loop thread.
+SQL is the source of truth: the change log (table ``changes``) holds every revision's events. After its own write
+an instance applies the events its transaction wrote (it announces them first, so the others start at once); on an
+announcement it applies the signed events of its very next revision; otherwise, and at every renewal of its lease
+(the safety net), it reads the revisions it has not applied and applies them in order, on the event loop thread.
 
 The lease (:mod:`authz.store.leases`): an instance answers decisions only while it holds one, and renews it every
 fifth of its length; a renewal reads, under a share lock on the revision, what the instance has not applied, and
@@ -41,7 +42,7 @@ from authz.errors import Unavailable
 from authz.events import Event
 from authz.metrics import Metrics, Sample
 from authz.store import leases
-from authz.store.db import Database
+from authz.store.db import Database, written
 from authz.store.snapshot import read_snapshot
 from authz.warmstart import WarmStart
 
@@ -198,22 +199,30 @@ class Sync:
                 log.warning("refreshing the snapshot in Redis failed: %s", exc)
 
     async def committed(self, revision: int | None = None) -> Confirmation:
-        """After this instance committed a change (``revision``, when the caller knows it): apply it here, announce
-        it to the others with its events as read from SQL, and wait until every other lease holder confirmed it or
-        its lease ran out. If it cannot be applied here, this instance stops vouching until a renewal brings it."""
+        """After this instance committed a change (``revision``, when the caller knows it): announce it to the
+        others with the events its transaction wrote, apply those here (from SQL when it is not the very next
+        revision, or when the commit is not on this request's record), and wait until every instance that held a
+        lease at the commit confirmed it or its lease ran out. If it cannot be applied here, this instance stops
+        vouching until a renewal brings it."""
+        w = written()
+        commit = w.commits.get(revision) if w is not None and revision is not None else None
         if revision is not None:
             self.last_commit = (revision, time.time())
             self.known_revision = max(self.known_revision, revision)
+        if commit is not None:  # the others start on it at once, while it is applied here
+            self.bus.announce(commit.revision, commit.events)
         try:
-            await self.catch_up()
+            if commit is None or not await self._apply_next(commit.revision, commit.events):
+                await self.catch_up()
         except Exception as exc:
             self.last_error = f"{type(exc).__name__}: {exc}"
             log.warning("applying a committed change here failed: %s", self.last_error)
         wanted = revision if revision is not None else self.decider.revision
         if self.decider.revision < wanted:
             self.drop_lease(f"revision {wanted} was committed here but could not be applied")
-        self.bus.announce(wanted, self._recent.get(wanted))
-        return await self.confirmations.wait(wanted)
+        if commit is None:
+            self.bus.announce(wanted, self._recent.get(wanted))
+        return await self.confirmations.wait(wanted, commit.holders if commit is not None else None)
 
     async def _heard(self, revision: int, events: list[Event] | None = None) -> None:
         """An announcement (0: the channel was (re)joined, so whatever it missed must be read from SQL). Signed
@@ -222,24 +231,29 @@ class Sync:
         if revision != 0 and revision <= self.decider.revision:
             return
         try:
-            if events is not None and revision == self.decider.revision + 1:
-                async with self._lock:  # held only while applying, or for a reload
-                    if revision <= self.decider.revision:
-                        return
-                    applied = revision == self.decider.revision + 1 and self.decider.apply(revision, events)
-                    if applied:
-                        self._applied(revision, events)
-                if applied:
-                    await self._notify()
-                    return
-                # Events that cannot be applied in place may have been applied in part: rebuild from SQL.
-                await self.reload()
-                return
-            await self.catch_up()
+            if events is None or not await self._apply_next(revision, events):
+                await self.catch_up()
         except Exception as exc:
             self.last_error = f"{type(exc).__name__}: {exc}"
             self.metrics.sync_errors += 1
             log.warning("catching up after an announcement failed: %s", self.last_error)
+
+    async def _apply_next(self, revision: int, events: list[Event]) -> bool:
+        """Apply the events of a revision as they came (signed in an announcement, or from this instance's own
+        commit), without reading SQL; False when it is not the very next revision (then read SQL instead)."""
+        async with self._lock:  # held only while applying, or for a reload
+            if revision <= self.decider.revision:
+                return True  # applied meanwhile
+            if revision != self.decider.revision + 1:
+                return False
+            applied = self.decider.apply(revision, events)
+            if applied:
+                self._applied(revision, events)
+        if not applied:  # events that cannot be applied in place may have been applied in part: rebuild from SQL
+            await self.reload()
+        else:
+            await self._notify()
+        return True
 
     def _apply(self, changes: list[tuple[int, list[Event]]]) -> bool:
         """Apply change log entries in order (under the lock), skipping those applied meanwhile; False when one

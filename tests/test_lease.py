@@ -13,16 +13,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.exc import DBAPIError
 from starlette.testclient import TestClient
 
 from authz.app import create_app
 from authz.clock import FrozenClock
 from authz.config import Settings
+from authz.events import GrantsReplaced
 from authz.store import keys, leases
-from authz.store.db import Database
-from authz.store.schema import Revision
+from authz.store.db import Database, Written, tracking
+from authz.store.schema import Lease, Revision
 from tests.conftest import login
 from tests.factories import World
 
@@ -49,9 +50,9 @@ def test_a_renewal_brings_what_the_instance_missed(db: Database, granted: None) 
     r = leases.renew(db, "b", 1, 1.0)
     assert r.head == head and r.complete and [rev for rev, _ in r.changes] == list(range(2, head + 1))
     assert leases.renew(db, "b", head, 1.0).changes == []
-    (holder,) = leases.holders(db)
+    (holder,) = leases.holders(db).holders
     assert holder.instance == "b" and holder.applied == head and 0.9 < holder.left <= 1.0
-    assert leases.holders(db, besides="b") == []
+    assert leases.holders(db, besides="b").holders == ()
     short = leases.renew(db, "c", 0, 1.0, limit=2)
     assert not short.complete  # more than it may read at once: the instance reloads
 
@@ -87,6 +88,58 @@ def test_a_renewal_waits_for_a_commit_under_way_and_brings_it(pg_url: str) -> No
         w.join(5)
         renewing.join(5)
         assert seen and seen[0].head == before + 1 and seen[0].changes[-1][0] == before + 1
+    finally:
+        db.dispose()
+
+
+def test_a_commit_reads_the_holders_and_its_own_events(db: Database, granted: None) -> None:
+    """What a write transaction hands to the writer: its revision, its events as the change log holds them, and the
+    leases that ran then (so the writer neither reads the change log back nor asks SQL who holds a lease)."""
+    leases.renew(db, "b", db.revision(), 1.0)
+    with tracking() as w, db.tx("test") as t:
+        t.event(GrantsReplaced(USER, KVK, ()))
+    (commit,) = w.commits.values()
+    assert w.revisions == [commit.revision] and commit.revision == db.revision()
+    assert commit.events == db.changes_since(commit.revision - 1)[0][1] == [GrantsReplaced(USER, KVK, ())]
+    (holder,) = commit.holders.holders
+    assert holder.instance == "b" and holder.applied == commit.revision - 1 and 0.5 < holder.left <= 1.0
+
+
+@pytest.mark.postgres
+def test_a_commit_waits_for_a_renewal_under_way_and_sees_its_lease(pg_url: str) -> None:
+    """The other order: a renewal holds the revision row for share, so a writer's bump waits for it, and the
+    holders the writer reads after its bump (in the same transaction) include that lease."""
+    db = Database(pg_url)
+    try:
+        World(db).org(KVK, "Korenschoof")
+        locked, release = threading.Event(), threading.Event()
+        seen: list[Written] = []
+
+        def renewal() -> None:
+            with db.engine.begin() as c:
+                head = leases.lock_head(c, 5.0)
+                locked.set()
+                release.wait(5)
+                now = time.time()
+                c.execute(insert(Lease).values(instance="b", until=now + 5, applied=head, renewed_at=now))
+
+        def writer() -> None:
+            with tracking() as w, db.tx("test") as t:
+                t.audit("test.noop", "nothing", None, None)
+            seen.append(w)
+
+        r = threading.Thread(target=renewal)
+        r.start()
+        assert locked.wait(5)
+        wr = threading.Thread(target=writer)
+        wr.start()
+        time.sleep(0.3)
+        assert not seen, "the commit did not wait for the renewal under way"
+        release.set()
+        r.join(5)
+        wr.join(5)
+        (commit,) = seen[0].commits.values()
+        assert [h.instance for h in commit.holders.holders] == ["b"]
     finally:
         db.dispose()
 

@@ -24,6 +24,8 @@ from sqlalchemy.pool import NullPool
 from authz.clock import Clock
 from authz.errors import Conflict
 from authz.events import Event, MalformedEvent, Reload, decode_all, encode_all
+from authz.store import holders
+from authz.store.holders import Holders
 from authz.store.schema import Audit, Change, Outbox, Revision
 
 log = logging.getLogger(__name__)
@@ -77,6 +79,8 @@ class Tx:
     events: list[Event] = field(default_factory=list)
     mails: list[Mail] = field(default_factory=list)
     revision: int = 0
+    holders: Holders | None = None  # read at commit
+    logged: Any = None  # the events as the change log holds them
 
     def audit(self, action: str, subject: str, before: Any, after: Any, org: str | None = None) -> None:
         """Record a change (R12): who (the Tx's actor), when, for which organisation, before and after."""
@@ -101,12 +105,25 @@ def read_events(revision: int, stored: Any) -> list[Event]:
         return [Reload()]
 
 
+@dataclass(frozen=True)
+class Commit:
+    """One committed write transaction: its revision, its events, and the lease holders read before it committed
+    (see :mod:`authz.store.holders`)."""
+
+    revision: int
+    events: list[Event]
+    holders: Holders
+
+
 @dataclass
 class Written:
     """The revisions committed while one request was served (or one command ran): its answer may leave only once
     every instance has applied them or can no longer answer (R11; :func:`authz.service.commit.after_commit`)."""
 
     revisions: list[int] = field(default_factory=list)
+    # What each of those commits brought and who held a lease then: the writer announces and applies the events
+    # without reading them back, and waits for those holders without asking SQL again.
+    commits: dict[int, Commit] = field(default_factory=dict)
     confirmed_through: int = 0  # every revision up to this one was confirmed (or waited for) already
     unconfirmed: bool = False  # some instance's lease ran out instead of its confirmation arriving
 
@@ -173,13 +190,17 @@ class Database:
             w = _written.get()
             if t.revision and w is not None:
                 w.revisions.append(t.revision)
+                if t.holders is not None:
+                    # Read back from their wire form: the writer applies exactly what the others apply.
+                    w.commits[t.revision] = Commit(t.revision, read_events(t.revision, t.logged), t.holders)
 
     def _finish(self, t: Tx) -> None:
         s = t.s
         t.revision = s.execute(
             update(Revision).where(Revision.id == 1).values(value=Revision.value + 1).returning(Revision.value)
         ).scalar_one()
-        s.add(Change(revision=t.revision, at=t.now, events=encode_all(t.events)))
+        t.logged = encode_all(t.events)
+        s.add(Change(revision=t.revision, at=t.now, events=t.logged))
         for action, subject, before, after, org in t.audits:
             s.add(Audit(at=t.now, actor=t.actor, on_behalf_of=org, action=action, subject=subject,
                         before=before, after=after, revision=t.revision))
@@ -187,6 +208,7 @@ class Database:
             s.add(Outbox(created_at=t.now, to_addr=m.to, subject=m.subject, body_text=m.text, body_html=m.html,
                          status="pending", attempts=0, next_attempt_at=t.now))
         s.flush()
+        t.holders = holders.read(s.connection())  # under the revision row's lock: see authz.store.holders
 
     def revision(self) -> int:
         with self.engine.connect() as c:

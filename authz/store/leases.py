@@ -3,8 +3,9 @@
 An instance answers decisions only while it holds a lease (:mod:`authz.sync`). To renew it, :func:`renew` takes
 the revision row *for share* — no writer can commit between reading the revision and writing the lease — reads
 the change log the instance has not applied, and writes ``until = now + seconds`` by the database's clock. So for
-any commit, either the renewal came first and the writer sees the renewed lease when it reads :func:`holders`
-after its commit, or the commit came first and the renewal brings its events along. The instance counts its lease
+any commit, either the renewal came first and the writer sees the renewed lease when it reads the holders (in its
+own transaction, after its bump: :mod:`authz.store.holders`), or the commit came first and the renewal brings its
+events along. The instance counts its lease
 from before it sent the renewal, and vouches only once it has applied what the renewal brought.
 
 Times are seconds since the epoch by the database's clock (PostgreSQL's ``clock_timestamp()``; for SQLite, whose
@@ -14,15 +15,16 @@ measures the rest of a lease with its own monotonic clock from when it read it.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, Float, cast, delete, func, select, text, update
+from sqlalchemy import Connection, delete, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from authz.events import Event
 from authz.store.db import Database, read_events
+from authz.store.holders import Holders, db_now
+from authz.store.holders import read as read_holders
 from authz.store.schema import Change, Lease, Revision
 
 # Leases that ran out this long ago are removed at the next renewal of any instance (a crashed instance's row).
@@ -34,19 +36,6 @@ class Renewal:
     head: int  # the newest committed revision, read under the share lock
     changes: list[tuple[int, list[Event]]]  # the change log after the instance's revision, in order
     complete: bool  # ``changes`` reach ``head`` (else there were more than the limit: reload)
-
-
-@dataclass(frozen=True)
-class Holder:
-    instance: str
-    applied: int  # the revision it had applied when it last said so here
-    left: float  # seconds until its lease runs out, by the database's clock, when it was read
-
-
-def _now(c: Connection) -> float:
-    if c.dialect.name == "sqlite":
-        return time.time()
-    return float(c.execute(select(cast(func.extract("epoch", func.clock_timestamp()), Float))).scalar_one())
 
 
 def lock_head(c: Connection, seconds: float) -> int:
@@ -72,7 +61,7 @@ def renew(db: Database, instance: str, applied: int, seconds: float, limit: int 
                              .where(Change.revision > applied, Change.revision <= head)
                              .order_by(Change.revision).limit(limit)).all()
             changes = [(int(r), read_events(int(r), ev)) for r, ev in rows]
-        now = _now(c)
+        now = db_now(c)
         values = {"instance": instance, "until": now + seconds, "applied": applied, "renewed_at": now}
         insert = sqlite_insert if c.dialect.name == "sqlite" else pg_insert
         c.execute(insert(Lease).values(**values).on_conflict_do_update(
@@ -82,12 +71,11 @@ def renew(db: Database, instance: str, applied: int, seconds: float, limit: int 
     return Renewal(head, changes, complete)
 
 
-def holders(db: Database, besides: str | None = None) -> list[Holder]:
-    """Every instance whose lease has not run out (but ``besides``)."""
+def holders(db: Database, besides: str | None = None) -> Holders:
+    """Every instance whose lease has not run out (but ``besides``); a write transaction reads the same in its
+    commit (:mod:`authz.store.holders`)."""
     with db.engine.connect() as c:
-        now = _now(c)
-        rows = c.execute(select(Lease.instance, Lease.applied, Lease.until).where(Lease.until > now)).all()
-    return [Holder(i, int(a), float(u) - now) for i, a, u in rows if i != besides]
+        return read_holders(c, besides)
 
 
 def applied_by(db: Database, instances: list[str]) -> dict[str, int]:
