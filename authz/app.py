@@ -26,6 +26,7 @@ from authz.cache.throttle import make_throttle
 from authz.clock import Clock
 from authz.config import Settings
 from authz.decider import Decider
+from authz.decisionlog import DecisionLog
 from authz.errors import AuthzError, Unauthorized, Unavailable
 from authz.mail import Mailer
 from authz.metrics import Metrics
@@ -52,6 +53,7 @@ async def readyz(request: Request) -> JSONResponse:
                       "renewed_seconds_ago": round(now - sync.renewed_at, 3) if sync.renewed_at else None,
                       "seconds": sync.lease_seconds, "instance": sync.instance},
             "saves": {"total": f.saves, "waited": f.waited, "unconfirmed": f.unconfirmed},
+            "decision_log": st.decisions.figures(),
             "announcements": sync.bus.name, "announcements_live": sync.bus.live(2.0), "error": sync.last_error,
             # Wall-clock times, for measuring propagation between instances (load/propagation.py).
             "applied_at": sync.applied_at, "last_commit": sync.last_commit}
@@ -71,7 +73,7 @@ async def metrics(request: Request) -> Response:
     if not _may_read_metrics(request, st.settings.metrics_token):
         raise Unauthorized("unauthorized", "/metrics needs Authorization: Bearer <AUTHZ_METRICS_TOKEN>.")
     gauges = {f"authz_index_{k}": float(v) for k, v in st.decider.stats().items()}
-    extra = st.sync.samples()
+    extra = st.sync.samples() + st.decisions.samples()
     try:  # the lag against SQL itself, not against what this instance last heard
         sql = await run_in_threadpool(st.db.revision)
         extra += [("authz_revision_sql", "gauge", sql, "The newest revision in SQL."),
@@ -171,11 +173,15 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
             if settings.redis_url and settings.snapshot_cache else None
         sync = Sync(db, decider, metrics_, settings.lease_seconds, bus, cache, settings.snapshot_refresh)
         mailer = Mailer(db, settings)
+        decision_log = DecisionLog(db, clock, settings.decision_log_dir, settings.decision_log_days,
+                                   settings.decision_log_backlog, enabled=settings.decision_log)
         st = State(settings=settings, clock=clock, db=db, decider=decider, sync=sync, metrics=metrics_,
-                   sessions=make_sessions(settings, db), throttle=make_throttle(settings, db), mailer=mailer)
+                   sessions=make_sessions(settings, db), throttle=make_throttle(settings, db),
+                   decisions=decision_log, mailer=mailer)
         app.state.authz = st
         assert isinstance(app, AuthzApp)
         app.authz = st
+        decision_log.start()
         await sync.start()
         await mailer.start()
         try:
@@ -183,6 +189,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         finally:
             await mailer.stop()
             await sync.stop()
+            await run_in_threadpool(decision_log.stop)  # ships what is left
             db.dispose()
 
     return AuthzApp(

@@ -38,6 +38,24 @@ def networks(text: str, name: str = "AUTHZ_TRUSTED_PROXIES") -> tuple[Network, .
     return tuple(found)
 
 
+def _whole(env: dict[str, str], name: str, default: int) -> int:
+    text = (env.get(name) or "").strip()
+    if not text:
+        return default
+    if not text.isascii() or not text.isdigit():
+        raise SettingsError(f"{name} must be a whole number, not {text!r}")
+    return int(text)
+
+
+def _switch(env: dict[str, str], name: str, default: bool) -> bool:
+    text = (env.get(name) or "").strip().lower()
+    if not text:
+        return default
+    if text not in ("0", "1", "true", "false", "yes", "no", "on", "off"):
+        raise SettingsError(f"{name} must be 1 or 0 (on or off), not {text!r}")
+    return text in ("1", "true", "yes", "on")
+
+
 def _seconds(env: dict[str, str], name: str, default: float) -> float:
     text = env.get(name)
     if not text:
@@ -93,12 +111,25 @@ class Settings:
     # R17: who must have a second factor before doing anything but enrol: "admins" (beheerders and operators),
     # "all" or "none".
     mfa_required: str = "admins"
+    # The decision log (authz.decisionlog): every decision recorded, kept this many days. Off only to measure what
+    # it costs (load/bench.py); the journal directory holds what was decided but is not yet in SQL (one file per
+    # running instance, recovered by the next start after a crash); the backlog bounds it while SQL is down.
+    decision_log: bool = True
+    decision_log_days: int = 90
+    decision_log_dir: Path = Path("./decision-log")
+    decision_log_backlog: int = 5_000_000
 
     def __post_init__(self) -> None:
         if not 0.1 <= self.lease_seconds <= 3600:
             raise SettingsError(f"AUTHZ_LEASE_SECONDS must be between 0.1 and 3600 seconds, not {self.lease_seconds}")
         if self.mfa_required not in ("admins", "all", "none"):
             raise SettingsError(f"AUTHZ_MFA_REQUIRED must be 'admins', 'all' or 'none', not {self.mfa_required!r}")
+        if not 1 <= self.decision_log_days <= 36_500:
+            raise SettingsError(f"AUTHZ_DECISION_LOG_DAYS must be a whole number of days from 1 to 36500, not "
+                                f"{self.decision_log_days}")
+        if self.decision_log_backlog < 1000:
+            raise SettingsError(f"AUTHZ_DECISION_LOG_BACKLOG must be at least 1000 entries, not "
+                                f"{self.decision_log_backlog}")
         if self.redis_url is not None:
             from authz.cache.connect import check  # the one reader of the URL's two forms
 
@@ -144,4 +175,8 @@ class Settings:
             trusted_proxies=networks(env.get("AUTHZ_TRUSTED_PROXIES") or ""),
             metrics_token=env.get("AUTHZ_METRICS_TOKEN") or None,
             mfa_required=(env.get("AUTHZ_MFA_REQUIRED") or cls.mfa_required).strip().lower(),
+            decision_log=_switch(env, "AUTHZ_DECISION_LOG", cls.decision_log),
+            decision_log_days=_whole(env, "AUTHZ_DECISION_LOG_DAYS", cls.decision_log_days),
+            decision_log_dir=Path(env.get("AUTHZ_DECISION_LOG_DIR") or "./decision-log"),
+            decision_log_backlog=_whole(env, "AUTHZ_DECISION_LOG_BACKLOG", cls.decision_log_backlog),
         )

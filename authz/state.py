@@ -14,6 +14,7 @@ if TYPE_CHECKING:  # annotations only: who is asking (authz.identity) reads the 
     from authz.clock import Clock
     from authz.config import Settings
     from authz.decider import Decider
+    from authz.decisionlog import DecisionLog
     from authz.mail import Mailer
     from authz.metrics import Metrics
     from authz.store.db import Database
@@ -30,6 +31,7 @@ class State:
     metrics: Metrics
     sessions: SessionStore  # authz.cache.sessions: SQL, or Redis when configured
     throttle: Throttle  # failed log-ins (authz.cache.throttle)
+    decisions: DecisionLog  # every decision answered (authz.decisionlog): record() on the request path
     mailer: Mailer | None = None  # the outbox sender (authz.mail); None where no app runs
     # Authorization header value -> SHA-256 of the key, for keys seen valid: saves hashing on every check.
     key_digests: dict[bytes, str] = field(default_factory=dict)

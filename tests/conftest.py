@@ -121,13 +121,14 @@ def outbox_dir(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def settings(db_url: str, outbox_dir: Path) -> Settings:
+def settings(db_url: str, outbox_dir: Path, tmp_path: Path) -> Settings:
     # mail_interval=0: no background sender, so a test reads the outbox as its change left it (a delivered row
     # loses its bodies); tests that want e-mails delivered call authz.mail.deliver_due themselves.
     # mfa_required="none": the tests of everything else log in as beheerders without a second factor; the tests of
     # R17 (tests/test_mfa*.py) give their own.
+    # The decision log's journal in the test's own directory (tests/test_decision_log.py reads it).
     return Settings(database_url=db_url, secret_key="test-secret", outbox_dir=outbox_dir, lease_seconds=1.0,
-                    mail_interval=0, mfa_required="none")
+                    mail_interval=0, mfa_required="none", decision_log_dir=tmp_path / "decision-log")
 
 
 @pytest.fixture

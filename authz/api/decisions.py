@@ -102,17 +102,18 @@ async def _vouch(st: State, wanted: int | None) -> None:
 
 
 async def check(request: Request) -> JSONResponse:
-    service_client(request)
+    client = service_client(request)
     st = state(request)
     user, product, afnemer, min_revision = check_values(await read_json(request, st.settings.max_body_bytes))
     if min_revision is not None or not st.sync.current():
         await _vouch(st, min_revision)
     d = _decide(st, user, product, afnemer)
+    st.decisions.record(client, user, product, afnemer, d, st.decisions.traces.of_headers(request.scope["headers"]))
     return JSONResponse({"allowed": d.allowed, "reason": d.reason, "afnemers": d.afnemers, "revision": d.revision})
 
 
 async def check_batch(request: Request) -> JSONResponse:
-    service_client(request)
+    client = service_client(request)
     st = state(request)
     f = BATCH.parse(await read_json(request, st.settings.max_body_bytes))
     checks = [check_values(c) for c in f["checks"]]  # every check read before any wait: a bad one refuses all
@@ -120,8 +121,11 @@ async def check_batch(request: Request) -> JSONResponse:
     wanted = [m for m in (f.get("min_revision"), *(c[3] for c in checks)) if m is not None]
     await _vouch(st, max(wanted) if wanted else None)
     revision = st.decider.revision
-    results = [_answer(_decide(st, user, product, afnemer)) for user, product, afnemer, _ in checks]  # one revision
-    return JSONResponse({"results": results, "revision": revision})
+    decided = [(c, _decide(st, *c[:3])) for c in checks]  # one revision
+    trace, record = st.decisions.traces.of_headers(request.scope["headers"]), st.decisions.record
+    for (user, product, afnemer, _), d in decided:
+        record(client, user, product, afnemer, d, trace)
+    return JSONResponse({"results": [_answer(d) for _, d in decided], "revision": revision})
 
 
 async def user_products(request: Request) -> JSONResponse:

@@ -29,7 +29,7 @@ _ATTEMPTS = 3
 
 
 async def explain(request: Request) -> JSONResponse:
-    service_client(request)
+    client = service_client(request)
     st = state(request)
     f = CHECK.parse(await read_json(request, st.settings.max_body_bytes))  # the body of /v1/check
     user, product, afnemer = f["user"], f["product"], f.get("afnemer")
@@ -48,6 +48,8 @@ async def explain(request: Request) -> JSONResponse:
             break
     # No await from here on: the decision is taken at the revision just compared.
     decision = st.decider.check(user, product, afnemer)
+    st.decisions.record(client, user, product, afnemer, decision,
+                        st.decisions.traces.of_headers(request.scope["headers"]))
     body = explaining.answer(decision, gathered, day)
     same_revision = gathered.consistent and decision.revision == gathered.evidence.revision
     if same_revision and not body["reference"]["agrees"]:

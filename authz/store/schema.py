@@ -13,12 +13,15 @@ from typing import Any, ClassVar
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     Date,
     DateTime,
     Float,
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
+    SmallInteger,
     String,
     Text,
     UniqueConstraint,
@@ -310,8 +313,40 @@ class Outbox(Base):
     sent_at: Mapped[datetime | None] = mapped_column(nullable=True)
 
 
+class DecisionRecord(Base):
+    """The decision log (:mod:`authz.store.decisionlog`): one row per decision answered, written in batches by each
+    instance's writer, never changed, removed after ``AUTHZ_DECISION_LOG_DAYS``. On PostgreSQL the table is
+    partitioned by UTC day (the migration, 0006): this declaration is what the queries read, the same on both."""
+
+    __tablename__ = "decisions"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+                                    autoincrement=True)
+    at: Mapped[datetime] = mapped_column()
+    revision: Mapped[int] = mapped_column(BigInteger)
+    reason: Mapped[int] = mapped_column(SmallInteger)  # authz.store.decisionlog.REASONS
+    allowed: Mapped[bool] = mapped_column(Boolean)
+    client: Mapped[str] = mapped_column(Text)
+    user_email: Mapped[str] = mapped_column(Text)
+    product: Mapped[str] = mapped_column(Text)
+    afnemer: Mapped[str | None] = mapped_column(Text, nullable=True)
+    trace_id: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    span_id: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    processing_activity_id: Mapped[str | None] = mapped_column(Text, nullable=True)
+    algorithm_id: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class DecisionJournal(Base):
+    """Per journal file of an instance's decision log: the last batch it shipped, written in the same transaction as
+    the batch, so that a journal recovered after a crash ships exactly what SQL lacks."""
+
+    __tablename__ = "decision_journals"
+    journal: Mapped[str] = mapped_column(String(64), primary_key=True)
+    shipped: Mapped[int] = mapped_column(BigInteger)
+
+
 __all__ = [
-    "Account", "AccountRequest", "Audit", "Base", "CasbinRule", "Change", "Contract", "Grant", "Invitation",
+    "Account", "AccountRequest", "Audit", "Base", "CasbinRule", "Change", "Contract", "DecisionJournal",
+    "DecisionRecord", "Grant", "Invitation",
     "Lease", "LoginFailures", "Mandate", "MfaFactor", "Organisation", "Outbox", "Product", "RecoveryCode", "Revision",
     "Role", "ServiceKey", "Session", "Token", "UniqueConstraint",
 ]

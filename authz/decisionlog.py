@@ -1,0 +1,395 @@
+"""The decision log of one instance: every decision answered is recorded, durably, off the request path.
+
+**The request** only appends a tuple to an in-memory buffer (:meth:`DecisionLog.record`, well under a
+microsecond; ``load/decisionlog_cost.py`` measures it). The buffer is bounded (:data:`BUFFER` entries): when the
+writer cannot keep up, an entry that does not fit is dropped and counted, never waited for.
+
+**The writer**, a thread of its own, every :data:`JOURNAL_EVERY` seconds takes what the buffer holds and appends
+it as one line (one batch, numbered) to this instance's journal, a file in ``AUTHZ_DECISION_LOG_DIR``, and
+fsyncs it; every :data:`SHIP_EVERY` seconds it ships the journaled batches to SQL (:mod:`authz.store.decisionlog`:
+``COPY`` on PostgreSQL) together with the number of the last one shipped, in one transaction, and then empties
+the journal. So a crash loses at most what was decided since the last fsync: the last quarter of a second.
+
+**A crash** leaves the journal behind. Each journal is locked (``flock``) by the process writing it, so the next
+start of any instance sharing the directory finds it unlocked, ships the batches SQL does not hold yet (by the
+number SQL recorded: nothing twice), removes it and says in the log how many entries it recovered and how many
+could have been lost at most. A clean stop ships everything and leaves nothing behind.
+
+**SQL down**: batches stay in the journal (on disk, not in memory) up to ``AUTHZ_DECISION_LOG_BACKLOG`` entries;
+beyond that new entries are dropped and counted. /metrics and /readyz say how many (:meth:`samples`,
+:meth:`figures`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+import os
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, timedelta
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+
+import orjson
+
+from authz.clock import Clock
+from authz.metrics import Sample
+from authz.store import decisionlog as store
+from authz.store.db import Database
+from authz.store.decisionlog import Batch, Row
+from authz.trace import Trace, Traces
+
+if TYPE_CHECKING:
+    from authz.decider import Decision
+
+log = logging.getLogger(__name__)
+
+BUFFER = 100_000  # entries in memory between two journal writes: 10 s at 10 000 decisions/s, about 20 MB
+JOURNAL_EVERY = 0.25  # seconds between journal writes (each fsynced): what a crash can lose
+SHIP_EVERY = 1.0  # seconds between shipments to SQL
+SHIP_ROWS = 20_000  # rows per SQL transaction when catching up
+MAINTAIN_EVERY = 3600.0  # seconds between partition upkeep and retention
+PARTITIONS_AHEAD = 2  # days of partitions made ahead of today
+WARN_EVERY = 60.0  # seconds between two warnings of the same trouble
+_PREFIX, _SUFFIX = "decisions-", ".journal"
+
+
+@dataclass(frozen=True)
+class Recovered:
+    """What the start-up found in one journal of an instance that ended without shipping it."""
+
+    journal: str
+    entries: int  # entries in it
+    in_sql: int  # of those, already in SQL (shipped just before the crash)
+    shipped: int  # shipped now
+    torn: int  # a last line cut short by the crash: never fsynced, so part of what may be lost
+    rate: float  # entries per second over its last journaled second
+
+
+class DecisionLog:
+    """One instance's decision log: :meth:`record` on the request path, a writer thread behind it."""
+
+    def __init__(self, db: Database, clock: Clock, directory: Path, days: int, backlog: int = 5_000_000,
+                 enabled: bool = True, buffer: int = BUFFER, journal_every: float = JOURNAL_EVERY,
+                 ship_every: float = SHIP_EVERY) -> None:
+        self.db, self.clock, self.directory, self.days = db, clock, directory, days
+        self.enabled = enabled
+        self.traces = Traces()
+        self.capacity, self.backlog_max = buffer, backlog
+        self.journal_every, self.ship_every = journal_every, ship_every
+        # The instant of a decision: the real clock's time.time() (fast), or a test's clock.
+        self._now: Callable[[], float] = time.time if type(clock) is Clock else (lambda: clock.now().timestamp())
+        self._buffer: deque[tuple[Any, ...]] = deque()
+        self.dropped = 0  # entries that found the buffer full (request side)
+        self.backlog_dropped = 0  # entries the journal had no room for (SQL down too long)
+        self.journaled = 0
+        self.shipped = 0
+        self.backlog = 0  # entries journaled, not yet in SQL
+        self.ship_errors = 0
+        self.recovered = 0
+        self.recoveries: list[Recovered] = []
+        self.last_error: str | None = None
+        self.journal = uuid.uuid4().hex
+        self.path = directory / f"{_PREFIX}{self.journal}{_SUFFIX}"
+        self._file: IO[bytes] | None = None
+        self._seq = 0  # the last batch journaled
+        self._shipped_seq = 0  # the last batch in SQL
+        self._pending: list[Batch] | None = []  # journaled batches not yet in SQL, while they fit in memory
+        self._pending_rows = 0
+        self._days: set[date] = set()  # day partitions known to exist
+        self._orphans = True  # journals of ended instances may wait in the directory
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._warned: dict[str, float] = {}
+
+    # -- the request path ----------------------------------------------------------------------------------------
+
+    def record(self, client: str, user: str, product: str, afnemer: str | None, decision: Decision,
+               trace: Trace | None = None, processing_activity_id: str | None = None,
+               algorithm_id: str | None = None) -> None:
+        """Record one decision answered to service client ``client`` (``afnemer`` None: asked for any afnemer).
+        ``processing_activity_id`` and ``algorithm_id`` are the URIs an AuthZEN caller names (NLGov)."""
+        if not self.enabled:
+            return
+        buffer = self._buffer
+        if len(buffer) >= self.capacity:
+            self.dropped += 1
+            return
+        buffer.append((self._now(), client, user, product, afnemer, decision.allowed, decision.reason,
+                       decision.revision, trace[0] if trace else None, trace[1] if trace else None,
+                       processing_activity_id, algorithm_id))
+
+    # -- start and stop ------------------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Open this instance's journal (locked) and start the writer; it recovers ended instances' journals
+        first."""
+        if not self.enabled:
+            return
+        self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        # The entries name people (e-mail addresses): readable by this service's user only.
+        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        self._file = os.fdopen(fd, "ab")
+        self._thread = threading.Thread(target=self._run, name="authz-decision-log", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Ship what is left and close the journal (removed when SQL holds everything, else kept for the next
+        start)."""
+        if self._thread is None:
+            return
+        self._stop.set()
+        self._thread.join(timeout)
+        self._thread = None
+        assert self._file is not None
+        if self.backlog == 0 and not self._buffer:
+            self.path.unlink(missing_ok=True)
+            with contextlib.suppress(Exception):
+                store.forget(self.db, self.journal)
+        else:
+            log.warning("decision log: %d entries are not in SQL yet; they stay in %s for the next start",
+                        self.backlog + len(self._buffer), self.path)
+        self._file.close()
+        self._file = None
+
+    # -- the writer ----------------------------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        last_ship = last_upkeep = -1e9
+        while True:
+            stopping = self._stop.wait(self.journal_every)
+            try:
+                now = time.monotonic()
+                if now - last_upkeep >= MAINTAIN_EVERY:
+                    last_upkeep = now
+                    self._upkeep()
+                if self._orphans:
+                    self._recover_orphans()
+                self._journal_round()
+                if stopping or now - last_ship >= self.ship_every or self.backlog >= SHIP_ROWS:
+                    last_ship = now
+                    self._ship_round()
+            except Exception as exc:  # the writer never dies: the next round tries again
+                self._trouble("writer", "decision log: the writer failed (%s); it tries again", exc)
+            if stopping:
+                if self._buffer:  # recorded while the last round ran
+                    with contextlib.suppress(Exception):
+                        self._journal_round()
+                        self._ship_round()
+                return
+
+    def _journal_round(self) -> None:
+        n = len(self._buffer)
+        if not n:
+            return
+        popleft = self._buffer.popleft
+        rows: list[Row] = [popleft() for _ in range(n)]
+        room = self.backlog_max - self.backlog
+        if n > room:
+            self.backlog_dropped += n - max(room, 0)
+            rows = rows[:max(room, 0)]
+            self._trouble("backlog", "decision log: %d entries wait for SQL, the most the journal keeps "
+                          "(AUTHZ_DECISION_LOG_BACKLOG); new entries are dropped and counted", self.backlog)
+            if not rows:
+                return
+        assert self._file is not None
+        self._seq += 1
+        self._file.write(orjson.dumps([self._seq, rows]) + b"\n")
+        self._file.flush()
+        os.fsync(self._file.fileno())
+        self.journaled += len(rows)
+        self.backlog += len(rows)
+        if self._pending is not None:
+            self._pending.append((self._seq, rows))
+            self._pending_rows += len(rows)
+            if self._pending_rows > self.capacity:  # SQL is behind: the journal holds them, memory need not
+                self._pending, self._pending_rows = None, 0
+
+    def _ship_round(self) -> None:
+        if not self.backlog:
+            return
+        batches: Iterator[Batch] = iter(self._pending) if self._pending is not None else (
+            b for b in _read(self.path, self._shipped_seq)[0])
+        try:
+            for chunk in _chunks(batches, SHIP_ROWS):
+                n = self._ship(self.journal, chunk)
+                self._shipped_seq = chunk[-1][0]
+                self.shipped += n
+                self.backlog -= n
+        except Exception as exc:
+            self.ship_errors += 1
+            self.last_error = f"{type(exc).__name__}: {exc}"[:300]
+            if self._pending is not None:  # what did go is no longer pending
+                self._pending = [b for b in self._pending if b[0] > self._shipped_seq]
+                self._pending_rows = sum(len(r) for _, r in self._pending)
+            self._trouble("ship", "decision log: cannot write to SQL (%s); %d entries wait in the journal",
+                          self.last_error, self.backlog)
+            return
+        assert self._file is not None
+        # Everything journaled is in SQL: start the journal afresh (the batch numbers go on, SQL holds the last).
+        os.ftruncate(self._file.fileno(), 0)
+        os.fsync(self._file.fileno())
+        self._pending, self._pending_rows, self.backlog = [], 0, 0
+        if self.last_error is not None:
+            log.info("decision log: writing to SQL again")
+            self.last_error = None
+            self._warned.pop("ship", None)
+
+    def _ship(self, journal: str, batches: list[Batch]) -> int:
+        days = store.days_of(batches) - self._days
+        if days:
+            store.ensure_partitions(self.db, days)
+            self._days |= days
+        return store.ship(self.db, journal, batches)
+
+    def _upkeep(self) -> None:
+        """Partitions for today and the next days; retention."""
+        today = self.clock.now().astimezone(UTC).date()
+        days = {today + timedelta(days=i) for i in range(PARTITIONS_AHEAD + 1)}
+        made = store.ensure_partitions(self.db, days)
+        self._days |= days
+        if made:
+            log.info("decision log: made the partitions %s", ", ".join(made))
+        removed = store.expire(self.db, self.clock.now(), self.days)
+        if removed:
+            self._days = {d for d in self._days if d >= today - timedelta(days=self.days + 1)}
+            log.info("decision log: removed %d %s older than %d days", removed,
+                     "rows" if self.db.is_sqlite else "day partitions", self.days)
+
+    def _recover_orphans(self) -> None:
+        """Ship the journals of instances that ended without shipping them (those no living process locks)."""
+        left = False
+        for path in sorted(self.directory.glob(f"{_PREFIX}*{_SUFFIX}")):
+            if path == self.path:
+                continue
+            try:
+                found = self._recover(path)
+            except Exception as exc:
+                left = True
+                self._trouble("recover", "decision log: cannot recover the journal %s yet (%s); it tries again",
+                              path.name, exc)
+                continue
+            if found is not None:
+                self.recoveries.append(found)
+                self.recovered += found.shipped
+                lost = (f"about {round(found.rate * self.journal_every)} at the rate of its last second"
+                        if found.rate else "none were journaled in its last second")
+                log.warning(
+                    "decision log: recovered %d entries from the journal %s of an instance that ended without "
+                    "shipping them: shipped %d now, %d were in SQL already, %d torn at the end; at most the "
+                    "decisions of its last %.2f s before the end can be lost (%s)", found.entries, found.journal,
+                    found.shipped, found.in_sql, found.torn, self.journal_every, lost)
+        self._orphans = left
+
+    def _recover(self, path: Path) -> Recovered | None:
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return None  # a living instance's journal
+            try:
+                if os.fstat(fd).st_ino != os.stat(path).st_ino:
+                    return None  # recovered and removed meanwhile by another instance
+            except FileNotFoundError:
+                return None
+            journal = path.name[len(_PREFIX):-len(_SUFFIX)]
+            after = store.shipped(self.db, journal)
+            batches, torn, entries = _read(path, after)
+            todo = list(batches)
+            shipped = 0
+            for chunk in _chunks(iter(todo), SHIP_ROWS):
+                shipped += self._ship(journal, chunk)
+            rows = [r for _, b in todo for r in b]
+            rate = 0.0
+            if rows:
+                last = max(r[0] for r in rows)
+                rate = sum(1 for r in rows if r[0] >= last - 1.0) / 1.0
+            path.unlink()
+            store.forget(self.db, journal)  # after the unlink: a crash between leaves a mark, never a second copy
+            return Recovered(journal, entries(), entries() - shipped, shipped, torn(), rate)
+        finally:
+            os.close(fd)
+
+    def _trouble(self, kind: str, message: str, *args: Any) -> None:
+        now = time.monotonic()
+        if now - self._warned.get(kind, -1e9) >= WARN_EVERY:
+            self._warned[kind] = now
+            log.warning(message, *args)
+
+    # -- what it says about itself -------------------------------------------------------------------------------
+
+    def figures(self) -> dict[str, Any]:
+        """For /readyz."""
+        return {"enabled": self.enabled, "buffered": len(self._buffer), "backlog": self.backlog,
+                "journaled": self.journaled, "shipped": self.shipped, "dropped": self.dropped,
+                "backlog_dropped": self.backlog_dropped, "ship_errors": self.ship_errors,
+                "recovered": self.recovered, "recovering": self._orphans and self.enabled,
+                "error": self.last_error, "traceparent_malformed": self.traces.malformed}
+
+    def samples(self) -> list[Sample]:
+        """For /metrics."""
+        return [
+            ("authz_decision_log_buffered", "gauge", len(self._buffer),
+             "Decisions recorded in memory, not yet in the journal."),
+            ("authz_decision_log_backlog", "gauge", self.backlog, "Decisions in the journal, not yet in SQL."),
+            ("authz_decision_log_journaled_total", "counter", self.journaled,
+             "Decisions written (and fsynced) to this instance's journal."),
+            ("authz_decision_log_shipped_total", "counter", self.shipped, "Decisions written to SQL."),
+            ("authz_decision_log_dropped_total", "counter", self.dropped,
+             "Decisions not logged: the in-memory buffer was full."),
+            ("authz_decision_log_backlog_dropped_total", "counter", self.backlog_dropped,
+             "Decisions not logged: the journal held AUTHZ_DECISION_LOG_BACKLOG entries waiting for SQL."),
+            ("authz_decision_log_ship_errors_total", "counter", self.ship_errors, "Failed writes to SQL."),
+            ("authz_decision_log_recovered_total", "counter", self.recovered,
+             "Decisions recovered at start-up from journals of instances that ended without shipping them."),
+            ("authz_traceparent_malformed_total", "counter", self.traces.malformed,
+             "traceparent values ignored as malformed (W3C Trace Context)."),
+        ]
+
+
+def _read(path: Path, after: int) -> tuple[Iterator[Batch], Callable[[], int], Callable[[], int]]:
+    """The batches of a journal numbered above ``after``, read lazily; and, once read, how many lines were torn
+    (cut short: the last write before a crash, never fsynced) and how many entries all its batches held."""
+    counts = {"torn": 0, "entries": 0}
+
+    def batches() -> Iterator[Batch]:
+        with path.open("rb") as f:
+            for line in f:
+                try:
+                    seq, rows = orjson.loads(line)
+                except orjson.JSONDecodeError:
+                    counts["torn"] += 1
+                    continue
+                counts["entries"] += len(rows)
+                if seq > after:
+                    yield int(seq), rows
+
+    return batches(), lambda: counts["torn"], lambda: counts["entries"]
+
+
+def _chunks(batches: Iterator[Batch], rows: int) -> Iterator[list[Batch]]:
+    chunk: list[Batch] = []
+    n = 0
+    for b in batches:
+        chunk.append(b)
+        n += len(b[1])
+        if n >= rows:
+            yield chunk
+            chunk, n = [], 0
+    if chunk:
+        yield chunk
+
+
+def journals(directory: Path) -> list[Path]:
+    """The journal files in ``directory`` (for tests and operators)."""
+    return sorted(directory.glob(f"{_PREFIX}*{_SUFFIX}"))
+
+
