@@ -18,10 +18,10 @@ STATIC_DIR = Path(__file__).resolve().parent / "static"
 def routes() -> list[BaseRoute]:
     """Every UI route, the static files under /static and, last, the Dutch 404 page for browsers; mounted by
     :func:`authz.app.create_app` after the JSON API."""
-    from admin_ui import account, entry, logbook, members, mine, operator, org, review, rights
+    from admin_ui import account, decisions, entry, logbook, members, mine, operator, org, review, rights
     from admin_ui.missing import NotFoundPage
 
     return [*entry.routes, *rights.routes, *org.routes, *members.routes, *review.routes, *logbook.routes,
-            *operator.routes, *account.routes, *mine.routes,
+            *operator.routes, *decisions.routes, *account.routes, *mine.routes,
             Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"),
             NotFoundPage()]  # last: a browser's page that no route above answers

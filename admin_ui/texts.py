@@ -77,6 +77,8 @@ ERRORS = {
     "product_exists": "Er bestaat al een product met deze code.",
     "invalid_product_code": "Een productcode bestaat uit kleine letters, cijfers en '-' (2 tot 63 tekens).",
     "invalid_date": "Vul een datum in als JJJJ-MM-DD.",
+    "invalid_period": "De einddatum ligt voor de begindatum.",
+    "invalid_cursor": "Deze pagina bestaat niet (meer); begin bij de eerste pagina.",
     "invalid_dates": "De einddatum ligt voor de ingangsdatum.",
     "invalid_field": "Een van de velden heeft geen geldige waarde.",
     "invalid_domain": "Vul e-maildomeinen in zoals 'voorbeeld.nl'.",
@@ -243,6 +245,30 @@ LOGBOOK_PERIOD_REVERSED = "De einddatum lag voor de begindatum; de twee zijn omg
 
 def logbook_bad_day(name: str) -> str:
     return f"Vul bij '{LOGBOOK_FIELDS.get(name, name)}' een datum in als JJJJ-MM-DD; dit filter is nu niet gebruikt."
+
+
+# -- Beslissingen: the decision log (admin_ui/decisions.py) ------------------------------------------------------
+
+DECISIONS_TITLE = "Beslissingen"
+DECISIONS_INTRO = ("Elke beslissing die deze dienst aan andere diensten gaf: wie mocht welk product zien, voor welke "
+                   "afnemer, en waarom wel of niet. Beslissingen worden na de bewaartermijn verwijderd.")
+DECISIONS_NONE = "Geen beslissingen gevonden."
+DECISIONS_ANY_AFNEMER = "elke afnemer"
+DECISIONS_VERDICT = {True: "toegestaan", False: "geweigerd"}
+DECISION_REASONS = {"granted": "gekoppeld, met geldig contract", "unknown_user": "onbekende gebruiker",
+                    "inactive_user": "account niet actief", "unknown_product": "onbekend product",
+                    "no_grant": "geen koppeling", "no_contract": "geen geldig contract",
+                    "no_mandate": "geen geldige opdracht", "unknown_afnemer": "onbekende afnemer",
+                    "other": "andere reden"}
+DECISIONS_FIELDS = {"gebruiker": "Gebruiker", "product": "Product", "afnemer": "Afnemer", "van": "Van",
+                    "tot": "Tot en met"}
+DECISIONS_PERIOD_REVERSED = "De einddatum ligt voor de begindatum; er is niet gezocht."
+DECISIONS_BAD_PAGE = "Deze pagina bestaat niet (meer); begin bij de nieuwste beslissingen."
+
+
+def decisions_bad_filter(name: str, said: str) -> str:
+    """A filter of the Beslissingen page that cannot be read: its label, the reason, and that nothing was searched."""
+    return f"{DECISIONS_FIELDS.get(name, name)}: {said} Er is niet gezocht."
 
 
 # The confirmation pages (GET: shows, changes nothing; its button POSTs).

@@ -17,7 +17,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Match, Route
 
 import admin_ui
-from authz.api import accounts, admin, decisions, explain, members, operator, outbox, review
+from authz.api import accounts, admin, decisionlog, decisions, explain, members, operator, outbox, review
 from authz.api.http import Confirmed, JSONResponse, JsonWrites, error_response
 from authz.bus import make_bus
 from authz.cache.sessions import make_sessions
@@ -147,7 +147,7 @@ def all_routes() -> list[BaseRoute]:
         *decisions.routes,
     ]
     routes += [*explain.routes, *accounts.routes, *operator.routes, *admin.routes, *review.routes, *members.routes,
-               *outbox.routes]
+               *outbox.routes, *decisionlog.routes]
     routes.append(Route("/openapi.json", openapi.endpoint, methods=["GET"]))
     return routes
 
