@@ -104,7 +104,10 @@ class DecisionLog:
         self._pending_rows = 0
         self._days: set[date] = set()  # day partitions known to exist
         self._orphans = True  # journals of ended instances may wait in the directory
-        self._stop = threading.Event()
+        self._wake = threading.Event()  # stop, or flush now
+        self._stopping = False
+        self._flush_asked = self._flush_done = 0
+        self._flushed = threading.Condition()
         self._thread: threading.Thread | None = None
         self._warned: dict[str, float] = {}
 
@@ -145,7 +148,8 @@ class DecisionLog:
         start)."""
         if self._thread is None:
             return
-        self._stop.set()
+        self._stopping = True
+        self._wake.set()
         self._thread.join(timeout)
         self._thread = None
         assert self._file is not None
@@ -159,25 +163,51 @@ class DecisionLog:
         self._file.close()
         self._file = None
 
+    def flush(self, timeout: float = 10.0) -> bool:
+        """Journal and ship what was recorded before this call, now, and wait for that round (tests, benchmarks).
+        False when the writer did not finish a round in time; SQL may still lack entries when it could not write."""
+        if self._thread is None:
+            return False
+        with self._flushed:
+            self._flush_asked += 1
+            wanted = self._flush_asked
+            self._wake.set()
+            return self._flushed.wait_for(lambda: self._flush_done >= wanted, timeout)
+
     # -- the writer ----------------------------------------------------------------------------------------------
 
     def _run(self) -> None:
         last_ship = last_upkeep = -1e9
         while True:
-            stopping = self._stop.wait(self.journal_every)
-            try:
-                now = time.monotonic()
-                if now - last_upkeep >= MAINTAIN_EVERY:
-                    last_upkeep = now
-                    self._upkeep()
-                if self._orphans:
-                    self._recover_orphans()
+            self._wake.wait(self.journal_every)
+            self._wake.clear()
+            stopping, asked = self._stopping, self._flush_asked
+            try:  # first, and whatever SQL does: the journal is what a crash must find
                 self._journal_round()
-                if stopping or now - last_ship >= self.ship_every or self.backlog >= SHIP_ROWS:
-                    last_ship = now
+            except Exception as exc:
+                self._trouble("journal", "decision log: cannot write the journal %s (%s)", self.path, exc)
+            now = time.monotonic()
+            if now - last_upkeep >= MAINTAIN_EVERY:
+                last_upkeep = now - MAINTAIN_EVERY + 60  # failing, it tries again in a minute
+                try:
+                    self._upkeep()
+                    last_upkeep = now
+                except Exception as exc:  # the writer never dies: a later round tries again
+                    self._trouble("upkeep", "decision log: cannot keep the partitions or the retention (%s); it "
+                                  "tries again", exc)
+            if self._orphans:
+                self._recover_orphans()
+            if stopping or asked > self._flush_done or now - last_ship >= self.ship_every \
+                    or self.backlog >= SHIP_ROWS:
+                last_ship = now
+                try:
                     self._ship_round()
-            except Exception as exc:  # the writer never dies: the next round tries again
-                self._trouble("writer", "decision log: the writer failed (%s); it tries again", exc)
+                except Exception as exc:
+                    self._trouble("writer", "decision log: the writer failed (%s); it tries again", exc)
+            if asked > self._flush_done:
+                with self._flushed:
+                    self._flush_done = asked
+                    self._flushed.notify_all()
             if stopping:
                 if self._buffer:  # recorded while the last round ran
                     with contextlib.suppress(Exception):
@@ -196,14 +226,18 @@ class DecisionLog:
             self.backlog_dropped += n - max(room, 0)
             rows = rows[:max(room, 0)]
             self._trouble("backlog", "decision log: %d entries wait for SQL, the most the journal keeps "
-                          "(AUTHZ_DECISION_LOG_BACKLOG); new entries are dropped and counted", self.backlog)
+                          "(AUTHZ_DECISION_LOG_BACKLOG); new entries are dropped and counted", self.backlog_max)
             if not rows:
                 return
         assert self._file is not None
         self._seq += 1
-        self._file.write(orjson.dumps([self._seq, rows]) + b"\n")
-        self._file.flush()
-        os.fsync(self._file.fileno())
+        try:
+            self._file.write(orjson.dumps([self._seq, rows]) + b"\n")
+            self._file.flush()
+            os.fsync(self._file.fileno())
+        except OSError:  # a full or failing disk: these are lost, and counted so
+            self.backlog_dropped += len(rows)
+            raise
         self.journaled += len(rows)
         self.backlog += len(rows)
         if self._pending is not None:
