@@ -75,6 +75,7 @@ OPERATIONS = {
     "POST /v1/orgs/{kvk}/users/{email}/deactivate": "deactivateUser",
     "POST /v1/orgs/{kvk}/users/{email}/reactivate": "reactivateUser",
     "GET /v1/operator/mail": "listMail", "POST /v1/operator/mail/{id}/retry": "retryMail",
+    "GET /v1/operator/decisions": "listDecisions",
 }
 
 
