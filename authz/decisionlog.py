@@ -30,7 +30,7 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, timedelta
 from pathlib import Path
@@ -231,8 +231,10 @@ class DecisionLog:
                 return
         assert self._file is not None
         self._seq += 1
+        payload = orjson.dumps(rows)
+        batch = Batch(self._seq, len(rows), payload, min(r[0] for r in rows), max(r[0] for r in rows))
         try:
-            self._file.write(orjson.dumps([self._seq, rows]) + b"\n")
+            self._file.write(b"[%d," % self._seq + payload + b"]\n")
             self._file.flush()
             os.fsync(self._file.fileno())
         except OSError:  # a full or failing disk: these are lost, and counted so
@@ -241,28 +243,27 @@ class DecisionLog:
         self.journaled += len(rows)
         self.backlog += len(rows)
         if self._pending is not None:
-            self._pending.append((self._seq, rows))
-            self._pending_rows += len(rows)
+            self._pending.append(batch)
+            self._pending_rows += batch.count
             if self._pending_rows > self.capacity:  # SQL is behind: the journal holds them, memory need not
                 self._pending, self._pending_rows = None, 0
 
     def _ship_round(self) -> None:
         if not self.backlog:
             return
-        batches: Iterator[Batch] = iter(self._pending) if self._pending is not None else (
-            b for b in _read(self.path, self._shipped_seq)[0])
+        batches = iter(self._pending) if self._pending is not None else _Reader(self.path, self._shipped_seq)
         try:
             for chunk in _chunks(batches, SHIP_ROWS):
                 n = self._ship(self.journal, chunk)
-                self._shipped_seq = chunk[-1][0]
+                self._shipped_seq = chunk[-1].seq
                 self.shipped += n
                 self.backlog -= n
         except Exception as exc:
             self.ship_errors += 1
             self.last_error = f"{type(exc).__name__}: {exc}"[:300]
             if self._pending is not None:  # what did go is no longer pending
-                self._pending = [b for b in self._pending if b[0] > self._shipped_seq]
-                self._pending_rows = sum(len(r) for _, r in self._pending)
+                self._pending = [b for b in self._pending if b.seq > self._shipped_seq]
+                self._pending_rows = sum(b.count for b in self._pending)
             self._trouble("ship", "decision log: cannot write to SQL (%s); %d entries wait in the journal",
                           self.last_error, self.backlog)
             return
@@ -277,7 +278,7 @@ class DecisionLog:
             self._warned.pop("ship", None)
 
     def _ship(self, journal: str, batches: list[Batch]) -> int:
-        days = store.days_of(batches) - self._days
+        days = set().union(*(b.days() for b in batches)) - self._days
         if days:
             store.ensure_partitions(self.db, days)
             self._days |= days
@@ -335,20 +336,14 @@ class DecisionLog:
             except FileNotFoundError:
                 return None
             journal = path.name[len(_PREFIX):-len(_SUFFIX)]
-            after = store.shipped(self.db, journal)
-            batches, torn, entries = _read(path, after)
-            todo = list(batches)
+            reader = _Reader(path, store.shipped(self.db, journal))
             shipped = 0
-            for chunk in _chunks(iter(todo), SHIP_ROWS):
+            for chunk in _chunks(reader, SHIP_ROWS):
                 shipped += self._ship(journal, chunk)
-            rows = [r for _, b in todo for r in b]
-            rate = 0.0
-            if rows:
-                last = max(r[0] for r in rows)
-                rate = sum(1 for r in rows if r[0] >= last - 1.0) / 1.0
             path.unlink()
             store.forget(self.db, journal)  # after the unlink: a crash between leaves a mark, never a second copy
-            return Recovered(journal, entries(), entries() - shipped, shipped, torn(), rate)
+            return Recovered(journal, reader.entries, reader.entries - shipped, shipped, reader.torn,
+                             reader.last_second())
         finally:
             os.close(fd)
 
@@ -389,32 +384,46 @@ class DecisionLog:
         ]
 
 
-def _read(path: Path, after: int) -> tuple[Iterator[Batch], Callable[[], int], Callable[[], int]]:
-    """The batches of a journal numbered above ``after``, read lazily; and, once read, how many lines were torn
-    (cut short: the last write before a crash, never fsynced) and how many entries all its batches held."""
-    counts = {"torn": 0, "entries": 0}
+class _Reader:
+    """The batches of a journal numbered above ``after``, read lazily; once read, how many lines were torn (cut
+    short: the last write before a crash, never fsynced), how many entries all its batches held, and how many fell
+    in its last second."""
 
-    def batches() -> Iterator[Batch]:
-        with path.open("rb") as f:
+    def __init__(self, path: Path, after: int) -> None:
+        self.path, self.after = path, after
+        self.torn = self.entries = 0
+        self._tail: deque[tuple[float, int]] = deque()  # (last at, count) of the latest batches
+
+    def __iter__(self) -> Iterator[Batch]:
+        with self.path.open("rb") as f:
             for line in f:
                 try:
                     seq, rows = orjson.loads(line)
-                except orjson.JSONDecodeError:
-                    counts["torn"] += 1
+                    payload = line[line.index(b",") + 1:line.rindex(b"]")]  # the rows' JSON as written
+                except (orjson.JSONDecodeError, ValueError):
+                    self.torn += 1
                     continue
-                counts["entries"] += len(rows)
-                if seq > after:
-                    yield int(seq), rows
+                if not rows:
+                    continue
+                b = Batch(int(seq), len(rows), payload, min(r[0] for r in rows), max(r[0] for r in rows))
+                self.entries += b.count
+                self._tail.append((b.last, b.count))
+                while self._tail and self._tail[0][0] < b.last - 1.0:
+                    self._tail.popleft()
+                if b.seq > self.after:
+                    yield b
 
-    return batches(), lambda: counts["torn"], lambda: counts["entries"]
+    def last_second(self) -> float:
+        """Entries per second over the journal's last second."""
+        return float(sum(n for _, n in self._tail))
 
 
-def _chunks(batches: Iterator[Batch], rows: int) -> Iterator[list[Batch]]:
+def _chunks(batches: Iterable[Batch], rows: int) -> Iterator[list[Batch]]:
     chunk: list[Batch] = []
     n = 0
     for b in batches:
         chunk.append(b)
-        n += len(b[1])
+        n += b.count
         if n >= rows:
             yield chunk
             chunk, n = [], 0

@@ -17,6 +17,7 @@ from typing import NamedTuple
 log = logging.getLogger(__name__)
 
 _FIELDS = re.compile(r"([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})")
+_VERSION_00 = re.compile(r"00-(?!0{32})([0-9a-f]{32})-(?!0{16})([0-9a-f]{16})-[0-9a-f]{2}")
 _ZERO_TRACE, _ZERO_SPAN = "0" * 32, "0" * 16
 WARN_EVERY_SECONDS = 60.0
 
@@ -28,6 +29,9 @@ class Trace(NamedTuple):
 
 def parse(value: str) -> Trace | None:
     """The trace of a ``traceparent`` value, or None when it is malformed."""
+    common = _VERSION_00.fullmatch(value)  # the usual case in one step
+    if common is not None:
+        return Trace(common[1], common[2])
     value = value.strip(" \t")
     m = _FIELDS.match(value)
     if m is None:

@@ -10,6 +10,8 @@ One run measures, each wrk run for the same duration and with the same connectio
   (e) start-up time (process start until /readyz is ready) and the RSS of the service process;
   (f) start-up with Redis: from SQL (which writes the decider snapshot to Redis), then from that snapshot;
   (g) propagation between two instances on PostgreSQL + Redis under read load (load/propagation.py);
+  (h) the decision log's cost: (a) on the same service with the log off (AUTHZ_DECISION_LOG=0), alternated with
+      runs with it on (the default), and what the log wrote meanwhile (its /metrics);
   the CPU the /v1/check handler costs inside the app without HTTP, against the bare route's handler;
   and, to inform a decision, (a) again on a service that calls gc.freeze() after loading (load/frozen_app.py).
 It also measures CPU used by other processes while each run lasts (a neighbour halves throughput) and reports it.
@@ -266,7 +268,7 @@ def handler_cost(url: str, key: str, bodies: list[str]) -> dict[str, float]:
     from authz.config import Settings
 
     app = create_app(Settings(database_url=url, secret_key="bench", outbox_dir=OUT / "outbox",  # noqa: S106
-                              lease_seconds=3600.0, mail_interval=3600.0))
+                              lease_seconds=3600.0, mail_interval=3600.0, decision_log_dir=OUT / "decision-log"))
     raw = [b.encode() for b in bodies[:10_000]]
     headers = [(b"content-type", b"application/json"), (b"authorization", f"Bearer {key}".encode())]
 
@@ -331,6 +333,8 @@ def main() -> int:
     p.add_argument("--redis-url", default=os.environ.get("AUTHZ_BENCH_REDIS", "redis://127.0.0.1:6379/0"))
     p.add_argument("--propagation-changes", type=int, default=1000, help="(g): grant changes (0: skip)")
     p.add_argument("--propagation-url", default=None, help="(g): PostgreSQL database (default: see propagation.py)")
+    p.add_argument("--only-decision-log", action="store_true",
+                   help="(h) alone, printed: /v1/check with the decision log on and off (a quick look)")
     args = p.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
     wrk = ensure_wrk()
@@ -343,11 +347,17 @@ def main() -> int:
     paths = world.write_bodies(world.grant_triples(w.url), args.seed)
     bodies = paths["check"].read_text().splitlines()
     env = {**os.environ, "AUTHZ_DATABASE_URL": w.url, "AUTHZ_SECRET_KEY": "bench", "AUTHZ_LOG_LEVEL": "INFO",
-           "AUTHZ_OUTBOX_DIR": str(OUT / "outbox"), "PYTHONPATH": str(ROOT)}
+           "AUTHZ_OUTBOX_DIR": str(OUT / "outbox"), "AUTHZ_DECISION_LOG_DIR": str(OUT / "decision-log"),
+           "PYTHONPATH": str(ROOT)}
     wrk_env = {"AUTHZ_BENCH_BODIES": str(paths["check"]), "AUTHZ_BENCH_BATCH": str(paths["batch"]),
                "AUTHZ_BENCH_KEY": w.key}
     runs: dict[str, dict[str, Any]] = {}
     warm = max(2, args.duration // 5)
+    if args.only_decision_log:
+        dlog = decision_log_cost(wrk, args.python, env, wrk_env, args.connections, args.duration, warm)
+        print("\n".join(["| target | measured | threshold | result |", "| --- | --- | --- | --- |",
+                         _decision_log_row(dlog, thresholds), "", *_decision_log_lines(dlog)]))
+        return 0
 
     service = Server("service", [args.python, "-m", "authz.cli", "serve", "--host", "127.0.0.1"], env)
     startup = service.start()
@@ -383,6 +393,7 @@ def main() -> int:
     finally:
         frozen.stop()
 
+    dlog = decision_log_cost(wrk, args.python, env, wrk_env, args.connections, args.duration, warm)
     warm_starts = warm_start(args.python, env, args.redis_url)
     prop: dict[str, Any] | None = None
     if args.propagation_changes > 0:
@@ -403,11 +414,74 @@ def main() -> int:
         "ratio": round(runs["check"]["rps"] / runs["bare"]["rps"], 3), "runs": runs, "in_process": inproc,
         "load_avg_at_start": [round(x, 2) for x in load_start], "machine": facts,
         "thresholds": thresholds, "python": args.python, "warm_start": warm_starts, "propagation": prop,
+        "decision_log": dlog,
     }
     (OUT / "results.json").write_text(json.dumps(results, indent=2))
     args.out.write_text(report(results))
     print(report(results))
     return 0
+
+
+def _metric(port: int, name: str) -> float:
+    status, text = call(port, "GET", "/metrics")
+    found = re.search(rf"^{name} (\S+)$", text.decode(), re.M) if status == 200 else None
+    return float(found.group(1)) if found else float("nan")
+
+
+def decision_log_cost(wrk: str, python: str, env: dict[str, str], wrk_env: dict[str, str], connections: int,
+                      duration: int, warm: int, rounds: int = 2) -> dict[str, Any]:
+    """(h): /v1/check on two services of the same world, one with the decision log (the default) and one without
+    (AUTHZ_DECISION_LOG=0), both running at once and measured in turn, ``rounds`` times each (so that a
+    neighbour's burst or the host's drift hits both alike); the medians are compared. Also what the log wrote
+    meanwhile, read from the logging service's /metrics."""
+    cmd = [python, "-m", "authz.cli", "serve", "--host", "127.0.0.1"]
+    on = Server("dlog-on", cmd, env)
+    off = Server("dlog-off", cmd, {**env, "AUTHZ_DECISION_LOG": "0"})
+    on.start()
+    try:
+        off.start()
+        try:
+            for server in (on, off):
+                run_wrk(wrk, server, "/v1/check", "check.lua", wrk_env, connections, warm, f"warmup-{server.name}")
+            got: dict[str, list[dict[str, Any]]] = {"on": [], "off": []}
+            for i in range(rounds):
+                for name, server in (("on", on), ("off", off)):
+                    got[name].append(run_wrk(wrk, server, "/v1/check", "check.lua", wrk_env, connections,
+                                             duration, f"check_log_{name}_{i}"))
+            time.sleep(2.5)  # the writer's next shipment
+            written = {k: _metric(on.port, f"authz_decision_log_{k}_total")
+                       for k in ("journaled", "shipped", "dropped", "backlog_dropped")}
+        finally:
+            off.stop()
+    finally:
+        on.stop()
+    rps = {k: statistics.median(r["rps"] for r in v) for k, v in got.items()}
+    p99 = {k: statistics.median(r["p99_ms"] for r in v) for k, v in got.items()}
+    us = {k: statistics.median(r["server_us_per_request"] for r in v) for k, v in got.items()}
+    return {"rps_on": round(rps["on"]), "rps_off": round(rps["off"]), "cost": round(1 - rps["on"] / rps["off"], 3),
+            "p99_on_ms": p99["on"], "p99_off_ms": p99["off"], "server_us_on": us["on"], "server_us_off": us["off"],
+            "rounds": rounds, "requests_on": sum(r["requests"] for r in got["on"]),
+            "foreign_cpu_cores": [r["foreign_cpu_cores"] for v in got.values() for r in v], **written}
+
+
+def _decision_log_row(d: dict[str, Any], t: dict[str, Any]) -> str:
+    ok = d["cost"] <= t["decision_log_throughput_cost_max"]
+    return (f"| (h) throughput cost of the decision log on /v1/check | {d['cost']:.1%} | "
+            f"<= {t['decision_log_throughput_cost_max']:.0%} | {'pass' if ok else '**FAIL**'} |")
+
+
+def _decision_log_lines(d: dict[str, Any]) -> list[str]:
+    return [
+        "## The decision log's cost (h)", "",
+        f"- `/v1/check` with the decision log (the default): {d['rps_on']:,} req/s, p99 {d['p99_on_ms']:.2f} ms, "
+        f"{d['server_us_on']:,.0f} µs of server CPU per request; without it (`AUTHZ_DECISION_LOG=0`): "
+        f"{d['rps_off']:,} req/s, p99 {d['p99_off_ms']:.2f} ms, {d['server_us_off']:,.0f} µs. Both services ran "
+        f"at once, measured in turn, {d['rounds']} runs each (medians); foreign CPU during the runs: "
+        f"{d['foreign_cpu_cores']} cores.",
+        f"- Meanwhile the log journaled {d['journaled']:,.0f} decisions and wrote {d['shipped']:,.0f} to SQL "
+        f"(of {d['requests_on']:,} requests measured, plus the warm-up); dropped: {d['dropped']:,.0f} (buffer "
+        f"full), {d['backlog_dropped']:,.0f} (journal full).",
+    ]
 
 
 def warm_start(python: str, env: dict[str, str], redis_url: str) -> dict[str, Any]:
@@ -475,6 +549,11 @@ def report(r: dict[str, Any]) -> str:
     if prop:
         rows.append(("(g) propagation commit on A → applied on B, p99", f"{prop['p99_ms']:.2f} ms",
                      f"<= {t['propagation_p99_ms_max']} ms", prop["p99_ms"] <= t["propagation_p99_ms_max"]))
+    dlog = r.get("decision_log")
+    if dlog:
+        rows.append(("(h) throughput cost of the decision log on /v1/check", f"{dlog['cost']:.1%}",
+                     f"<= {t['decision_log_throughput_cost_max']:.0%}",
+                     dlog["cost"] <= t["decision_log_throughput_cost_max"]))
     m = r["machine"]
     out = [
         "# Benchmark results", "",
@@ -524,6 +603,7 @@ def report(r: dict[str, Any]) -> str:
         f"- World: {r['world']}.",
         *(_warm_lines(ws, r["database"]) if ws else []),
         *(["", "## Propagation between instances (g)", "", *_propagation_lines(prop, t)] if prop else []),
+        *(["", *_decision_log_lines(dlog)] if dlog else []),
         "", "## Machine", "",
         f"- {m['cpu']}, {m['cores']} cores, {m['memory_gb']} GB; Linux {m['kernel']}; Python {m['python']}",
         f"- uvicorn {m['uvicorn']}, starlette {m['starlette']}, orjson {m['orjson']}, httptools {m['httptools']}, "

@@ -243,7 +243,7 @@ def test_a_journal_left_by_a_crash_ships_what_sql_lacks_once(db: Database, clock
     batch1, batch2 = [_row("a@bakkerij.nl"), _row("b@bakkerij.nl")], [_row("c@bakkerij.nl")]
     # Batch 1 reached SQL (with its mark) just before the crash; batch 2 did not; the last line was cut short.
     stored.ensure_partitions(db, {NOW.date()})
-    stored.ship(db, journal, [(1, batch1)])
+    stored.ship(db, journal, [stored.Batch(1, 2, orjson.dumps(batch1), NOW.timestamp(), NOW.timestamp())])
     path = tmp_path / f"decisions-{journal}.journal"
     path.write_bytes(orjson.dumps([1, batch1]) + b"\n" + orjson.dumps([2, batch2]) + b"\n" + b'[3, [[1781')
     caplog.set_level(logging.WARNING, "authz.decisionlog")

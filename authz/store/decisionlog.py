@@ -1,10 +1,11 @@
 """The decision log in SQL: batches shipped by each instance's writer (:mod:`authz.decisionlog`), the day
 partitions it keeps ahead and drops after the retention, and the operator's search.
 
-PostgreSQL: ``decisions`` is partitioned by UTC day (migration 0006); a batch goes in by ``COPY`` (psycopg's, the
-binary protocol's C code) and, in the same transaction, the journal's mark of the last batch shipped
-(``decision_journals``): a journal recovered after a crash ships exactly the batches SQL lacks. Retention drops
-whole day partitions. SQLite: a plain table, ``executemany`` inserts, retention by ``DELETE``.
+PostgreSQL: ``decisions`` is partitioned by UTC day (migration 0006); a batch goes in as one ``INSERT … SELECT``
+over the JSON text of its journal line (the database parses it; see :class:`Batch`) and, in the same transaction,
+the journal's mark of the last batch shipped (``decision_journals``): a journal recovered after a crash ships
+exactly the batches SQL lacks. Retention drops whole day partitions. SQLite: a plain table, the same statement
+over ``json_each``, retention by ``DELETE``.
 """
 
 from __future__ import annotations
@@ -26,14 +27,12 @@ REASONS = ("granted", "unknown_user", "inactive_user", "unknown_product", "no_gr
 _CODE = {r: i for i, r in enumerate(REASONS, start=1)}  # 0: a reason this list lacks ("other")
 _NAME = {i: r for r, i in _CODE.items()}
 
-# (at: seconds since the epoch, client, user, product, afnemer, allowed, reason, revision, trace_id, span_id,
-#  processing_activity_id, algorithm_id), as :class:`authz.decisionlog.DecisionLog` records and journals it.
+# A row as :class:`authz.decisionlog.DecisionLog` records and journals it: (at: seconds since the epoch, client,
+# user, product, afnemer, allowed, reason, revision, trace_id, span_id, processing_activity_id, algorithm_id).
 Row = Sequence[Any]
-Batch = tuple[int, list[Row]]  # (the journal's batch number, its rows)
 
 _COLUMNS = ("at", "revision", "reason", "allowed", "client", "user_email", "product", "afnemer", "trace_id",
             "span_id", "processing_activity_id", "algorithm_id")
-_COPY = f"COPY decisions ({', '.join(_COLUMNS)}) FROM STDIN"
 _PARTITION = re.compile(r"decisions_(\d{8})")
 _LOCK = 0x6465636973  # pg_advisory_xact_lock: one writer at a time creates or drops partitions
 
@@ -42,32 +41,56 @@ def reason_code(reason: str) -> int:
     return _CODE.get(reason, 0)
 
 
-def _values(r: Row) -> tuple[Any, ...]:
-    at, client, user, product, afnemer, allowed, reason, revision, trace, span, activity, algorithm = r
-    return (datetime.fromtimestamp(at, UTC), revision, _CODE.get(reason, 0), allowed, client, user, product, afnemer,
-            bytes.fromhex(trace) if trace else None, bytes.fromhex(span) if span else None, activity, algorithm)
+@dataclass(frozen=True)
+class Batch:
+    """One line of a journal: its number, and its rows as the JSON array written there. SQL reads that very text
+    (``json_array_elements``, ``json_each``): no row is converted in Python, whose interpreter the writer's thread
+    shares with the request path."""
+
+    seq: int
+    count: int
+    rows: bytes
+    first: float  # the earliest and the latest ``at`` of its rows
+    last: float
+
+    def days(self) -> set[date]:
+        """The UTC days its rows fall on: the partitions they need."""
+        day, last = datetime.fromtimestamp(self.first, UTC).date(), datetime.fromtimestamp(self.last, UTC).date()
+        out = set()
+        while day <= last:
+            out.add(day)
+            day += timedelta(days=1)
+        return out
 
 
-def days_of(batches: Iterable[Batch]) -> set[date]:
-    """The UTC days the rows of ``batches`` fall on: the partitions they need."""
-    return {datetime.fromtimestamp(r[0], UTC).date() for _, rows in batches for r in rows}
+def _reason_case(column: str) -> str:
+    # Literals of our own list only.
+    return f"CASE {column} " + " ".join(f"WHEN '{r}' THEN {i}" for r, i in _CODE.items()) + " ELSE 0 END"
+
+
+_INTO = f"({', '.join(_COLUMNS)}) "
+_INSERT_PG = text(
+    "INSERT INTO decisions " + _INTO +
+    "SELECT to_timestamp((r->>0)::float8), (r->>7)::bigint, " + _reason_case("r->>6") + ", (r->>5)::boolean, "
+    "r->>1, r->>2, r->>3, r->>4, decode(r->>8, 'hex'), decode(r->>9, 'hex'), r->>10, r->>11 "
+    "FROM json_array_elements(CAST(:rows AS json)) AS r")
+# SQLite: ``at`` as whole microseconds since the epoch, the trace and span as their hex text (authz.store.schema).
+_INSERT_SQLITE = text(
+    "INSERT INTO decisions " + _INTO +  # noqa: S608 (constants only; the rows are a bound parameter)
+    "SELECT CAST(round((j.value->>0) * 1000000) AS INTEGER), j.value->>7, " + _reason_case("j.value->>6") + ", "
+    "j.value->>5, j.value->>1, j.value->>2, j.value->>3, j.value->>4, j.value->>8, j.value->>9, j.value->>10, "
+    "j.value->>11 FROM json_each(:rows) AS j")
 
 
 def ship(db: Database, journal: str, batches: list[Batch]) -> int:
     """Write the rows of ``batches`` and mark the last one shipped for ``journal``, in one transaction; returns how
     many rows. On PostgreSQL the partitions of their days must exist (:func:`ensure_partitions`)."""
-    rows = [_values(r) for _, batch in batches for r in batch]
+    statement = _INSERT_SQLITE if db.is_sqlite else _INSERT_PG
     with db.engine.begin() as c:
-        if db.is_sqlite:
-            if rows:
-                c.execute(insert(DecisionRecord), [dict(zip(_COLUMNS, v, strict=True)) for v in rows])
-        else:
-            raw = c.connection.driver_connection
-            with raw.cursor() as cur, cur.copy(_COPY) as copy:  # type: ignore[union-attr]
-                for v in rows:
-                    copy.write_row(v)
-        _mark(c, journal, batches[-1][0])
-    return len(rows)
+        for b in batches:
+            c.execute(statement, {"rows": b.rows.decode()})
+        _mark(c, journal, batches[-1].seq)
+    return sum(b.count for b in batches)
 
 
 def _mark(c: Connection, journal: str, batch: int) -> None:
@@ -192,8 +215,8 @@ def search(db: Database, *, user: str | None = None, product: str | None = None,
         q = q.where(or_(d.at < at, and_(d.at == at, d.id < row_id)))
     with db.read() as s:
         return [Found(r.id, r.at, r.client, r.user_email, r.product, r.afnemer, r.allowed,
-                      _NAME.get(r.reason, "other"), r.revision, r.trace_id.hex() if r.trace_id else None,
-                      r.span_id.hex() if r.span_id else None, r.processing_activity_id, r.algorithm_id)
+                      _NAME.get(r.reason, "other"), r.revision, r.trace_id, r.span_id, r.processing_activity_id,
+                      r.algorithm_id)
                 for r in s.scalars(q.order_by(d.at.desc(), d.id.desc()).limit(limit))]
 
 

@@ -7,7 +7,7 @@ SQLAlchemy adapter) reads exactly the policy that decides.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, ClassVar
 
 from sqlalchemy import (
@@ -50,6 +50,56 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Instant(TypeDecorator[datetime]):
+    """A UTC instant: ``timestamptz`` on PostgreSQL; whole microseconds since the epoch on SQLite, so that the
+    decision log's writer can compute it in SQL from the journal's seconds (authz.store.decisionlog)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+    _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+    def load_dialect_impl(self, dialect: Dialect) -> Any:
+        return dialect.type_descriptor(BigInteger() if dialect.name == "sqlite" else DateTime(timezone=True))
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        if dialect.name == "sqlite":
+            return (value - self._EPOCH) // timedelta(microseconds=1)
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if dialect.name == "sqlite":
+            return self._EPOCH + timedelta(microseconds=int(value))
+        assert isinstance(value, datetime)
+        return value.astimezone(UTC)
+
+
+class HexId(TypeDecorator[str]):
+    """A trace or span id, given and read as lower-case hex: its bytes on PostgreSQL (``bytea``), its hex text on
+    SQLite (whose ``unhex`` is too new to count on)."""
+
+    impl = LargeBinary
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> Any:
+        return dialect.type_descriptor(Text() if dialect.name == "sqlite" else LargeBinary())
+
+    def process_bind_param(self, value: str | None, dialect: Dialect) -> Any:
+        if value is None or dialect.name == "sqlite":
+            return value
+        return bytes.fromhex(value)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> str | None:
+        if value is None:
+            return None
+        return value if isinstance(value, str) else bytes(value).hex()
 
 
 class Base(DeclarativeBase):
@@ -321,7 +371,7 @@ class DecisionRecord(Base):
     __tablename__ = "decisions"
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
                                     autoincrement=True)
-    at: Mapped[datetime] = mapped_column()
+    at: Mapped[datetime] = mapped_column(Instant)
     revision: Mapped[int] = mapped_column(BigInteger)
     reason: Mapped[int] = mapped_column(SmallInteger)  # authz.store.decisionlog.REASONS
     allowed: Mapped[bool] = mapped_column(Boolean)
@@ -329,8 +379,8 @@ class DecisionRecord(Base):
     user_email: Mapped[str] = mapped_column(Text)
     product: Mapped[str] = mapped_column(Text)
     afnemer: Mapped[str | None] = mapped_column(Text, nullable=True)
-    trace_id: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
-    span_id: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    trace_id: Mapped[str | None] = mapped_column(HexId, nullable=True)
+    span_id: Mapped[str | None] = mapped_column(HexId, nullable=True)
     processing_activity_id: Mapped[str | None] = mapped_column(Text, nullable=True)
     algorithm_id: Mapped[str | None] = mapped_column(Text, nullable=True)
 

@@ -8,7 +8,8 @@ ahead by each instance's writer and dropped whole after ``AUTHZ_DECISION_LOG_DAY
 The indexes are declared on the parent, so every partition gets them: ``at`` for the unfiltered newest-first
 page, and ``(user_email, at)``, ``(product, at)``, ``(afnemer, at)`` for the operator's filters. The columns are in
 an order that wastes no alignment padding: the fixed-width ones first. SQLite: a plain table with the same
-columns and indexes; retention by DELETE.
+columns and indexes (``at`` in whole microseconds since the epoch, the trace and span as hex text: what SQLite
+computes from the journal's JSON); retention by DELETE.
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ def upgrade() -> None:
     op.create_table(
         "decisions",
         sa.Column("id", sa.Integer(), nullable=False, autoincrement=True),
-        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("at", sa.BigInteger(), nullable=False),  # whole microseconds since the epoch
         sa.Column("revision", sa.BigInteger(), nullable=False),
         sa.Column("reason", sa.SmallInteger(), nullable=False),
         sa.Column("allowed", sa.Boolean(), nullable=False),
@@ -65,8 +66,8 @@ def upgrade() -> None:
         sa.Column("user_email", sa.Text(), nullable=False),
         sa.Column("product", sa.Text(), nullable=False),
         sa.Column("afnemer", sa.Text(), nullable=True),
-        sa.Column("trace_id", sa.LargeBinary(), nullable=True),
-        sa.Column("span_id", sa.LargeBinary(), nullable=True),
+        sa.Column("trace_id", sa.Text(), nullable=True),  # hex
+        sa.Column("span_id", sa.Text(), nullable=True),
         sa.Column("processing_activity_id", sa.Text(), nullable=True),
         sa.Column("algorithm_id", sa.Text(), nullable=True),
         sa.PrimaryKeyConstraint("id"),
