@@ -93,8 +93,8 @@ async def page(request: Request) -> Response:
             newest = f"{BASE}?{urlencode(query)}" if query else BASE
     return render(request, "op_decisions.html", {
         **guard.frame(actor, "op-beslissingen", texts.DECISIONS_TITLE), "rows": rows, "raw": raw,
-        "older": older, "newest": newest, "intro": texts.DECISIONS_INTRO, "none": "" if errors else texts.DECISIONS_NONE,
-        "error": " ".join(errors) or None})
+        "older": older, "newest": newest, "intro": texts.DECISIONS_INTRO,
+        "none": "" if errors else texts.DECISIONS_NONE, "error": " ".join(errors) or None})
 
 
 routes = [route(BASE, page)]

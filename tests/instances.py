@@ -28,7 +28,10 @@ class Instance:
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = Path(tempfile.mkstemp(prefix=f"authz-{name}-", suffix=".log")[1])
         # Without a second factor unless the test asks for one (R17 has its own tests), as the settings fixture.
-        full_env = {**os.environ, "AUTHZ_MFA_REQUIRED": "none", **env, "AUTHZ_LOG_LEVEL": "INFO"}
+        # The decision log's journal in a directory of its own, unless the test shares one between instances.
+        full_env = {**os.environ, "AUTHZ_MFA_REQUIRED": "none",
+                    "AUTHZ_DECISION_LOG_DIR": tempfile.mkdtemp(prefix=f"authz-{name}-decisions-"), **env,
+                    "AUTHZ_LOG_LEVEL": "INFO"}
         self._out = self.log.open("wb")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "authz.cli", "serve", "--port", str(self.port), *args],
