@@ -326,3 +326,21 @@ def test_decisions_are_stored_at_the_instant_in_utc(db: Database, clock: FrozenC
     log.stop()
     (found,) = stored.search(db)
     assert found.at == clock.at and found.afnemer == ORG and found.allowed and found.reason == "granted"
+
+
+def test_the_decision_log_settings_are_read_and_bad_ones_stop_the_start() -> None:
+    from authz.config import Settings, SettingsError
+
+    default = Settings.from_env({"AUTHZ_SECRET_KEY": "k"})
+    assert (default.decision_log, default.decision_log_days, default.decision_log_dir) == (True, 90,
+                                                                                            Path("./decision-log"))
+    got = Settings.from_env({"AUTHZ_SECRET_KEY": "k", "AUTHZ_DECISION_LOG_DAYS": "30", "AUTHZ_DECISION_LOG": "0",
+                             "AUTHZ_DECISION_LOG_DIR": "/var/lib/authz/decisions",
+                             "AUTHZ_DECISION_LOG_BACKLOG": "20000"})
+    assert (got.decision_log, got.decision_log_days, got.decision_log_backlog) == (False, 30, 20_000)
+    assert got.decision_log_dir == Path("/var/lib/authz/decisions")
+    for name, value in (("AUTHZ_DECISION_LOG_DAYS", "0"), ("AUTHZ_DECISION_LOG_DAYS", "negentig"),
+                        ("AUTHZ_DECISION_LOG_DAYS", "٩٠"), ("AUTHZ_DECISION_LOG", "misschien"),
+                        ("AUTHZ_DECISION_LOG_BACKLOG", "10")):
+        with pytest.raises(SettingsError, match=name):
+            Settings.from_env({"AUTHZ_SECRET_KEY": "k", name: value})
