@@ -7,8 +7,8 @@ writer cannot keep up, an entry that does not fit is dropped and counted, never 
 **The writer**, a thread of its own, every :data:`JOURNAL_EVERY` seconds takes what the buffer holds and appends
 it as one line (one batch, numbered) to this instance's journal, a file in ``AUTHZ_DECISION_LOG_DIR``, and
 fsyncs it; every :data:`SHIP_EVERY` seconds it ships the journaled batches to SQL (:mod:`authz.store.decisionlog`:
-``COPY`` on PostgreSQL) together with the number of the last one shipped, in one transaction, and then empties
-the journal. So a crash loses at most what was decided since the last fsync: the last quarter of a second.
+the database parses each line's JSON itself) together with the number of the last one shipped, in one
+transaction, and then empties the journal. So a crash loses at most what was decided since the last fsync: the last quarter of a second.
 
 **A crash** leaves the journal behind. Each journal is locked (``flock``) by the process writing it, so the next
 start of any instance sharing the directory finds it unlocked, ships the batches SQL does not hold yet (by the
@@ -151,6 +151,10 @@ class DecisionLog:
         self._stopping = True
         self._wake.set()
         self._thread.join(timeout)
+        if self._thread.is_alive():  # stuck in SQL: the journal stays, locked until the process ends
+            log.warning("decision log: the writer did not finish within %.0f s; %s stays for the next start",
+                        timeout, self.path)
+            return
         self._thread = None
         assert self._file is not None
         if self.backlog == 0 and not self._buffer:
