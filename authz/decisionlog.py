@@ -8,7 +8,8 @@ writer cannot keep up, an entry that does not fit is dropped and counted, never 
 it as one line (one batch, numbered) to this instance's journal, a file in ``AUTHZ_DECISION_LOG_DIR``, and
 fsyncs it; every :data:`SHIP_EVERY` seconds it ships the journaled batches to SQL (:mod:`authz.store.decisionlog`:
 the database parses each line's JSON itself) together with the number of the last one shipped, in one
-transaction, and then empties the journal. So a crash loses at most what was decided since the last fsync: the last quarter of a second.
+transaction, and then empties the journal. So a crash loses at most what was decided since the last fsync: the
+last quarter of a second.
 
 **A crash** leaves the journal behind. Each journal is locked (``flock``) by the process writing it, so the next
 start of any instance sharing the directory finds it unlocked, ships the batches SQL does not hold yet (by the

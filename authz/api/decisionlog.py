@@ -11,6 +11,7 @@ from typing import Any
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
+from authz import values
 from authz.api import shapes
 from authz.api.http import JSONResponse
 from authz.api.openapi import Operation, obj
@@ -28,7 +29,12 @@ def _bound(end: bool) -> shapes.Field:
 
 
 DECISIONS = Query(
-    user=shapes.EMAIL.optional(nullable=False), product=shapes.CODE.optional(nullable=False),
+    # The address by authz.values.email (its canonical form); no JSON Schema "format": the filter reads whatever
+    # that parser reads, as the decision log holds what the services asked.
+    user=shapes.Field(values.email, {"type": "string", "maxLength": values.MAX_EMAIL,
+                                     "description": "the user's e-mail address (exact, in its canonical form)"},
+                      ("invalid_email",), required=False),
+    product=shapes.CODE.optional(nullable=False),
     afnemer=shapes.KVK_PARAM,
     since=_bound(False).with_schema(description="from this instant, or from the start of this day (included)"),
     until=_bound(True).with_schema(description="before this instant, or through the end of this day"),
