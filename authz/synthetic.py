@@ -21,9 +21,9 @@ import random
 import sys
 import time
 from collections.abc import Iterator
-from itertools import groupby
 from dataclasses import asdict, dataclass
 from datetime import date, timedelta
+from itertools import groupby
 from typing import Any, TextIO
 
 from authz import policy
