@@ -294,6 +294,20 @@ def test_ahead_counts_the_contracts_and_mandates_of_that_day(api: TestClient, wo
     assert _decide(api, clock.now() + timedelta(days=3), BOB).reason == "inactive_user"
 
 
+def test_the_ends_of_the_calendar_are_answered(api: TestClient, world: World, clock: FrozenClock) -> None:
+    world.org(A)
+    world.product("polis")
+    world.contract(A, "polis")
+    world.account(ALICE, A)
+    world.grant(ALICE, A, ["polis"])
+    sync(api)
+    first, last = values.instant("0001-01-01T00:00:00Z", "time"), values.instant("9999-12-31T21:00:00Z", "time")
+    assert (_decide(api, first, ALICE, afnemer=A).reason, _decide(api, first, ALICE).revision) == (
+        "unknown_afnemer", 0)
+    ahead = _decide(api, last, ALICE)
+    assert (ahead.allowed, ahead.basis, ahead.day.year) == (True, Basis.AHEAD, 9999)  # an open-ended contract
+
+
 def test_only_the_records_about_the_question_are_read(db: Database, world: World) -> None:
     """The replay asks for the records of a few subjects by the index, never the whole trail."""
     world.org(A)
