@@ -132,8 +132,13 @@ def main() -> int:
         url = copy_sqlite(w.url, bench_world.OUT / f"at-instant-{args.grants}-seed{args.seed}.db")
         upgrade(url)
     print(f"world: {w.describe()}, {w.grants:,} grants; asked in {url}")
-    triples = bench_world.grant_triples(url)
     db = Database(url, Clock())
+    with db.engine.connect() as c:
+        if not c.scalar(sa.text("SELECT count(*) FROM audit WHERE action = 'grants.replace'")):
+            print("this world's audit trail holds none of its grants (built before the synthetic world wrote its "
+                  "trail): delete it under load/out/ and run again", file=sys.stderr)
+            return 2
+    triples = bench_world.grant_triples(url)
     started = time.perf_counter()
     touched = history(db, [(u, p, a) for u, p, a in triples], args.changes, rng)
     print(f"history: {len(touched):,} changes in {time.perf_counter() - started:.1f} s")

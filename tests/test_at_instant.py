@@ -237,14 +237,18 @@ def _decide(api: TestClient, when: datetime, user: str, product: str = "polis", 
     return d
 
 
-def test_before_any_record_nobody_is_known(api: TestClient, world: World, clock: FrozenClock) -> None:
-    early = clock.now()
-    clock.advance(seconds=5)
+def alice_holds_polis(world: World) -> None:
     world.org(A)
     world.product("polis")
     world.contract(A, "polis")
     world.account(ALICE, A)
     world.grant(ALICE, A, ["polis"])
+
+
+def test_before_any_record_nobody_is_known(api: TestClient, world: World, clock: FrozenClock) -> None:
+    early = clock.now()
+    clock.advance(seconds=5)
+    alice_holds_polis(world)
     sync(api)
     assert _decide(api, early, ALICE).reason == "unknown_user"
     assert _decide(api, early, ALICE, afnemer=A).reason == "unknown_afnemer"
@@ -253,11 +257,7 @@ def test_before_any_record_nobody_is_known(api: TestClient, world: World, clock:
 
 
 def test_a_revoked_grant_still_held_before_the_revocation(api: TestClient, world: World, clock: FrozenClock) -> None:
-    world.org(A)
-    world.product("polis")
-    world.contract(A, "polis")
-    world.account(ALICE, A)
-    world.grant(ALICE, A, ["polis"])
+    alice_holds_polis(world)
     granted = clock.now()
     clock.advance(minutes=10)
     world.grant(ALICE, A, [])
@@ -295,11 +295,7 @@ def test_ahead_counts_the_contracts_and_mandates_of_that_day(api: TestClient, wo
 
 
 def test_the_ends_of_the_calendar_are_answered(api: TestClient, world: World, clock: FrozenClock) -> None:
-    world.org(A)
-    world.product("polis")
-    world.contract(A, "polis")
-    world.account(ALICE, A)
-    world.grant(ALICE, A, ["polis"])
+    alice_holds_polis(world)
     sync(api)
     first, last = values.instant("0001-01-01T00:00:00Z", "time"), values.instant("9999-12-31T21:00:00Z", "time")
     assert (_decide(api, first, ALICE, afnemer=A).reason, _decide(api, first, ALICE).revision) == (
