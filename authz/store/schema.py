@@ -262,6 +262,8 @@ class Change(Base):
     revision: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     at: Mapped[datetime] = mapped_column()
     events: Mapped[list[Any]] = mapped_column(JSON)
+    # The revision in effect at an instant (authz.store.policystate.revision_at).
+    __table_args__ = (Index("ix_changes_at", "at"),)
 
 
 class Lease(Base):
@@ -291,6 +293,9 @@ class Audit(Base):
     before: Mapped[Any] = mapped_column(JSON, nullable=True)
     after: Mapped[Any] = mapped_column(JSON, nullable=True)
     revision: Mapped[int] = mapped_column(BigInteger)
+    # A decision as of an instant replays only the records about its account, product, contracts and mandates
+    # (authz.store.policystate.replay_about): found by subject, up to the instant.
+    __table_args__ = (Index("ix_audit_subject_at", "subject", "at"),)
 
 
 class Outbox(Base):
