@@ -39,6 +39,7 @@ _STAGE = {Reason.NO_GRANT: 0, Reason.NO_CONTRACT: 1, Reason.NO_MANDATE: 2, Reaso
 # Module constants: the hot path reads them without an attribute lookup on the enum class.
 _GRANTED, _NO_GRANT = Reason.GRANTED, Reason.NO_GRANT
 _UNKNOWN_USER, _INACTIVE_USER, _UNKNOWN_PRODUCT = Reason.UNKNOWN_USER, Reason.INACTIVE_USER, Reason.UNKNOWN_PRODUCT
+_UNKNOWN_AFNEMER = Reason.UNKNOWN_AFNEMER
 
 
 class Decision(NamedTuple):
@@ -213,8 +214,9 @@ class Decider:
 
     # -- decisions ----------------------------------------------------------------------------------------------
 
-    def check(self, user: str, product: str, afnemer: str | None = None) -> Decision:
-        """R1 for ``user`` (lower-case e-mail) and ``product``, for one afnemer or for any."""
+    def check(self, user: str, product: str, afnemer: str | None = None, day: int | None = None) -> Decision:
+        """R1 for ``user`` (lower-case e-mail) and ``product``, for one afnemer or for any: today, or on the day with
+        ordinal ``day`` (today's accounts and grants against that day's contracts and mandates)."""
         found = self._users.get(user)
         if found is None:
             return self._denials[_UNKNOWN_USER]
@@ -225,7 +227,7 @@ class Decider:
         entries = found[2].get(product)
         if entries is None:
             return self._denials[_NO_GRANT]
-        today = self.clock.today_ordinal()
+        today = self.clock.today_ordinal() if day is None else day
         if len(entries) == 1 or afnemer is not None:
             for entry in entries:
                 if afnemer is None or entry[0] == afnemer:
@@ -245,6 +247,13 @@ class Decider:
         if allowed:
             return Decision(True, _GRANTED, tuple(allowed), self.revision)
         return self._denials[best]
+
+    def decide(self, user: str, product: str, afnemer: str | None = None, day: int | None = None) -> Decision:
+        """:meth:`check`, after R13's test of the afnemer: a KvK number this index does not know is a deny
+        ``unknown_afnemer``."""
+        if afnemer is not None and afnemer not in self.orgs:
+            return self._denials[_UNKNOWN_AFNEMER]
+        return self.check(user, product, afnemer, day)
 
     def products_of(self, user: str) -> list[tuple[str, str]]:
         """Every (product, afnemer) ``user`` may view now, sorted."""

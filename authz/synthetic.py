@@ -6,7 +6,10 @@ products, contracts (some lapsed, some ending later), mandates (some covering a 
 grants. Deterministic for a given seed and starting database.
 
 Everything is written in ONE transaction through :mod:`authz.store.bulk`, domain tables and their ``casbin_rule``
-lines alike, with one audit record and one change event :class:`~authz.events.Reload`: running instances reload once.
+lines alike, with one change event :class:`~authz.events.Reload` (running instances reload once) and the audit
+records the use cases write for each fact (an organisation, product, contract, mandate or account created, an
+account's grants for an afnemer replaced), so that the trail alone rebuilds the world (R12) as it does any other:
+the point-in-time review and decisions as of an instant see it; one more record sums the load up.
 
 Every synthetic account has the same password, :data:`SYNTHETIC_PASSWORD`: one argon2 hash is computed and
 reused, because hashing 100 000s of passwords would take hours.
@@ -20,7 +23,8 @@ import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from datetime import date, timedelta
-from typing import TextIO
+from itertools import groupby
+from typing import Any, TextIO
 
 from authz import policy
 from authz.errors import Invalid
@@ -28,7 +32,7 @@ from authz.events import Reload
 from authz.passwords import hash_password
 from authz.store import bulk
 from authz.store.db import Database, Tx
-from authz.store.schema import Account, Contract, Grant, Mandate, Organisation, Product, Role
+from authz.store.schema import Account, Audit, Contract, Grant, Mandate, Organisation, Product, Role
 
 SYNTHETIC_PASSWORD = "synthetisch-wachtwoord-2026"  # noqa: S105 (published on purpose: test data only)
 KVK_START = 80_000_000
@@ -232,8 +236,10 @@ def _write(t: Tx, plan: _Plan, existing_codes: set[str], r: SyntheticResult, out
     beheerders = sum(1 for _, _, _, b in plan.accounts if b)
     g3 = sum(len(ps) if ps is not None else 1 for _, _, _, _, ps in plan.mandates)
     active = plan.statuses.count("active")
-    total = (len(plan.orgs) + len(new_products) + 2 * len(contracts) + len(plan.mandates) + g3
-             + len(plan.accounts) + 2 * beheerders + active + 2 * len(plan.grants))
+    groups = _grant_groups(plan)
+    saves = len(groups) + sum(1 for index, afnemer, _ in groups if plan.accounts[index][2] != afnemer)
+    total = (2 * len(plan.orgs) + 2 * len(new_products) + 3 * len(contracts) + 3 * len(plan.mandates) + g3
+             + 2 * len(plan.accounts) + 2 * beheerders + active + 2 * len(plan.grants) + saves)
     bar = Progress(total, "writing", out)
     tb = bulk.table
     r.organisations = bulk.write(t, tb(Organisation), ("kvk", "name", "status", "domains", "created_at"), (
@@ -255,8 +261,53 @@ def _write(t: Tx, plan: _Plan, existing_codes: set[str], r: SyntheticResult, out
         (first_id + i, a, p, t.actor, now) for i, a, p in plan.grants), bar.advance)
     # Sorted: the (ptype, v0) index then grows at its end instead of everywhere (about a quarter faster on PostgreSQL).
     r.casbin_lines = bulk.write_lines(t, sorted(_lines(plan, contracts, emails)), bar.advance)
+    revision = bulk.next_revision(t)
+    bulk.write(t, tb(Audit), ("at", "actor", "on_behalf_of", "action", "subject", "before", "after", "revision"),
+               ((now, t.actor, org, action, subject, before, after, revision)
+                for org, action, subject, before, after in _audits(plan, new_products, contracts)), bar.advance)
     bulk.finish(t)
     bar.close()
+
+
+def _grant_groups(plan: _Plan) -> list[tuple[int, str, list[str]]]:
+    """The grants as the beheerders saved them: (account index, afnemer, products), one save per pair."""
+    return [(index, afnemer, sorted(p for _, _, p in rows))
+            for (index, afnemer), rows in groupby(plan.grants, key=lambda g: (g[0], g[1]))]
+
+
+Record = tuple[str | None, str, str, Any, Any]  # on behalf of, action, subject, before, after
+
+
+def _audits(plan: _Plan, new_products: list[str], contracts: list[tuple[str, str, date, date | None]]
+            ) -> Iterator[Record]:
+    """The records the use cases write for each fact (the views of :mod:`authz.store.catalogue`,
+    :mod:`authz.store.accounts` and :mod:`authz.store.grants`; ``tests/test_demo.py`` proves that the trail
+    replays to the tables)."""
+    for kvk, name, _ in plan.orgs:
+        yield kvk, "organisation.create", f"organisation:{kvk}", None, {
+            "kvk": kvk, "name": name, "status": "verified", "domains": [f"k{kvk}.example"]}
+    for code in new_products:
+        name, description = PRODUCTS[code]
+        yield None, "product.create", f"product:{code}", None, {"code": code, "name": name,
+                                                                "description": description, "url": None}
+    for a, p, f, u in contracts:
+        yield a, "contract.put", f"contract:{a}/{p}", None, {
+            "afnemer": a, "product": p, "valid_from": f.isoformat(), "valid_until": u.isoformat() if u else None}
+    for a, i, f, u, ps in plan.mandates:
+        view = {"afnemer": a, "intermediair": i, "valid_from": f.isoformat(),
+                "valid_until": u.isoformat() if u else None, "products": ps}
+        yield a, "mandate.put", f"mandate:{a}/{i}", None, view
+        yield i, "mandate.put", f"mandate:{a}/{i}", None, view
+    for (email, name, org, beheerder), status in zip(plan.accounts, plan.statuses, strict=True):
+        yield org, "account.create", f"account:{email}", None, {
+            "email": email, "name": name, "org": org, "status": status, "roles": ["beheerder"] if beheerder else []}
+    for index, afnemer, products in _grant_groups(plan):
+        email, _, org, _ = plan.accounts[index]
+        before = {"afnemer": afnemer, "products": []}
+        after = {"afnemer": afnemer, "products": products, "added": products, "removed": []}
+        yield org, "grants.replace", f"account:{email}", before, after
+        if afnemer != org:
+            yield afnemer, "grants.replace", f"account:{email}", before, after
 
 
 def _lines(plan: _Plan, contracts: list[tuple[str, str, date, date | None]], emails: list[str]

@@ -1,6 +1,6 @@
 """The value parsers shared by both edges (the JSON API and the portal): e-mail, KvK number, product code, day,
-whole number, free text and an https link. Each takes the raw value and the field name and returns a trusted value,
-or raises ``Invalid`` (422) with the spec's error code. No HTTP here: the edges only decide where a value comes
+instant, whole number, free text and an https link. Each takes the raw value and the field name and returns a trusted
+value, or raises ``Invalid`` (422) with the spec's error code. No HTTP here: the edges only decide where a value comes
 from."""
 
 from __future__ import annotations
@@ -9,12 +9,13 @@ import re
 import string
 import unicodedata
 from collections.abc import Callable
-from datetime import date
+from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import urlsplit
 
 import idna
 
+from authz.clock import AMSTERDAM as _AMSTERDAM
 from authz.errors import Invalid, NotFound
 
 # [0-9], never \d: \d also matches '１' or '١', which int() reads but a KvK register or a database id never holds.
@@ -158,6 +159,37 @@ def iso_day(value: Any, name: str) -> date:
         return date.fromisoformat(value)
     except ValueError:
         raise Invalid("invalid_date", f"'{name}' must be an ISO date (YYYY-MM-DD).") from None
+
+
+# RFC 3339 date-time (section 5.6). Seconds may be left out, as the NLGov profile's own example of context.time does
+# ("1985-10-26T01:22-07:00"); the offset may not (an instant without one names no moment).
+INSTANT_RE = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})[Tt]([0-9]{2}):([0-9]{2})(?::([0-9]{2})(?:\.([0-9]+))?)?"
+                        r"(?:([Zz])|([+-])([0-9]{2}):([0-9]{2}))")
+
+
+def instant(value: Any, name: str) -> datetime:
+    """An RFC 3339 instant (``2026-06-15T10:00:00Z``, ``2026-06-15T12:00:00.5+02:00``) as an aware datetime in UTC,
+    else 422 ``invalid_time``. Fractions beyond microseconds are cut off; a leap second (``:60``) reads as the last
+    microsecond of its minute (Python's datetime has no 61st second). The instant must have a day in UTC and in
+    Europe/Amsterdam between years 1 and 9999 (the rules judge contracts by the Amsterdam day)."""
+    m = INSTANT_RE.fullmatch(value) if isinstance(value, str) else None
+    if m is not None:
+        year, month, day, hour, minute, sec, frac, z, sign, oh, om = m.groups()
+        second = int(sec or 0)
+        micro = int((frac or "0")[:6].ljust(6, "0"))
+        if second == 60:
+            second, micro = 59, 999_999
+        try:
+            offset = timedelta(0) if z else (1 if sign == "+" else -1) * timedelta(hours=int(oh), minutes=int(om))
+            at = datetime(int(year), int(month), int(day), int(hour), int(minute), second, micro,
+                          tzinfo=timezone(offset))
+            utc = at.astimezone(UTC)
+            utc.astimezone(_AMSTERDAM)
+            return utc
+        except (ValueError, OverflowError):  # no such day or hour, an offset of 24 h or more, beyond the years
+            pass
+    raise Invalid("invalid_time", f"'{name}' must be an RFC 3339 instant with a time zone, such as "
+                                  f"'2026-06-15T10:00:00Z'.")
 
 
 def domains(value: Any, name: str) -> list[str]:

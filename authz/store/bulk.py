@@ -16,7 +16,7 @@ from sqlalchemy import Table, func, select, text
 
 from authz.policy import Line
 from authz.store.db import Tx
-from authz.store.schema import Account, CasbinRule, Grant, Organisation, Product
+from authz.store.schema import Account, CasbinRule, Grant, Organisation, Product, Revision
 
 BATCH = 50_000
 Progress = Callable[[int], None]
@@ -101,6 +101,13 @@ def finish(t: Tx) -> None:
     if t.s.get_bind().dialect.name == "postgresql":
         t.s.execute(text("SELECT setval(pg_get_serial_sequence('accounts', 'id'), "
                          "GREATEST((SELECT max(id) FROM accounts), 1))"))
+
+
+def next_revision(t: Tx) -> int:
+    """The revision this transaction will commit as (:meth:`authz.store.db.Database.tx` bumps it by one at the
+    end), for rows that carry it (the audit trail's): the revision row is locked now, so no other writer commits in
+    between (SQLite's writer already holds the database's write lock)."""
+    return int(t.s.scalar(select(Revision.value).where(Revision.id == 1).with_for_update()) or 0) + 1
 
 
 def next_account_id(t: Tx) -> int:

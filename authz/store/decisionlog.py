@@ -1,7 +1,7 @@
 """The decision log in SQL: batches shipped by each instance's writer (:mod:`authz.decisionlog`), the day
 partitions it keeps ahead and drops after the retention, and the operator's search.
 
-PostgreSQL: ``decisions`` is partitioned by UTC day (migration 0006); a batch goes in as one ``INSERT … SELECT``
+PostgreSQL: ``decisions`` is partitioned by UTC day (migration 0007); a batch goes in as one ``INSERT … SELECT``
 over the JSON text of its journal line (the database parses it; see :class:`Batch`) and, in the same transaction,
 the journal's mark of the last batch shipped (``decision_journals``): a journal recovered after a crash ships
 exactly the batches SQL lacks. Retention drops whole day partitions. SQLite: a plain table, the same statement

@@ -315,6 +315,8 @@ class Change(Base):
     revision: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     at: Mapped[datetime] = mapped_column()
     events: Mapped[list[Any]] = mapped_column(JSON)
+    # The revision in effect at an instant (authz.store.policystate.revision_at).
+    __table_args__ = (Index("ix_changes_at", "at"),)
 
 
 class Lease(Base):
@@ -344,6 +346,9 @@ class Audit(Base):
     before: Mapped[Any] = mapped_column(JSON, nullable=True)
     after: Mapped[Any] = mapped_column(JSON, nullable=True)
     revision: Mapped[int] = mapped_column(BigInteger)
+    # A decision as of an instant replays only the records about its account, product, contracts and mandates
+    # (authz.store.policystate.replay_about): found by subject, up to the instant.
+    __table_args__ = (Index("ix_audit_subject_at", "subject", "at"),)
 
 
 class Outbox(Base):
@@ -366,7 +371,7 @@ class Outbox(Base):
 class DecisionRecord(Base):
     """The decision log (:mod:`authz.store.decisionlog`): one row per decision answered, written in batches by each
     instance's writer, never changed, removed after ``AUTHZ_DECISION_LOG_DAYS``. On PostgreSQL the table is
-    partitioned by UTC day (the migration, 0006): this declaration is what the queries read, the same on both."""
+    partitioned by UTC day (the migration, 0007): this declaration is what the queries read, the same on both."""
 
     __tablename__ = "decisions"
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True,

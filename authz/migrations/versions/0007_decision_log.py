@@ -1,7 +1,7 @@
 """decision log: one row per decision answered; on PostgreSQL partitioned by UTC day
 
-Revision ID: 0006
-Revises: 0005
+Revision ID: 0007
+Revises: 0006
 
 PostgreSQL: declarative range partitioning on ``at``, one partition per UTC day (``decisions_YYYYMMDD``), created
 ahead by each instance's writer and dropped whole after ``AUTHZ_DECISION_LOG_DAYS`` (authz.store.decisionlog).
@@ -17,8 +17,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0006"
-down_revision = "0005"
+revision = "0007"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 
