@@ -39,6 +39,7 @@ _STAGE = {Reason.NO_GRANT: 0, Reason.NO_CONTRACT: 1, Reason.NO_MANDATE: 2, Reaso
 # Module constants: the hot path reads them without an attribute lookup on the enum class.
 _GRANTED, _NO_GRANT = Reason.GRANTED, Reason.NO_GRANT
 _UNKNOWN_USER, _INACTIVE_USER, _UNKNOWN_PRODUCT = Reason.UNKNOWN_USER, Reason.INACTIVE_USER, Reason.UNKNOWN_PRODUCT
+_UNKNOWN_AFNEMER = Reason.UNKNOWN_AFNEMER
 
 
 class Decision(NamedTuple):
@@ -214,7 +215,8 @@ class Decider:
     # -- decisions ----------------------------------------------------------------------------------------------
 
     def check(self, user: str, product: str, afnemer: str | None = None) -> Decision:
-        """R1 for ``user`` (lower-case e-mail) and ``product``, for one afnemer or for any."""
+        """R1 for ``user`` (lower-case e-mail) and ``product``, for one afnemer or for any. R13 names the first
+        unknown in the order of the question: the user (then whether it is active), the product, the afnemer."""
         found = self._users.get(user)
         if found is None:
             return self._denials[_UNKNOWN_USER]
@@ -222,6 +224,8 @@ class Decider:
             return self._denials[_INACTIVE_USER]
         if product not in self.products:
             return self._denials[_UNKNOWN_PRODUCT]
+        if afnemer is not None and afnemer not in self.orgs:
+            return self._denials[_UNKNOWN_AFNEMER]
         entries = found[2].get(product)
         if entries is None:
             return self._denials[_NO_GRANT]
