@@ -54,12 +54,15 @@ def test_every_log_line_of_a_request_names_its_id(caplog: pytest.LogCaptureFixtu
 
 def test_a_500_carries_its_request_id_and_its_log_line_names_it(caplog: pytest.LogCaptureFixture) -> None:
     records = capture(caplog)
-    broken = app_module.AuthzApp(routes=[Route("/boom", fails)],
+    broken = app_module.AuthzApp(routes=[Route("/boom", fails), Route("/v1/check", fails, methods=["POST"])],
                                  exception_handlers={Exception: app_module._server_error})
     with TestClient(broken, raise_server_exceptions=False) as c:
         r = c.get("/boom", headers={"X-Request-ID": "req-500"})
-    assert r.status_code == 500 and r.json()["error"]["code"] == "internal_error"
-    assert r.headers["x-request-id"] == "req-500"
+        assert r.status_code == 500 and r.json()["error"]["code"] == "internal_error"
+        assert r.headers.get_list("x-request-id") == ["req-500"]
+        # On a decision endpoint, whose answers carry the id themselves, a 500 does too.
+        r = c.post("/v1/check", json={}, headers={"X-Request-ID": "req-check"})
+        assert (r.status_code, r.headers.get_list("x-request-id")) == (500, ["req-check"])
     errors = [rec for rec in records if rec.levelno == logging.ERROR and rec.name == "authz.app"]
-    assert [rec.request_id for rec in errors] == ["req-500"]  # type: ignore[attr-defined]
+    assert [rec.request_id for rec in errors] == ["req-500", "req-check"]  # type: ignore[attr-defined]
     assert "boom" not in r.text
