@@ -15,10 +15,11 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Match, Route
+from starlette.types import ASGIApp
 
 import admin_ui
-from authz.api import accounts, admin, decisionlog, decisions, explain, members, operator, outbox, review
-from authz.api.http import Confirmed, JSONResponse, JsonWrites, error_response
+from authz.api import accounts, admin, authzen, decisionlog, decisions, explain, members, operator, outbox, review
+from authz.api.http import Confirmed, JSONResponse, JsonWrites, RequestIds, error_response
 from authz.bus import make_bus
 from authz.cache.sessions import make_sessions
 from authz.cache.snapshot import SnapshotCache
@@ -145,6 +146,7 @@ def all_routes() -> list[BaseRoute]:
                   "AUTHZ_METRICS_TOKEN set: Authorization: Bearer <token>).", tag="health", sql=False,
                   errors={401: ["unauthorized"]}),
         *decisions.routes,
+        *authzen.routes,
     ]
     routes += [*explain.routes, *accounts.routes, *operator.routes, *admin.routes, *review.routes, *members.routes,
                *outbox.routes, *decisionlog.routes]
@@ -157,6 +159,11 @@ class AuthzApp(Starlette):
     request, and Starlette's ``app.state`` goes through ``__getattr__``."""
 
     authz: State
+
+    def build_middleware_stack(self) -> ASGIApp:
+        # Outside Starlette's own error handling, so that a 500 carries its X-Request-ID too and the line that
+        # logs it names the request.
+        return RequestIds(super().build_middleware_stack())
 
 
 def create_app(settings: Settings | None = None, clock: Clock | None = None) -> Starlette:

@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from datetime import date
 from typing import TYPE_CHECKING
 
+from authz import requestid
 from authz.config import Settings
 
 if TYPE_CHECKING:
@@ -212,8 +213,9 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    logging.basicConfig(level=os.environ.get("AUTHZ_LOG_LEVEL", "INFO"),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if not logging.getLogger().handlers:  # as basicConfig: a process that set up logging keeps its own
+        logging.basicConfig(level=os.environ.get("AUTHZ_LOG_LEVEL", "INFO"), format=requestid.FORMAT)
+        requestid.install(logging.getLogger().handlers)  # each line names the request that caused it
     logging.getLogger("alembic").setLevel(logging.WARNING)
     args = parser().parse_args(argv)
     from authz.config import SettingsError

@@ -216,7 +216,9 @@ class Decider:
 
     def check(self, user: str, product: str, afnemer: str | None = None, day: int | None = None) -> Decision:
         """R1 for ``user`` (lower-case e-mail) and ``product``, for one afnemer or for any: today, or on the day with
-        ordinal ``day`` (today's accounts and grants against that day's contracts and mandates)."""
+        ordinal ``day`` (today's accounts and grants against that day's contracts and mandates). R13 names the
+        first unknown in the order of the question: the user (then whether it is active), the product, the
+        afnemer."""
         found = self._users.get(user)
         if found is None:
             return self._denials[_UNKNOWN_USER]
@@ -224,6 +226,8 @@ class Decider:
             return self._denials[_INACTIVE_USER]
         if product not in self.products:
             return self._denials[_UNKNOWN_PRODUCT]
+        if afnemer is not None and afnemer not in self.orgs:
+            return self._denials[_UNKNOWN_AFNEMER]
         entries = found[2].get(product)
         if entries is None:
             return self._denials[_NO_GRANT]
@@ -247,13 +251,6 @@ class Decider:
         if allowed:
             return Decision(True, _GRANTED, tuple(allowed), self.revision)
         return self._denials[best]
-
-    def decide(self, user: str, product: str, afnemer: str | None = None, day: int | None = None) -> Decision:
-        """:meth:`check`, after R13's test of the afnemer: a KvK number this index does not know is a deny
-        ``unknown_afnemer``."""
-        if afnemer is not None and afnemer not in self.orgs:
-            return self._denials[_UNKNOWN_AFNEMER]
-        return self.check(user, product, afnemer, day)
 
     def products_of(self, user: str) -> list[tuple[str, str]]:
         """Every (product, afnemer) ``user`` may view now, sorted."""

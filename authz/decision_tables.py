@@ -24,7 +24,8 @@ from authz import policy
 from authz.clock import FrozenClock
 from authz.decider import Decider, Snapshot
 
-REASONS = ("granted", "unknown_user", "inactive_user", "unknown_product", "no_grant", "no_contract", "no_mandate")
+REASONS = ("granted", "unknown_user", "inactive_user", "unknown_product", "unknown_afnemer", "no_grant", "no_contract",
+           "no_mandate")
 STATUSES = ("approved", "active", "inactive")
 ROLES = ("beheerder", "operator")
 _KVK = re.compile(r"[0-9]{8}")
@@ -276,7 +277,7 @@ def _decision(path: Path, t: Table, n: int, raw: Any, default_day: str | None) -
     r = _Reader(path, _where("decision row", n, raw), raw, {
         "user": True, "product": True, "afnemer": False, "day": default_day is None, "allowed": True,
         "reason": True, "afnemers": False, "note": False})
-    afnemer = _org(r, t, "afnemer") if "afnemer" in raw else None  # the API refuses unknown ones (422)
+    afnemer = str(r.kvk("afnemer")) if "afnemer" in raw else None  # one outside the world: unknown_afnemer (R13)
     afnemers = raw.get("afnemers")
     if afnemers is not None and (not isinstance(afnemers, list) or not all(v in t.orgs for v in afnemers)):
         r.fail("'afnemers' must be a list of the world's organisations")

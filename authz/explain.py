@@ -39,12 +39,13 @@ class Gathered:
     consistent: bool  # the facts and the Casbin lines were read at the same revision
     verdict: Verdict
     enforced: dict[str, tuple[bool, Line | None]]  # afnemer -> Casbin's enforce_ex
+    afnemer: str | None = None  # the afnemer asked about (None: any)
 
 
 def gather(db: Database, user: str, product: str, afnemer: str | None, day: date) -> Gathered:
     """Read the facts and the Casbin lines and let Casbin decide (blocking: run it in a worker thread).
 
-    ``afnemer`` must be a known organisation. Unknown users and products never reach the engine.
+    Unknown users, products and afnemers never reach the engine.
     """
     before = db.revision()
     ev = evidence_store.read(db, user, product, afnemer)
@@ -54,10 +55,11 @@ def gather(db: Database, user: str, product: str, afnemer: str | None, day: date
     lines = rules.lines_for(db, user, account[0], product, afnemer) if known and account is not None else []
     consistent = before == ev.revision == db.revision()
     reference = Reference(lines)
-    verdict = reference.decide(user, product, afnemer, day, account=account, product_known=ev.product_name is not None)
+    verdict = reference.decide(user, product, afnemer, day, account=account, product_known=ev.product_name is not None,
+                               afnemer_known=afnemer is None or afnemer in ev.org_names)
     scope = account[0] if account is not None and account[0] is not None else OPERATOR_SCOPE
     enforced = {a: reference.enforce_ex(user, scope, a, product, day) for a, _ in verdict.stages}
-    return Gathered(ev, lines, consistent, verdict, enforced)
+    return Gathered(ev, lines, consistent, verdict, enforced, afnemer)
 
 
 def agrees(decision: Decision, verdict: Verdict) -> bool:
@@ -179,6 +181,12 @@ def sentences(decision: Decision, g: Gathered, day: date) -> tuple[str, str]:
 
     def org_name(kvk: str | None) -> str:
         return ev.org_names.get(kvk, kvk) if kvk is not None else "(geen organisatie)"
+
+    if decision.reason.value == "unknown_afnemer":
+        return (f"{who} mag {product} niet bekijken namens KvK-nummer {g.afnemer}: er is geen organisatie met dat "
+                f"KvK-nummer.",
+                f"{who} may not view {product} on behalf of KvK number {g.afnemer}: no organisation has that "
+                f"number.")
 
     if decision.allowed:
         first = decision.afnemers[0]

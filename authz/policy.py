@@ -183,13 +183,13 @@ class Reference:
             return Stage("no_mandate", ("p", user, afnemer, product))
 
     def decide(self, user: str, product: str, afnemer: str | None, day: date, *,
-               account: tuple[str | None, str] | None, product_known: bool) -> Verdict:
+               account: tuple[str | None, str] | None, product_known: bool, afnemer_known: bool) -> Verdict:
         """The whole /v1/check answer according to Casbin.
 
         ``account`` is the (organisation, status) of ``user`` from the accounts table, None when there is no such
-        account; ``product_known`` says whether the products table holds ``product``. They are checked before the
-        engine is asked, in the order /v1/check checks them, so that no unknown name reaches the engine.
-        ``afnemer`` must be a known organisation (the API refuses others) or None for "any afnemer".
+        account; ``product_known`` says whether the products table holds ``product``, ``afnemer_known`` whether the
+        organisations table holds ``afnemer`` (None: "any afnemer"). They are checked before the engine is asked,
+        in the order /v1/check checks them (R13), so that no unknown name reaches the engine.
         """
         if account is None:
             return Verdict(False, "unknown_user", ())
@@ -198,6 +198,8 @@ class Reference:
             return Verdict(False, "inactive_user", ())
         if not product_known:
             return Verdict(False, "unknown_product", ())
+        if afnemer is not None and not afnemer_known:
+            return Verdict(False, "unknown_afnemer", ())
         scope = org if org is not None else OPERATOR_SCOPE
         candidates = [afnemer] if afnemer is not None else sorted(self._granted.get((user, product), ()))
         stages = tuple((a, self.stage(user, scope, a, product, day)) for a in candidates)

@@ -63,7 +63,8 @@ def evaluate(t: Table, row: Row) -> Outcome:
     account = t.accounts.get(v["user"])
     verdict = t.reference.decide(v["user"], v["product"], v["afnemer"], day,
                                  account=(account[0], account[1]) if account else None,
-                                 product_known=v["product"] in t.products)
+                                 product_known=v["product"] in t.products,
+                                 afnemer_known=v["afnemer"] is None or v["afnemer"] in t.orgs)
     t.clock.set_day(day)
     decision = t.decider.check(v["user"], v["product"], v["afnemer"])
     expected = (v["allowed"], v["reason"])

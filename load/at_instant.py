@@ -172,7 +172,7 @@ def main() -> int:
     decider.load(read_snapshot(db))
     after = last_at + timedelta(microseconds=1)
     sample = asked[:1000]
-    differ = [q for q in sample if tuple(decide_past(db, after, *q)[:3]) != tuple(decider.decide(*q)[:3])]
+    differ = [q for q in sample if tuple(decide_past(db, after, *q)[:3]) != tuple(decider.check(*q)[:3])]
     print(f"agreement with the live decider after the last change: {len(sample) - len(differ)}/{len(sample)}"
           + (f"; first difference: {differ[0]}" if differ else ""))
     db.dispose()

@@ -2,10 +2,10 @@
 
 Random worlds are written into a real database through the store; the decider is loaded from SQL
 (``read_snapshot``), the reference is Casbin over the lines read back through Casbin's SQLAlchemy adapter. For every
-user (also unknown ones), product (also unknown), afnemer or none, and several days around the validity windows,
-the answers must be identical: allowed, reason and afnemers. A second property applies random changes through the
-store and checks that a decider fed the change events equals one loaded afresh, and both equal Casbin; a fixed
-sequence makes every kind of event of :mod:`authz.events` occur.
+user (also unknown ones), product (also unknown), afnemer (also unknown) or none, and several days around the
+validity windows, the answers must be identical: allowed, reason and afnemers. A second property applies random
+changes through the store and checks that a decider fed the change events equals one loaded afresh, and both equal
+Casbin; a fixed sequence makes every kind of event of :mod:`authz.events` occur.
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ EDGES = tuple(date(2026, 6, 10) + timedelta(days=i) for i in range(5))
 CHECK_DAYS = (EDGES[0] - timedelta(days=1), *EDGES, EDGES[-1] + timedelta(days=1))
 UNKNOWN_USER = "niemand@nergens.nl"
 UNKNOWN_PRODUCT = "zz-onbekend"
+UNKNOWN_AFNEMER = "99999999"  # well-formed, names no organisation of any world (R13: unknown_afnemer)
 
 Window = tuple[date, date | None]
 
@@ -188,9 +189,10 @@ def assert_same_as_casbin(deciders: list[Decider], db: Database, spec: Spec, clo
         clock.set_day(day)
         for user in users:
             for product in products:
-                for afnemer in [None, *spec.orgs]:
+                for afnemer in [None, *spec.orgs, UNKNOWN_AFNEMER]:
                     want = reference.decide(user, product, afnemer, day, account=spec.accounts.get(user),
-                                            product_known=product in spec.products)
+                                            product_known=product in spec.products,
+                                            afnemer_known=afnemer is None or afnemer in spec.orgs)
                     for decider in deciders:
                         got = decider.check(user, product, afnemer)
                         assert (got.allowed, got.reason.value, got.afnemers) == (

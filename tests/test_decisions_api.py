@@ -123,6 +123,27 @@ def test_authzen_evaluation(api: TestClient, world: World) -> None:
     assert many["evaluations"][1]["context"]["reason"] == "no_contract"
 
 
+def test_an_unknown_afnemer_is_a_denial_on_every_decision_endpoint(api: TestClient, world: World) -> None:
+    # R13: a well-formed KvK number naming no organisation is denied with its reason; only a malformed one is a 422.
+    build(world)
+    sync(api)
+    asked = {"user": "alice@korenschoof.nl", "product": "polisadministratie", "afnemer": "99999999"}
+    assert check(api, **asked) == {"allowed": False, "reason": "unknown_afnemer", "afnemers": [],
+                                   "revision": sync(api)}
+    batch = api.post("/v1/check/batch", json={"checks": [asked, {**asked, "afnemer": AFNEMER}]}).json()
+    assert [(r["allowed"], r["reason"]) for r in batch["results"]] == [(False, "unknown_afnemer"), (True, "granted")]
+    assert api.post("/v1/explain", json=asked).json()["reason"] == "unknown_afnemer"
+    evaluation = {"subject": {"type": "user", "id": asked["user"]}, "action": {"name": "view"},
+                  "resource": {"type": "product", "id": asked["product"], "properties": {"afnemer": "99999999"}}}
+    assert api.post("/access/v1/evaluation", json=evaluation).json() == {
+        "decision": False, "context": {"reason": "unknown_afnemer", "afnemers": []}}
+    # The user and the product are asked about first, in the order of the question.
+    assert check(api, **{**asked, "user": "nobody@korenschoof.nl"})["reason"] == "unknown_user"
+    assert check(api, **{**asked, "product": "onbekend"})["reason"] == "unknown_product"
+    r = api.post("/v1/check", json={**asked, "afnemer": "9999999"})
+    assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_kvk"
+
+
 def test_decisions_change_at_midnight_without_a_write(api: TestClient, world: World, clock) -> None:  # type: ignore[no-untyped-def]
     build(world)
     world.contract(AFNEMER, "verzuim", valid_from=date(2026, 1, 1), valid_until=date(2026, 6, 15))

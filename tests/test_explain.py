@@ -140,7 +140,11 @@ def test_explain_validates_like_check(api: TestClient, world: World) -> None:
     build(world)
     sync(api)
     r = api.post("/v1/explain", json={"user": "alice@korenschoof.nl", "product": "verzuim", "afnemer": "99999999"})
-    assert r.status_code == 422 and r.json()["error"]["code"] == "unknown_afnemer"
+    assert r.status_code == 200 and (r.json()["allowed"], r.json()["reason"]) == (False, "unknown_afnemer")  # R13
+    assert r.json()["reference"]["agrees"] is True and r.json()["chain"] == []
+    assert "99999999" in r.json()["explanation"]["nl"] and "no organisation" in r.json()["explanation"]["en"]
+    r = api.post("/v1/explain", json={"user": "alice@korenschoof.nl", "product": "verzuim", "afnemer": "9999999"})
+    assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_kvk"
     r = api.post("/v1/explain", json={"user": "alice@korenschoof.nl", "product": "verzuim", "why": "?"})
     assert r.status_code == 422 and r.json()["error"]["code"] == "unknown_field"
     r = api.post("/v1/explain", json={"user": "alice", "product": "verzuim"})

@@ -102,8 +102,9 @@ def test_a_table_that_passes_exits_zero(tmp_path: Path) -> None:
      "decision row 1 (line 4): 'reason' must be one of"),
     ("world: {}\nday: 2026-01-01\ndecisions:\n  - {user: a@b.nl, product: px, allowed: true, reason: no_grant}\n",
      "'allowed: true' goes with 'reason: granted' only"),
-    ("world: {}\nday: 2026-01-01\ndecisions:\n  - {user: a@b.nl, product: px, afnemer: '12345678', allowed: false,"
-     " reason: no_grant}\n", "organisation 12345678 is not in the world's organisations"),
+    # (A decision row may ask about an afnemer outside the world: R13's unknown_afnemer. A fact may not.)
+    ("world: {contracts: [{afnemer: '12345678', product: px, valid_from: 2026-01-01}]}\n",
+     "organisation 12345678 is not in the world's organisations"),
     ("world: {}\npermissions:\n  - {user: a@b.nl, scope: '*', action: grants.delete, allowed: false}\n",
      "permission row 1 (line 3): 'action' must be one of"),
     ("world: {}\ndecision:\n  - {}\n", "top level: unknown field(s): decision"),

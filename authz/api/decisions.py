@@ -1,4 +1,4 @@
-"""The decision API for service clients: /v1/check and friends, and the AuthZEN evaluation endpoints.
+"""The decision API for service clients: /v1/check and friends (the AuthZEN edge: :mod:`authz.api.authzen`).
 
 Answered from this instance's decider: no SQL on these paths except /v1/explain.
 """
@@ -33,9 +33,7 @@ def _known_afnemer(st: State, value: str | None) -> str | None:
 
 
 def _decide(st: State, user: str, product: str, afnemer: str | None) -> Decision:
-    if afnemer is not None and afnemer not in st.decider.orgs:  # tested here first: the hot path spares a call
-        _known_afnemer(st, afnemer)
-    decision = st.decider.check(user, product, afnemer)
+    decision = st.decider.check(user, product, afnemer)  # an unknown afnemer is a denial (R13), not an error
     st.metrics.checks[decision.reason] += 1
     return decision
 
@@ -64,13 +62,8 @@ def check_values(body: Any) -> CheckValues:
     return check_values_checked(body)
 
 
-def _checks(value: Any, name: str) -> list[Any]:
-    """The list of a batch; each check in it is read by :func:`check_values` (its ``min_revision`` honoured)."""
-    if not isinstance(value, list):
-        raise Invalid("invalid_field", f"'{name}' must be a list of checks.")
-    if len(value) > MAX_BATCH:
-        raise Invalid("batch_too_large", f"A batch holds at most {MAX_BATCH} checks.")
-    return value
+# The list of a batch; each check in it is read by :func:`check_values` (its ``min_revision`` honoured).
+_checks = shapes.bounded_list(MAX_BATCH, "checks")
 
 
 BATCH = Body(checks=shapes.custom(_checks, {"type": "array", "maxItems": MAX_BATCH, "items": CHECK.json_schema()},
@@ -160,72 +153,12 @@ async def product_users(request: Request) -> JSONResponse:
     return JSONResponse({"users": users, "cursor": next_cursor, "revision": st.decider.revision})
 
 
-# -- OpenID AuthZEN Authorization API 1.0 ---------------------------------------------------------------------
-
-_PROPERTIES = shapes.JSON_OBJECT.optional(nullable=False)
-SUBJECT = Body(type=shapes.literal("user"), id=shapes.EMAIL, properties=_PROPERTIES)
-RESOURCE = Body(type=shapes.literal("product"), id=shapes.CODE,
-                properties=Body(afnemer=shapes.KVK.optional()).field().optional(nullable=False))
-ACTION = Body(name=shapes.literal("view"), properties=_PROPERTIES)
-EVALUATION = Body(subject=SUBJECT.field(), resource=RESOURCE.field(), action=ACTION.field(), context=_PROPERTIES)
-
-
-def _evaluation_list(value: Any, name: str) -> list[Any]:
-    if not isinstance(value, list) or len(value) > MAX_BATCH:
-        raise Invalid("invalid_field", f"'{name}' must be a list of at most {MAX_BATCH} evaluations.")
-    return value
-
-
-# Top-level subject, resource and action are defaults for each item: checked once merged into it.
-EVALUATIONS = Body(subject=_PROPERTIES, resource=_PROPERTIES, action=_PROPERTIES, context=_PROPERTIES,
-                   evaluations=shapes.custom(_evaluation_list, {"type": "array", "maxItems": MAX_BATCH,
-                                                                "items": {"type": "object"}},
-                                             "invalid_field", "invalid_body", *EVALUATION.errors()).optional(),
-                   options=_PROPERTIES)
-
-
-def _authzen_check(st: State, body: Any) -> dict[str, Any]:
-    if not isinstance(body, dict):
-        raise Invalid("invalid_body", "Each evaluation must be a JSON object.")
-    f = EVALUATION.parse(body)
-    afnemer = f["resource"].get("properties", {}).get("afnemer")
-    d = _decide(st, f["subject"]["id"], f["resource"]["id"], afnemer)
-    return {"decision": d.allowed, "context": {"reason": d.reason.value, "afnemers": list(d.afnemers)}}
-
-
-async def evaluation(request: Request) -> JSONResponse:
-    service_client(request)
-    st = state(request)
-    body = await read_json(request, st.settings.max_body_bytes)
-    await _vouch(st, None)
-    return JSONResponse(_authzen_check(st, body))
-
-
-async def evaluations(request: Request) -> JSONResponse:
-    """AuthZEN boxcarring: top-level subject/resource/action are defaults for each item of ``evaluations``."""
-    service_client(request)
-    st = state(request)
-    body = await read_json(request, st.settings.max_body_bytes)
-    f = EVALUATIONS.parse(body)
-    await _vouch(st, None)
-    items = f.get("evaluations")
-    defaults = {k: f[k] for k in ("subject", "resource", "action") if k in f}
-    if items is None:
-        return JSONResponse({"evaluations": [_authzen_check(st, defaults)]})
-    results = []
-    for item in items:
-        if not isinstance(item, dict):
-            raise Invalid("invalid_body", "Each evaluation must be a JSON object.")
-        results.append(_authzen_check(st, {**defaults, **item}))
-    return JSONResponse({"evaluations": results})
-
-
 _ANSWER = {"allowed": {"type": "boolean"}, "reason": {"type": "string", "enum": [
-    "granted", "unknown_user", "inactive_user", "unknown_product", "no_grant", "no_contract", "no_mandate"]},
+    "granted", "unknown_user", "inactive_user", "unknown_product", "unknown_afnemer", "no_grant", "no_contract",
+    "no_mandate"]},
     "afnemers": {"type": "array", "items": {"type": "string"}}}
-_DECISION = {"type": "object", "properties": {"decision": {"type": "boolean"}, "context": {"type": "object"}}}
-_DECIDED = {422: ["unknown_afnemer"], 503: ["stale"]}
-_TAG, _AUTHZEN = "decisions", "authzen"
+_DECIDED = {503: ["stale"]}
+_TAG = "decisions"
 
 routes = [
     Operation("POST", "/v1/check", check, "check", "May user X see product Y (for afnemer Z, or for any)?",
@@ -257,10 +190,4 @@ routes = [
                                    "user": {"type": "string"}, "afnemer": {"type": "string"},
                                    "grant": {"type": "object"}, "contract": {"type": "object"},
                                    "mandate": {"type": ["object", "null"]}}}})),
-    Operation("POST", "/access/v1/evaluation", evaluation, "evaluation", "OpenID AuthZEN 1.0 access evaluation.",
-              tag=_AUTHZEN, auth="key", body=EVALUATION, errors=_DECIDED, response=_DECISION),
-    Operation("POST", "/access/v1/evaluations", evaluations, "evaluations",
-              "OpenID AuthZEN 1.0 access evaluations (boxcarring).", tag=_AUTHZEN, auth="key", body=EVALUATIONS,
-              errors=_DECIDED,
-              response={"type": "object", "properties": {"evaluations": {"type": "array", "items": _DECISION}}}),
 ]

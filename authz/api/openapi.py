@@ -14,12 +14,12 @@ from starlette.requests import Request
 from starlette.routing import BaseRoute, Route
 
 from authz import __version__
-from authz.api.http import JSONResponse
+from authz.api.http import MAX_REQUEST_ID, JSONResponse
 from authz.api.shapes import Body, Query, Schema
 
 # What each status means on this API; the codes under it come from the operation.
 STATUSES = {
-    400: "The body is not JSON",
+    400: "The body is not JSON (on the AuthZEN endpoints: any malformed request, as the standard says)",
     401: "Not authenticated",
     403: "Not permitted",
     404: "No such resource",
@@ -44,6 +44,13 @@ _WRITE = {"post": {403: {"foreign_origin"}, 415: {"unsupported_media_type"}},
           "delete": {403: {"foreign_origin"}}}
 
 
+# Every answer carries the id of its request (authz.api.http.RequestIds): the client's X-Request-ID, or one made.
+_HEADERS = {"X-Request-ID": {"description": "The request's X-Request-ID as sent, or a uuid4 made for it when it was "
+                                            "absent or unusable (too long, or not printable ASCII)",
+                             "required": True,
+                             "schema": {"type": "string", "minLength": 1, "maxLength": MAX_REQUEST_ID}}}
+
+
 def error_schema(codes: Iterable[str] = ()) -> Schema:
     """The spec's error shape, with the codes one status of one operation can carry."""
     code: Schema = {"type": "string"}
@@ -65,7 +72,8 @@ class Operation(Route):
     def __init__(self, method: str, path: str, endpoint: Callable[..., Any], operation_id: str, summary: str, *,
                  tag: str, auth: str = "none", body: Body | None = None, query: Query | None = None,
                  response: Schema | None = None, status: int = 200,
-                 errors: Mapping[int, Iterable[str]] | None = None, sql: bool = True) -> None:
+                 errors: Mapping[int, Iterable[str]] | None = None, sql: bool = True,
+                 invalid_status: int = 422) -> None:
         super().__init__(path, endpoint, methods=[method])
         assert auth in ("key", "session", "none"), auth
         self.method = method.lower()
@@ -73,6 +81,9 @@ class Operation(Route):
         self.body, self.query, self.response, self.status = body, query, response, status
         self.extra_errors = {s: set(c) for s, c in (errors or {}).items()}
         self.sql = sql  # it may read SQL, so answer 503 'database_unavailable'
+        # The status of a malformed request: 422 on this API; 400 on the AuthZEN endpoints, where the standard
+        # wants 400 for every malformed request, a body not declared as JSON (elsewhere 415) included.
+        self.invalid_status = invalid_status
 
     def errors(self) -> dict[int, set[str]]:
         """Every error status of this operation, with the codes it can carry."""
@@ -88,6 +99,9 @@ class Operation(Route):
         for part in parts:
             for status, codes in part.items():
                 out.setdefault(status, set()).update(codes)
+        if self.invalid_status != 422:
+            for status in (415, 422):
+                out.setdefault(self.invalid_status, set()).update(out.pop(status, ()))
         return out
 
     def describe(self) -> dict[str, Any]:
@@ -103,14 +117,14 @@ class Operation(Route):
             # Every write with a body is sent as JSON, also one whose fields are all optional ({}): SPEC §4.
             op["requestBody"] = {"required": True,
                                  "content": {"application/json": {"schema": self.body.json_schema()}}}
-        ok: dict[str, Any] = {"description": "Success"}
+        ok: dict[str, Any] = {"description": "Success", "headers": _HEADERS}
         if self.response:
             ok["content"] = {"application/json": {"schema": self.response}}
         responses: dict[str, Any] = {str(self.status): ok}
         for status, codes in sorted(self.errors().items()):
-            responses[str(status)] = {"description": STATUSES[status],
+            responses[str(status)] = {"description": STATUSES[status], "headers": _HEADERS,
                                       "content": {"application/json": {"schema": error_schema(codes)}}}
-        responses["5XX"] = {"description": "Something went wrong on our side",
+        responses["5XX"] = {"description": "Something went wrong on our side", "headers": _HEADERS,
                             "content": {"application/json": {"schema": error_schema(["internal_error"])}}}
         op["responses"] = responses
         if self.auth == "key":

@@ -17,6 +17,7 @@ class Reason(StrEnum):
     UNKNOWN_USER = "unknown_user"
     INACTIVE_USER = "inactive_user"
     UNKNOWN_PRODUCT = "unknown_product"
+    UNKNOWN_AFNEMER = "unknown_afnemer"  # a well-formed KvK number that names no organisation
     NO_GRANT = "no_grant"
     NO_CONTRACT = "no_contract"
     NO_MANDATE = "no_mandate"

@@ -87,15 +87,15 @@ def decide_live(decider: Decider, when: datetime, user: str, product: str, afnem
     if b is Basis.TRAIL:
         raise ValueError("a past instant is answered from the audit trail: decide_past")
     if b is Basis.NOW:
-        return _at(decider.decide(user, product, afnemer), when, decider.clock.today(), b)
+        return _at(decider.check(user, product, afnemer), when, decider.clock.today(), b)
     day = _day(when)
-    return _at(decider.decide(user, product, afnemer, day.toordinal()), when, day, b)
+    return _at(decider.check(user, product, afnemer, day.toordinal()), when, day, b)
 
 
 def decide_past(db: Database, when: datetime, user: str, product: str, afnemer: str | None) -> DecisionAt:
     """As of the past instant ``when``, from the audit trail (reads SQL, in one transaction: call it in a worker
-    thread). Before any record the replay knows nobody: ``unknown_afnemer`` for a named afnemer, else
-    ``unknown_user``, as ``/v1/check`` answered then."""
+    thread). Before any record the replay knows nobody: ``unknown_user`` (R13 names the user first), as
+    ``/v1/check`` answered then."""
     day = _day(when)
     with db.read() as s:
         revision = policystate.revision_at(s, when)
@@ -104,7 +104,7 @@ def decide_past(db: Database, when: datetime, user: str, product: str, afnemer: 
             subjects.add(f"organisation:{afnemer}")
         st = policystate.replay_about(s, when, subjects)
         policystate.replay_about(s, when, _rests_on(st, user, product, afnemer), st)
-    decision = decider_for(st, day).decide(user, product, afnemer)
+    decision = decider_for(st, day).check(user, product, afnemer)
     return DecisionAt(decision.allowed, decision.reason, decision.afnemers, revision, when, day, Basis.TRAIL)
 
 

@@ -1,0 +1,351 @@
+"""The OpenID AuthZEN Authorization API 1.0 (openid/authzen, ``api/authorization-api-1_0.md``) as its certification
+scenario tests it: evaluation, evaluations, the three searches and the discovery document, over this instance's
+decider. SPEC §4 maps the standard onto this service: subject ``{type: "user", id: e-mail}``, resource ``{type:
+"product", id: code, properties: {afnemer?}}``, action ``{name: "view"}``.
+
+Where the standard and the rest of the JSON API differ, the standard holds here (docs/authzen.md):
+
+- a malformed request is a 400 (never 422 or 415): a missing or mistyped member, a body that is not a JSON object,
+  a Content-Type other than JSON (:class:`authz.api.http.JsonWrites`), and, as on /v1/check (R13), a malformed value
+  of this service's own types (an e-mail, a product code, a KvK number that is not one);
+- unknown fields are ignored at every level (:class:`authz.api.shapes.OpenBody`);
+- what names nothing this service decides on (an action other than ``view``, a subject or resource of another
+  type, an unknown user, product or afnemer) is a denial with a reason in ``context``, and a search finds nothing;
+- an error answers the service's ``{"error": {"code", "message"}}``: the standard asks for "an error message
+  string" in the body and for every body to be a JSON object, which this shape is.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from itertools import islice
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+
+from authz import values
+from authz.api import shapes
+from authz.api.decisions import MAX_BATCH, _decide, _vouch  # the one decision step of every decision endpoint
+from authz.api.http import BadRequestBody, JSONResponse, read_json
+from authz.api.openapi import Operation, obj
+from authz.api.shapes import STRING, Field, OpenBody
+from authz.errors import Invalid
+from authz.identity import service_client
+from authz.state import State, state
+
+USER, PRODUCT, VIEW = "user", "product", "view"
+MAX_PAGE, DEFAULT_PAGE = 1000, 100
+SEMANTICS = ("execute_all", "deny_on_first_deny", "permit_on_first_permit")
+_STOP = {"deny_on_first_deny": False, "permit_on_first_permit": True}
+# Paths by the standard's default names (its table "API Endpoint Overview"), each with its metadata parameter.
+ENDPOINTS = {"access_evaluation_endpoint": "/access/v1/evaluation",
+             "access_evaluations_endpoint": "/access/v1/evaluations",
+             "search_subject_endpoint": "/access/v1/search/subject",
+             "search_resource_endpoint": "/access/v1/search/resource",
+             "search_action_endpoint": "/access/v1/search/action"}
+
+
+# -- the request shapes: the standard's entities, open to fields it may add ---------------------------------------
+
+_PROPERTIES = shapes.JSON_OBJECT.optional(nullable=False)
+# A resource's properties: this service reads one, the afnemer the product is asked for (absent or null: any).
+_RESOURCE_PROPERTIES = OpenBody(afnemer=shapes.KVK.optional()).field().optional(nullable=False)
+SUBJECT = OpenBody(type=STRING, id=STRING, properties=_PROPERTIES)
+RESOURCE = OpenBody(type=STRING, id=STRING, properties=_RESOURCE_PROPERTIES)
+ACTION = OpenBody(name=STRING, properties=_PROPERTIES)
+# The entity a search looks for: its id "SHOULD be omitted, and if present, MUST be ignored", so it is not declared.
+SUBJECT_SOUGHT = OpenBody(type=STRING, properties=_PROPERTIES)
+RESOURCE_SOUGHT = OpenBody(type=STRING, properties=_RESOURCE_PROPERTIES)
+EVALUATION = OpenBody(subject=SUBJECT.field(), action=ACTION.field(), resource=RESOURCE.field(), context=_PROPERTIES)
+
+
+def _semantic(value: Any, name: str) -> str:
+    if value not in SEMANTICS:
+        raise Invalid("invalid_field", f"'{name}' is one of {', '.join(SEMANTICS)}.")
+    return str(value)
+
+
+_OPTIONS = OpenBody(evaluations_semantic=Field(_semantic, {"enum": list(SEMANTICS), "default": SEMANTICS[0]},
+                                               ("invalid_field",)).optional(nullable=False))
+# Each item is read when it is evaluated: one that is not an evaluation is answered in its place (decision false,
+# context.error), so the document accepts any item. Top-level subject, action, resource and context are the
+# defaults of every item (an item's own replaces one whole); without items they are the one evaluation asked.
+EVALUATIONS = OpenBody(
+    subject=SUBJECT.field().optional(nullable=False), action=ACTION.field().optional(nullable=False),
+    resource=RESOURCE.field().optional(nullable=False), context=_PROPERTIES,
+    evaluations=shapes.custom(shapes.bounded_list(MAX_BATCH, "evaluations"), {
+        "type": "array", "maxItems": MAX_BATCH,
+        "description": "evaluations; an item that is not a valid one is answered in place with decision false "
+                       "and context.error"}, "invalid_field", "batch_too_large").optional(nullable=False),
+    options=_OPTIONS.field().optional(nullable=False),
+    schema={"anyOf": [{"required": ["subject", "action", "resource"]},
+                      {"required": ["evaluations"], "properties": {"evaluations": {"minItems": 1}}}]})
+PAGE = OpenBody(token=STRING.optional(nullable=False), limit=shapes.integer(0).optional(nullable=False),
+                properties=_PROPERTIES)
+_PAGE = PAGE.field().optional(nullable=False)
+SUBJECT_SEARCH = OpenBody(subject=SUBJECT_SOUGHT.field(), action=ACTION.field(), resource=RESOURCE.field(),
+                          context=_PROPERTIES, page=_PAGE)
+RESOURCE_SEARCH = OpenBody(subject=SUBJECT.field(), action=ACTION.field(), resource=RESOURCE_SOUGHT.field(),
+                           context=_PROPERTIES, page=_PAGE)
+ACTION_SEARCH = OpenBody(subject=SUBJECT.field(), resource=RESOURCE.field(), context=_PROPERTIES, page=_PAGE)
+
+
+@contextmanager
+def _malformed() -> Iterator[None]:
+    """A malformed request is a 400 here (the rest of the API answers 422), with the same code and message."""
+    try:
+        yield
+    except Invalid as exc:
+        raise BadRequestBody(exc.code, exc.message) from None
+
+
+async def _body(request: Request, shape: OpenBody) -> dict[str, Any]:
+    service_client(request)
+    with _malformed():
+        return shape.parse(await read_json(request, state(request).settings.max_body_bytes))
+
+
+# -- what the entities name --------------------------------------------------------------------------------------
+
+def _user(subject: dict[str, Any]) -> str | None:
+    """The account a subject names (its canonical e-mail), None for a subject of another type: it names no one
+    here. A malformed e-mail is refused (Invalid), as /v1/check refuses it."""
+    return values.email(subject["id"], "subject.id") if subject["type"] == USER else None
+
+
+def _product(resource: dict[str, Any]) -> str | None:
+    return values.code(resource["id"], "resource.id") if resource["type"] == PRODUCT else None
+
+
+def _afnemer(resource: dict[str, Any]) -> str | None:
+    afnemer: str | None = resource.get("properties", {}).get("afnemer")
+    return afnemer
+
+
+def _denial(reason: str) -> dict[str, Any]:
+    return {"decision": False, "context": {"reason": reason, "afnemers": []}}
+
+
+def _evaluate(st: State, f: dict[str, Any]) -> dict[str, Any]:
+    """One evaluation (an :data:`EVALUATION`, parsed) as an AuthZEN Decision; a malformed id raises Invalid."""
+    user, product = _user(f["subject"]), _product(f["resource"])
+    if user is None:
+        return _denial("unknown_subject_type")
+    if product is None:
+        return _denial("unknown_resource_type")
+    if f["action"]["name"] != VIEW:
+        return _denial("unsupported_action")
+    d = _decide(st, user, product, _afnemer(f["resource"]))
+    return {"decision": d.allowed, "context": {"reason": d.reason.value, "afnemers": list(d.afnemers)}}
+
+
+# -- evaluation and evaluations ----------------------------------------------------------------------------------
+
+async def evaluation(request: Request) -> JSONResponse:
+    st = state(request)
+    f = await _body(request, EVALUATION)
+    await _vouch(st, None)
+    with _malformed():
+        return JSONResponse(_evaluate(st, f))
+
+
+def _item(st: State, defaults: dict[str, Any], item: Any) -> dict[str, Any]:
+    """One item of a batch, its own members replacing the defaults whole; an invalid one is answered in place."""
+    try:
+        if not isinstance(item, dict):
+            raise Invalid("invalid_body", "Each evaluation must be a JSON object.")
+        return _evaluate(st, EVALUATION.parse({**defaults, **item}))
+    except Invalid as exc:
+        return {"decision": False, "context": {"error": {"status": 400, "message": exc.message}}}
+
+
+async def evaluations(request: Request) -> JSONResponse:
+    """Boxcarring: every item in order (``execute_all``), or up to and including the first denial
+    (``deny_on_first_deny``; an invalid item is one) or the first permit (``permit_on_first_permit``). Without
+    items (absent or empty) it is the single evaluation, answered as one Decision."""
+    st = state(request)
+    f = await _body(request, EVALUATIONS)
+    await _vouch(st, None)
+    items = f.get("evaluations")
+    if not items:
+        with _malformed():
+            return JSONResponse(_evaluate(st, EVALUATION.parse(f)))
+    # The decision that ends the batch: the first denial, the first permit, or none (execute_all).
+    stop = _STOP.get(f.get("options", {}).get("evaluations_semantic", "execute_all"))
+    defaults: dict[str, Any] = {k: f[k] for k in ("subject", "action", "resource", "context") if k in f}
+    answers = []
+    for item in items:  # no await in between: every item is decided at one revision
+        answer = _item(st, defaults, item)
+        answers.append(answer)
+        if answer["decision"] is stop:
+            break
+    return JSONResponse({"evaluations": answers})
+
+
+# -- the searches ------------------------------------------------------------------------------------------------
+
+def _digest(f: dict[str, Any], limit: int) -> str:
+    """What a page token is bound to: the search's entities, context and limit (the standard wants them identical
+    on every page, and an error when they are not)."""
+    asked = {k: f.get(k) for k in ("subject", "action", "resource", "context")}
+    return hashlib.sha256(orjson.dumps([asked, limit], option=orjson.OPT_SORT_KEYS)).hexdigest()[:32]
+
+
+def _token(digest: str, after: str | None) -> str:
+    return base64.urlsafe_b64encode(orjson.dumps([digest, after])).decode().rstrip("=")
+
+
+def _after(token: str, digest: str) -> str | None:
+    """The last id the previous page gave. A page token is no credential: it names only where the next page starts,
+    and every page is computed afresh from the request, so a forged one can skip results but never add one."""
+    try:
+        bound, after = orjson.loads(base64.urlsafe_b64decode(token.encode() + b"=" * (-len(token) % 4)))
+    except (ValueError, TypeError):
+        raise Invalid("invalid_page_token", "The page token is not one this service gave out.") from None
+    if bound != digest or not (after is None or isinstance(after, str)):
+        raise Invalid("invalid_page_token", "The page token belongs to another search: send the request it came "
+                                            "with, unchanged but for page.token.")
+    return after
+
+
+class _Paging:
+    """Where a search's page starts and how long it is: ``page.limit`` (at most :data:`MAX_PAGE`) and the id after
+    which ``page.token`` says to go on (None: from the start)."""
+
+    def __init__(self, f: dict[str, Any]) -> None:
+        page = f.get("page", {})
+        asked = page.get("limit", DEFAULT_PAGE)
+        self.limit = min(asked, MAX_PAGE)
+        self.digest = _digest(f, asked)
+        self.after = _after(page["token"], self.digest) if page.get("token") else None
+
+    def answer(self, ids: Iterable[str], entity: Callable[[str], dict[str, str]]) -> JSONResponse:
+        """The page of ``ids`` (sorted, each once, all after :attr:`after`) and the token of the next one."""
+        taken = list(islice(ids, self.limit + 1))
+        shown = taken[:self.limit]
+        more = len(taken) > len(shown)
+        next_token = _token(self.digest, shown[-1] if shown else self.after) if more else ""
+        return JSONResponse({"page": {"next_token": next_token, "count": len(shown)},
+                             "results": [entity(i) for i in shown]})
+
+
+def _once(ids: Iterable[str], after: str | None) -> Iterator[str]:
+    """Sorted ids after ``after``, without repeats (a user may view a product for several afnemers)."""
+    last = after
+    for i in ids:
+        if last is None or i > last:
+            yield i
+            last = i
+
+
+def _subjects(st: State, f: dict[str, Any], after: str | None) -> Iterable[str]:
+    """Who may view the product (for the afnemer, or for any): the decider's holders of that product, each
+    checked, never a scan of all accounts."""
+    product, afnemer = _product(f["resource"]), _afnemer(f["resource"])
+    if f["subject"]["type"] != USER or f["action"]["name"] != VIEW or product is None:
+        return ()
+    # Start past every afnemer of the last user given (KvK numbers sort below U+10FFFF).
+    start = (after, "\U0010ffff") if after is not None else None
+    return _once((u for u, _ in st.decider.users_of(product, afnemer, start)), after)
+
+
+def _resources(st: State, f: dict[str, Any], after: str | None) -> Iterable[str]:
+    """The products the user may view (for the afnemer, or for any)."""
+    user, afnemer = _user(f["subject"]), _afnemer(f["resource"])
+    if user is None or f["action"]["name"] != VIEW or f["resource"]["type"] != PRODUCT:
+        return ()
+    return _once((p for p, a in st.decider.products_of(user) if afnemer is None or a == afnemer), after)
+
+
+def _actions(st: State, f: dict[str, Any], after: str | None) -> Iterable[str]:
+    """What the user may do with the product: ``view``, or nothing."""
+    user, product = _user(f["subject"]), _product(f["resource"])
+    allowed = user is not None and product is not None and _decide(st, user, product, _afnemer(f["resource"])).allowed
+    return _once([VIEW] if allowed else [], after)
+
+
+Found = Callable[[State, dict[str, Any], "str | None"], Iterable[str]]
+
+
+async def _search(request: Request, shape: OpenBody, find: Found,
+                  entity: Callable[[str], dict[str, str]]) -> JSONResponse:
+    """One page of what ``find`` finds for the request (sorted ids after the page token's), each as ``entity``."""
+    st = state(request)
+    f = await _body(request, shape)
+    await _vouch(st, None)
+    with _malformed():
+        paging = _Paging(f)
+        return paging.answer(find(st, f, paging.after), entity)
+
+
+async def search_subject(request: Request) -> JSONResponse:
+    return await _search(request, SUBJECT_SEARCH, _subjects, lambda u: {"type": USER, "id": u})
+
+
+async def search_resource(request: Request) -> JSONResponse:
+    return await _search(request, RESOURCE_SEARCH, _resources, lambda p: {"type": PRODUCT, "id": p})
+
+
+async def search_action(request: Request) -> JSONResponse:
+    return await _search(request, ACTION_SEARCH, _actions, lambda a: {"name": a})
+
+
+# -- discovery ---------------------------------------------------------------------------------------------------
+
+async def configuration(request: Request) -> JSONResponse:
+    """The PDP metadata: ``policy_decision_point`` is ``AUTHZ_BASE_URL``, the endpoints hang below it. Public, as
+    the standard has it: a PEP reads it before it calls anything."""
+    base = state(request).settings.base_url
+    return JSONResponse({"policy_decision_point": base, **{name: base + path for name, path in ENDPOINTS.items()}})
+
+
+# -- the routes --------------------------------------------------------------------------------------------------
+
+REASONS = ["granted", "unknown_user", "inactive_user", "unknown_product", "unknown_afnemer", "no_grant",
+           "no_contract", "no_mandate", "unknown_subject_type", "unknown_resource_type", "unsupported_action"]
+_DECISION = obj(["decision"], decision={"type": "boolean"}, context=obj(
+    [], reason={"type": "string", "enum": REASONS}, afnemers={"type": "array", "items": {"type": "string"}},
+    error=obj(["status", "message"], status={"type": "integer", "enum": [400]}, message={"type": "string"})))
+_ID_ERRORS = ["invalid_email", "invalid_product_code"]
+_PAGE_ANSWER = obj(["next_token", "count"], next_token={"type": "string"}, count={"type": "integer", "minimum": 0})
+
+
+def _found(**entity: Any) -> dict[str, Any]:
+    return obj(["page", "results"], page=_PAGE_ANSWER,
+               results={"type": "array", "items": obj(list(entity), **entity)})
+
+
+_TAG = "authzen"
+_KIND: dict[str, Any] = {"tag": _TAG, "auth": "key", "invalid_status": 400}
+routes = [
+    Operation("POST", ENDPOINTS["access_evaluation_endpoint"], evaluation, "evaluation",
+              "OpenID AuthZEN 1.0 Access Evaluation: may the subject (a user) view the resource (a product, for "
+              "properties.afnemer or any)?", body=EVALUATION, errors={400: _ID_ERRORS, 503: ["stale"]},
+              response=_DECISION, **_KIND),
+    Operation("POST", ENDPOINTS["access_evaluations_endpoint"], evaluations, "evaluations",
+              "OpenID AuthZEN 1.0 Access Evaluations (boxcarring), with options.evaluations_semantic; without "
+              "evaluations, one Decision.", body=EVALUATIONS, errors={400: _ID_ERRORS, 503: ["stale"]},
+              response=obj([], decision={"type": "boolean"}, context=_DECISION["properties"]["context"],
+                           evaluations={"type": "array", "items": _DECISION}), **_KIND),
+    Operation("POST", ENDPOINTS["search_subject_endpoint"], search_subject, "searchSubject",
+              "OpenID AuthZEN 1.0 Subject Search: the users who may view the product now.", body=SUBJECT_SEARCH,
+              errors={400: ["invalid_product_code", "invalid_page_token"], 503: ["stale"]},
+              response=_found(type={"type": "string", "enum": [USER]}, id={"type": "string"}), **_KIND),
+    Operation("POST", ENDPOINTS["search_resource_endpoint"], search_resource, "searchResource",
+              "OpenID AuthZEN 1.0 Resource Search: the products the user may view now.", body=RESOURCE_SEARCH,
+              errors={400: ["invalid_email", "invalid_page_token"], 503: ["stale"]},
+              response=_found(type={"type": "string", "enum": [PRODUCT]}, id={"type": "string"}), **_KIND),
+    Operation("POST", ENDPOINTS["search_action_endpoint"], search_action, "searchAction",
+              "OpenID AuthZEN 1.0 Action Search: 'view' when the user may view the product now, else nothing.",
+              body=ACTION_SEARCH, errors={400: [*_ID_ERRORS, "invalid_page_token"], 503: ["stale"]},
+              response=_found(name={"type": "string", "enum": [VIEW]}), **_KIND),
+    Operation("GET", "/.well-known/authzen-configuration", configuration, "authzenConfiguration",
+              "OpenID AuthZEN 1.0 Policy Decision Point metadata: the PDP's identifier and its five endpoints.",
+              tag=_TAG, sql=False, response=obj(["policy_decision_point", *ENDPOINTS],
+                                                policy_decision_point={"type": "string", "format": "uri"},
+                                                **{name: {"type": "string", "format": "uri"} for name in ENDPOINTS})),
+]
