@@ -201,6 +201,22 @@ def domains(value: Any, name: str) -> list[str]:
 MAX_URL = 2000
 
 
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*")
+
+
+def uri(value: Any, name: str) -> str:
+    """An absolute URI naming something (NLGov: a processing activity, an algorithm), e.g. ``https://…`` or
+    ``urn:…``: a scheme (RFC 3986), then something, at most 2000 printable ASCII characters without spaces, else
+    ``invalid_uri``. It is only recorded (the decision log), never followed or shown as a link."""
+    text = value if isinstance(value, str) else ""
+    scheme, colon, rest = text.partition(":")
+    if (colon and rest and len(text) <= MAX_URL and text.isascii() and text.isprintable() and " " not in text
+            and _SCHEME.fullmatch(scheme)):
+        return text
+    raise Invalid("invalid_uri", f"'{name}' must be an absolute URI (such as https://… or urn:…) of at most "
+                                 f"{MAX_URL} characters.")
+
+
 def https_url(value: Any, name: str) -> str:
     """A link to offer on a page (R16: a product's): an absolute https URL with a host, of at most 2000 characters,
     without spaces, control characters or credentials (``user:pass@``), else 422 ``invalid_url``. Only https: a

@@ -80,7 +80,9 @@ def product(code: str | None = None, afnemer: str | None = None, **properties: A
 
 
 VIEW, EDIT = {"name": "view"}, {"name": "edit"}
-CONTEXT = {"time": "2025-06-27T18:03-07:00", "ip": "192.168.1.1"}
+# The scenario's instants are in 2025; here context.time decides as of that instant (NLGov), and the test world
+# begins at the test clock's 2026-06-15T10:00Z: the same kind of instants, on that day.
+CONTEXT = {"time": "2026-06-15T03:03-07:00", "ip": "192.168.1.1"}
 
 
 def ask(subject: Any = None, action: Any = None, resource: Any = None, **more: Any) -> dict[str, Any]:
@@ -194,10 +196,10 @@ CASES = [
     Case("Batch", "c-3-2-5", EVALUATIONS, ask(evaluations=[ask(user(ALICE), VIEW, product(POLIS)),
                                                            ask(user(BOB), VIEW, product(VERZUIM))]),
          decisions=[True, False]),
-    Case("Batch", "c-3-2-6", EVALUATIONS, ask(user(ALICE), VIEW, context={"time": "2025-06-27T18:03-07:00"},
+    Case("Batch", "c-3-2-6", EVALUATIONS, ask(user(ALICE), VIEW, context={"time": "2026-06-15T03:03-07:00"},
                                               evaluations=[{"resource": product(POLIS)},
                                                            {"resource": product(VERZUIM), "context": {
-                                                               "time": "2025-06-27T19:00-07:00",
+                                                               "time": "2026-06-15T04:00-07:00",
                                                                "source": "batch-override"}}]),
          decisions=[True, True]),
     Case("Batch", "c-3-4-1", EVALUATIONS, ask(user(ALICE), VIEW, options={"evaluations_semantic": "execute_all"},

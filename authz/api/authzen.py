@@ -21,6 +21,8 @@ import base64
 import hashlib
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import partial
 from itertools import islice
 from typing import Any
 
@@ -33,9 +35,12 @@ from authz.api.decisions import MAX_BATCH, _decide, _vouch  # the one decision s
 from authz.api.http import BadRequestBody, JSONResponse, read_json
 from authz.api.openapi import Operation, obj
 from authz.api.shapes import STRING, Field, OpenBody
+from authz.decider import Decision
 from authz.errors import Invalid
 from authz.identity import service_client
+from authz.service import at_instant
 from authz.state import State, state
+from authz.trace import Trace
 
 USER, PRODUCT, VIEW = "user", "product", "view"
 MAX_PAGE, DEFAULT_PAGE = 1000, 100
@@ -126,21 +131,46 @@ def _afnemer(resource: dict[str, Any]) -> str | None:
     return afnemer
 
 
-def _denial(reason: str) -> dict[str, Any]:
-    return {"decision": False, "context": {"reason": reason, "afnemers": []}}
+@dataclass(frozen=True)
+class _Asker:
+    """Who asks (the service client) and the trace its request carries in the ``traceparent`` header."""
+
+    client: str
+    trace: Trace | None
+
+    @classmethod
+    def of(cls, request: Request) -> _Asker:
+        return cls(service_client(request), state(request).decisions.traces.of_headers(request.scope["headers"]))
 
 
-def _evaluate(st: State, f: dict[str, Any]) -> dict[str, Any]:
-    """One evaluation (an :data:`EVALUATION`, parsed) as an AuthZEN Decision; a malformed id raises Invalid."""
-    user, product = _user(f["subject"]), _product(f["resource"])
-    if user is None:
-        return _denial("unknown_subject_type")
-    if product is None:
-        return _denial("unknown_resource_type")
-    if f["action"]["name"] != VIEW:
-        return _denial("unsupported_action")
-    d = _decide(st, user, product, _afnemer(f["resource"]))
-    return {"decision": d.allowed, "context": {"reason": d.reason.value, "afnemers": list(d.afnemers)}}
+# The longest subject or resource id of another type that the decision log keeps (it names nothing here).
+_FOREIGN_ID = 320
+
+
+async def _evaluate(st: State, f: dict[str, Any], asker: _Asker) -> dict[str, Any]:
+    """One evaluation (an :data:`EVALUATION`, parsed) as an AuthZEN Decision, recorded in the decision log; a
+    malformed id, ``context.time`` or NLGov identifier raises Invalid. With ``context.time`` (NLGov) the decision
+    is the one as of that instant (:func:`authz.service.at_instant.decide_at`: the audit trail for a past one)."""
+    context, properties = f.get("context", {}), f["action"].get("properties", {})
+    activity, algorithm = (values.uri(properties[k], f"action.properties.{k}") if properties.get(k) is not None
+                           else None for k in ("processing_activity_id", "algorithm_id"))
+    sent = context.get("traceparent")
+    trace = (st.decisions.traces.read(sent if isinstance(sent, str) else repr(sent)[:64])
+             if sent is not None else None) or asker.trace
+    when = values.instant(context["time"], "context.time") if context.get("time") is not None else None
+    user, product, afnemer = _user(f["subject"]), _product(f["resource"]), _afnemer(f["resource"])
+    if user is None or product is None or f["action"]["name"] != VIEW:
+        reason = ("unknown_subject_type" if user is None else "unknown_resource_type" if product is None
+                  else "unsupported_action")
+        d = Decision(False, reason, (), st.decider.revision)  # type: ignore[arg-type]  # a reason of this edge
+    elif when is None:
+        d = _decide(st, user, product, afnemer)
+    else:
+        at = await at_instant.decide_at(st.db, st.decider, when, user, product, afnemer)
+        d = Decision(at.allowed, at.reason, at.afnemers, at.revision)
+    st.decisions.record(asker.client, user or str(f["subject"]["id"])[:_FOREIGN_ID],
+                        product or str(f["resource"]["id"])[:_FOREIGN_ID], afnemer, d, trace, activity, algorithm)
+    return {"decision": d.allowed, "context": {"reason": str(d.reason), "afnemers": list(d.afnemers)}}
 
 
 # -- evaluation and evaluations ----------------------------------------------------------------------------------
@@ -150,15 +180,15 @@ async def evaluation(request: Request) -> JSONResponse:
     f = await _body(request, EVALUATION)
     await _vouch(st, None)
     with _malformed():
-        return JSONResponse(_evaluate(st, f))
+        return JSONResponse(await _evaluate(st, f, _Asker.of(request)))
 
 
-def _item(st: State, defaults: dict[str, Any], item: Any) -> dict[str, Any]:
+async def _item(st: State, defaults: dict[str, Any], item: Any, asker: _Asker) -> dict[str, Any]:
     """One item of a batch, its own members replacing the defaults whole; an invalid one is answered in place."""
     try:
         if not isinstance(item, dict):
             raise Invalid("invalid_body", "Each evaluation must be a JSON object.")
-        return _evaluate(st, EVALUATION.parse({**defaults, **item}))
+        return await _evaluate(st, EVALUATION.parse({**defaults, **item}), asker)
     except Invalid as exc:
         return {"decision": False, "context": {"error": {"status": 400, "message": exc.message}}}
 
@@ -170,16 +200,18 @@ async def evaluations(request: Request) -> JSONResponse:
     st = state(request)
     f = await _body(request, EVALUATIONS)
     await _vouch(st, None)
-    items = f.get("evaluations")
+    items, asker = f.get("evaluations"), _Asker.of(request)
     if not items:
         with _malformed():
-            return JSONResponse(_evaluate(st, EVALUATION.parse(f)))
+            return JSONResponse(await _evaluate(st, EVALUATION.parse(f), asker))
     # The decision that ends the batch: the first denial, the first permit, or none (execute_all).
     stop = _STOP.get(f.get("options", {}).get("evaluations_semantic", "execute_all"))
     defaults: dict[str, Any] = {k: f[k] for k in ("subject", "action", "resource", "context") if k in f}
     answers = []
-    for item in items:  # no await in between: every item is decided at one revision
-        answer = _item(st, defaults, item)
+    # Every item is decided at one revision: _evaluate awaits only for an item asked as of a past instant, which
+    # the audit trail answers.
+    for item in items:
+        answer = await _item(st, defaults, item, asker)
         answers.append(answer)
         if answer["decision"] is stop:
             break
@@ -261,10 +293,15 @@ def _resources(st: State, f: dict[str, Any], after: str | None) -> Iterable[str]
     return _once((p for p, a in st.decider.products_of(user) if afnemer is None or a == afnemer), after)
 
 
-def _actions(st: State, f: dict[str, Any], after: str | None) -> Iterable[str]:
-    """What the user may do with the product: ``view``, or nothing."""
-    user, product = _user(f["subject"]), _product(f["resource"])
-    allowed = user is not None and product is not None and _decide(st, user, product, _afnemer(f["resource"])).allowed
+def _actions(asker: _Asker, st: State, f: dict[str, Any], after: str | None) -> Iterable[str]:
+    """What the user may do with the product: ``view``, or nothing. The decision behind it is recorded in the
+    decision log as an evaluation's is (the other searches list, as ``/v1/users/{email}/products`` does)."""
+    user, product, afnemer = _user(f["subject"]), _product(f["resource"]), _afnemer(f["resource"])
+    allowed = False
+    if user is not None and product is not None:
+        d = _decide(st, user, product, afnemer)
+        st.decisions.record(asker.client, user, product, afnemer, d, asker.trace)
+        allowed = d.allowed
     return _once([VIEW] if allowed else [], after)
 
 
@@ -291,7 +328,7 @@ async def search_resource(request: Request) -> JSONResponse:
 
 
 async def search_action(request: Request) -> JSONResponse:
-    return await _search(request, ACTION_SEARCH, _actions, lambda a: {"name": a})
+    return await _search(request, ACTION_SEARCH, partial(_actions, _Asker.of(request)), lambda a: {"name": a})
 
 
 # -- discovery ---------------------------------------------------------------------------------------------------
@@ -311,6 +348,7 @@ _DECISION = obj(["decision"], decision={"type": "boolean"}, context=obj(
     [], reason={"type": "string", "enum": REASONS}, afnemers={"type": "array", "items": {"type": "string"}},
     error=obj(["status", "message"], status={"type": "integer", "enum": [400]}, message={"type": "string"})))
 _ID_ERRORS = ["invalid_email", "invalid_product_code"]
+_EVALUATION_ERRORS = [*_ID_ERRORS, "invalid_time", "invalid_uri"]  # NLGov: context.time, action.properties
 _PAGE_ANSWER = obj(["next_token", "count"], next_token={"type": "string"}, count={"type": "integer", "minimum": 0})
 
 
@@ -324,11 +362,14 @@ _KIND: dict[str, Any] = {"tag": _TAG, "auth": "key", "invalid_status": 400}
 routes = [
     Operation("POST", ENDPOINTS["access_evaluation_endpoint"], evaluation, "evaluation",
               "OpenID AuthZEN 1.0 Access Evaluation: may the subject (a user) view the resource (a product, for "
-              "properties.afnemer or any)?", body=EVALUATION, errors={400: _ID_ERRORS, 503: ["stale"]},
+              "properties.afnemer or any)? NLGov: as of context.time (RFC 3339; a past instant from the audit trail); "
+              "context.traceparent and action.properties processing_activity_id and algorithm_id (URIs) go into the "
+              "decision log.", body=EVALUATION, errors={400: _EVALUATION_ERRORS, 503: ["stale"]},
               response=_DECISION, **_KIND),
     Operation("POST", ENDPOINTS["access_evaluations_endpoint"], evaluations, "evaluations",
               "OpenID AuthZEN 1.0 Access Evaluations (boxcarring), with options.evaluations_semantic; without "
-              "evaluations, one Decision.", body=EVALUATIONS, errors={400: _ID_ERRORS, 503: ["stale"]},
+              "evaluations, one Decision. NLGov members as for evaluation, per item.", body=EVALUATIONS,
+              errors={400: _EVALUATION_ERRORS, 503: ["stale"]},
               response=obj([], decision={"type": "boolean"}, context=_DECISION["properties"]["context"],
                            evaluations={"type": "array", "items": _DECISION}), **_KIND),
     Operation("POST", ENDPOINTS["search_subject_endpoint"], search_subject, "searchSubject",

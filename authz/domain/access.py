@@ -21,7 +21,6 @@ class Reason(StrEnum):
     NO_GRANT = "no_grant"
     NO_CONTRACT = "no_contract"
     NO_MANDATE = "no_mandate"
-    UNKNOWN_AFNEMER = "unknown_afnemer"  # a well-formed KvK number that names no organisation (R13)
 
 
 # Module constants: the hot path reads them without an attribute lookup on the enum class.

@@ -23,7 +23,7 @@ from authz.store.schema import DecisionJournal, DecisionRecord
 
 # A decision's reason as a small int. Append only: a stored code keeps its meaning for as long as rows keep it.
 REASONS = ("granted", "unknown_user", "inactive_user", "unknown_product", "no_grant", "no_contract", "no_mandate",
-           "unknown_afnemer")
+           "unknown_afnemer", "unsupported_action", "unknown_subject_type", "unknown_resource_type")  # append only
 _CODE = {r: i for i, r in enumerate(REASONS, start=1)}  # 0: a reason this list lacks ("other")
 _NAME = {i: r for r, i in _CODE.items()}
 
