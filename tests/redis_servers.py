@@ -291,6 +291,7 @@ class FaultProxy:
         self._changed: asyncio.Event | None = None
         self._handlers: set[asyncio.Task[object]] = set()
         self._pipes: set[asyncio.Task[None]] = set()
+        self._closing = False
         self.connections = 0  # accepted so far
 
     @property
@@ -357,6 +358,7 @@ class FaultProxy:
             await self._listen()
 
     async def _close_all(self) -> None:
+        self._closing = True  # a handler still connecting upstream starts no pipe after this
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
@@ -381,6 +383,8 @@ class FaultProxy:
             try:
                 upstream_reader, upstream = await asyncio.open_connection(*self.target)
             except OSError:
+                return
+            if self._closing:
                 return
             pipes = [asyncio.create_task(self._pipe(client_reader, upstream)),
                      asyncio.create_task(self._pipe(upstream_reader, client))]

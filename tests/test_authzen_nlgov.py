@@ -113,12 +113,14 @@ def test_every_evaluation_is_logged_with_its_trace_and_nlgov_identifiers(api: Te
     api.post("/access/v1/evaluation", json={**ask(), "context": {"traceparent": "00-nonsense"}},
              headers={"traceparent": TRACE})
     api.post("/access/v1/evaluations", json={**ask(), "evaluations": [
-        {}, {"action": {"name": "edit"}}, {"subject": {"type": "group", "id": "hr"}}]})
+        {}, {"action": {"name": "edit"}}, {"subject": {"type": "group", "id": "hr"}},
+        {"resource": {"type": "dossier", "id": "a\u0000b\nc"}}]})  # control characters: still logged, shipped
     api.post("/access/v1/search/action", json={"subject": {"type": "user", "id": ANNA},
                                                "resource": {"type": "product", "id": POLIS}})
     rows = logged(api)
     assert [(d["user"], d["product"], d["afnemer"], d["decision"], d["reason"]) for d in rows] == [
         (ANNA, POLIS, None, True, "granted"),  # the action search, the newest
+        (ANNA, "a\ufffdb\ufffdc", None, False, "unknown_resource_type"),
         ("hr", POLIS, ORG, False, "unknown_subject_type"),
         (ANNA, POLIS, ORG, False, "unsupported_action"),
         (ANNA, POLIS, ORG, True, "granted"),

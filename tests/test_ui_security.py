@@ -147,7 +147,8 @@ def test_a_post_without_the_csrf_cookie_is_refused(client: TestClient, built: Wo
 def test_ui_pages_are_not_in_the_json_contract(client: TestClient) -> None:
     paths = client.get("/openapi.json").json()["paths"]
     assert "/v1/check" in paths
-    assert not [p for p in paths if not p.startswith(("/v1/", "/access/", "/healthz", "/readyz", "/metrics"))]
+    assert not [p for p in paths if not p.startswith(("/v1/", "/access/", "/healthz", "/readyz", "/metrics",
+                                                       "/.well-known/authzen-configuration"))]
 
 
 def test_static_css_is_served_and_has_a_visible_focus_style(client: TestClient) -> None:

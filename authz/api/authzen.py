@@ -147,6 +147,12 @@ class _Asker:
 _FOREIGN_ID = 320
 
 
+def _foreign(value: Any) -> str:
+    """An id of another type as the decision log keeps it: cut, and only printable characters (a NUL or another
+    control character, which the client may send, becomes U+FFFD: PostgreSQL refuses a NUL in text)."""
+    return "".join(c if c.isprintable() else "\ufffd" for c in str(value)[:_FOREIGN_ID])
+
+
 async def _evaluate(st: State, f: dict[str, Any], asker: _Asker) -> dict[str, Any]:
     """One evaluation (an :data:`EVALUATION`, parsed) as an AuthZEN Decision, recorded in the decision log; a
     malformed id, ``context.time`` or NLGov identifier raises Invalid. With ``context.time`` (NLGov) the decision
@@ -168,8 +174,8 @@ async def _evaluate(st: State, f: dict[str, Any], asker: _Asker) -> dict[str, An
     else:
         at = await at_instant.decide_at(st.db, st.decider, when, user, product, afnemer)
         d = Decision(at.allowed, at.reason, at.afnemers, at.revision)
-    st.decisions.record(asker.client, user or str(f["subject"]["id"])[:_FOREIGN_ID],
-                        product or str(f["resource"]["id"])[:_FOREIGN_ID], afnemer, d, trace, activity, algorithm)
+    st.decisions.record(asker.client, user or _foreign(f["subject"]["id"]), product or _foreign(f["resource"]["id"]),
+                        afnemer, d, trace, activity, algorithm)
     return {"decision": d.allowed, "context": {"reason": str(d.reason), "afnemers": list(d.afnemers)}}
 
 
