@@ -116,7 +116,8 @@ def test_every_evaluation_is_logged_with_its_trace_and_nlgov_identifiers(api: Te
         {}, {"action": {"name": "edit"}}, {"subject": {"type": "group", "id": "hr"}},
         {"resource": {"type": "dossier", "id": "a\u0000b\nc"}}]})  # control characters: still logged, shipped
     api.post("/access/v1/search/action", json={"subject": {"type": "user", "id": ANNA},
-                                               "resource": {"type": "product", "id": POLIS}})
+                                               "resource": {"type": "product", "id": POLIS},
+                                               "context": {"traceparent": OTHER_TRACE}})
     rows = logged(api)
     assert [(d["user"], d["product"], d["afnemer"], d["decision"], d["reason"]) for d in rows] == [
         (ANNA, POLIS, None, True, "granted"),  # the action search, the newest
@@ -130,6 +131,7 @@ def test_every_evaluation_is_logged_with_its_trace_and_nlgov_identifiers(api: Te
     assert [d["trace_id"] for d in rows[-2:]] == ["4bf92f3577b34da6a3ce929d0e0e4736",
                                                   "0af7651916cd43dd8448eb211c80319c"]
     assert (rows[-1]["processing_activity_id"], rows[-1]["algorithm_id"]) == (ACTIVITY, ALGORITHM)
+    assert rows[0]["trace_id"] == "0af7651916cd43dd8448eb211c80319c"  # the action search's, from its context
     assert all(d["processing_activity_id"] is None for d in rows[:-1])
 
 

@@ -153,6 +153,14 @@ def _foreign(value: Any) -> str:
     return "".join(c if c.isprintable() else "\ufffd" for c in str(value)[:_FOREIGN_ID])
 
 
+def _trace(st: State, context: dict[str, Any], asker: _Asker) -> Trace | None:
+    """The trace of ``context.traceparent`` (NLGov), else of the header; a malformed one is ignored (and counted)."""
+    sent = context.get("traceparent")
+    if sent is None:
+        return asker.trace
+    return st.decisions.traces.read(sent if isinstance(sent, str) else repr(sent)[:64]) or asker.trace
+
+
 async def _evaluate(st: State, f: dict[str, Any], asker: _Asker) -> dict[str, Any]:
     """One evaluation (an :data:`EVALUATION`, parsed) as an AuthZEN Decision, recorded in the decision log; a
     malformed id, ``context.time`` or NLGov identifier raises Invalid. With ``context.time`` (NLGov) the decision
@@ -160,9 +168,7 @@ async def _evaluate(st: State, f: dict[str, Any], asker: _Asker) -> dict[str, An
     context, properties = f.get("context", {}), f["action"].get("properties", {})
     activity, algorithm = (values.uri(properties[k], f"action.properties.{k}") if properties.get(k) is not None
                            else None for k in ("processing_activity_id", "algorithm_id"))
-    sent = context.get("traceparent")
-    trace = (st.decisions.traces.read(sent if isinstance(sent, str) else repr(sent)[:64])
-             if sent is not None else None) or asker.trace
+    trace = _trace(st, context, asker)
     when = values.instant(context["time"], "context.time") if context.get("time") is not None else None
     user, product, afnemer = _user(f["subject"]), _product(f["resource"]), _afnemer(f["resource"])
     if user is None or product is None or f["action"]["name"] != VIEW:
@@ -306,7 +312,7 @@ def _actions(asker: _Asker, st: State, f: dict[str, Any], after: str | None) -> 
     allowed = False
     if user is not None and product is not None:
         d = _decide(st, user, product, afnemer)
-        st.decisions.record(asker.client, user, product, afnemer, d, asker.trace)
+        st.decisions.record(asker.client, user, product, afnemer, d, _trace(st, f.get("context", {}), asker))
         allowed = d.allowed
     return _once([VIEW] if allowed else [], after)
 

@@ -265,7 +265,10 @@ async def read_json(request: Request, max_bytes: int = 1_000_000, empty: bool = 
     # that none was dropped; only a body with more (a ':' in a string value, or a key twice) is read again.
     colons = raw.count(b":")
     if colons > len(data) and colons > _keys(data):
-        json.loads(raw, object_pairs_hook=_no_duplicates)
+        try:
+            json.loads(raw, object_pairs_hook=_no_duplicates)
+        except RecursionError:  # nested deeper than Python's parser goes (orjson took it): no body of ours is
+            raise BadRequestBody("invalid_json", "The body is nested too deeply.") from None
     return data
 
 
