@@ -344,6 +344,7 @@ class FaultProxy:
         if self._changed is None:
             self._changed = asyncio.Event()
         if self._server is None:
+            self._closing = False
             self._server = await asyncio.start_server(self._accept, "127.0.0.1", self.port, reuse_address=True)
             self.port = self._server.sockets[0].getsockname()[1]
 
@@ -358,7 +359,7 @@ class FaultProxy:
             await self._listen()
 
     async def _close_all(self) -> None:
-        self._closing = True  # a handler still connecting upstream starts no pipe after this
+        self._closing = True  # a handler still connecting upstream starts no pipe after this (till it listens again)
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
