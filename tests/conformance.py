@@ -29,9 +29,16 @@ def _operations() -> tuple[Operation, ...]:
 
 
 @cache
-def _validator(operation_id: str, status: str) -> Draft202012Validator | None:
+def _responses(operation_id: str) -> dict[str, Any]:
+    """The operation's declared responses (described once: every answer of the suite is checked)."""
     op = next(o for o in _operations() if o.operation_id == operation_id)
-    schema = op.describe()["responses"][status].get("content", {}).get("application/json", {}).get("schema")
+    responses: dict[str, Any] = op.describe()["responses"]
+    return responses
+
+
+@cache
+def _validator(operation_id: str, status: str) -> Draft202012Validator | None:
+    schema = _responses(operation_id)[status].get("content", {}).get("application/json", {}).get("schema")
     return Draft202012Validator(schema) if schema is not None else None
 
 
@@ -48,7 +55,7 @@ def check(method: str, path: str, status: int, content_type: str, body: bytes) -
     op = _operation(method, path)
     if op is None:
         return
-    declared = op.describe()["responses"]
+    declared = _responses(op.operation_id)
     key = str(status) if str(status) in declared else ("5XX" if status >= 500 else None)
     if key is None:
         raise Undeclared(f"{method} {path}: status {status} is not declared ({sorted(declared)})")
