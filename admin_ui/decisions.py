@@ -40,6 +40,7 @@ class Row:
     revision: int
     trace: str
     activity: str
+    as_of: str  # the moment asked for (AuthZEN context.time), or ""
 
 
 def _filters(raw: dict[str, str]) -> tuple[Filters, list[str]]:
@@ -68,7 +69,8 @@ def _filters(raw: dict[str, str]) -> tuple[Filters, list[str]]:
 def _row(d: Any) -> Row:
     return Row(sentences.moment(d.at), d.client, d.user, d.product, d.afnemer or texts.DECISIONS_ANY_AFNEMER,
                d.allowed, texts.DECISIONS_VERDICT[d.allowed], texts.DECISION_REASONS.get(d.reason, d.reason),
-               d.revision, d.trace_id or "", d.processing_activity_id or "")
+               d.revision, d.trace_id or "", d.processing_activity_id or "",
+               sentences.moment(d.as_of) if d.as_of is not None else "")
 
 
 async def page(request: Request) -> Response:

@@ -2,14 +2,19 @@
 
 **The request** only appends a tuple to an in-memory buffer (:meth:`DecisionLog.record`, well under a
 microsecond; ``load/decisionlog_cost.py`` measures it). The buffer is bounded (:data:`BUFFER` entries): when the
-writer cannot keep up, an entry that does not fit is dropped and counted, never waited for.
+journal cannot keep up, an entry that does not fit is dropped and counted, never waited for.
 
-**The writer**, a thread of its own, every :data:`JOURNAL_EVERY` seconds takes what the buffer holds and appends
-it as one line (one batch, numbered) to this instance's journal, a file in ``AUTHZ_DECISION_LOG_DIR``, and
-fsyncs it; every :data:`SHIP_EVERY` seconds it ships the journaled batches to SQL (:mod:`authz.store.decisionlog`:
-the database parses each line's JSON itself) together with the number of the last one shipped, in one
-transaction, and then empties the journal. So a crash loses at most what was decided since the last fsync: the
-last quarter of a second.
+**The journal**, a thread of its own that touches nothing but the disk, every :data:`JOURNAL_EVERY` seconds takes
+what the buffer holds and appends it as one line (one batch, numbered) to this instance's journal, a file in
+``AUTHZ_DECISION_LOG_DIR``, and fsyncs it. Once SQL holds every batch journaled, it starts the file afresh (the
+numbers go on). So a crash loses at most what was decided since the last fsync, the last quarter of a second,
+whatever SQL does meanwhile.
+
+**The shipper**, a second thread, every :data:`SHIP_EVERY` seconds ships the journaled batches to SQL
+(:mod:`authz.store.decisionlog`: the database parses each line's JSON itself) together with the number of the last
+one shipped, in one transaction. A batch SQL already holds by that number is skipped: a shipment whose COMMIT
+reached the database but whose answer was lost is not written twice. Its statements are bounded in time on
+PostgreSQL; a shipper that hangs on a database that does not answer holds up shipping only, never the journal.
 
 **A crash** leaves the journal behind. Each journal is locked (``flock``) by the process writing it, so the next
 start of any instance sharing the directory finds it unlocked, ships the batches SQL does not hold yet (by the
@@ -99,26 +104,34 @@ class DecisionLog:
         self.journal = uuid.uuid4().hex
         self.path = directory / f"{_PREFIX}{self.journal}{_SUFFIX}"
         self._file: IO[bytes] | None = None
-        self._seq = 0  # the last batch journaled
-        self._shipped_seq = 0  # the last batch in SQL
-        self._pending: list[Batch] | None = []  # journaled batches not yet in SQL, while they fit in memory
+        # Shared by the journal and the shipper, under _lock: the last batch journaled (fsynced) and the last in SQL,
+        # whether the file holds lines, and the journaled batches not yet in SQL while they fit in memory (else None:
+        # the shipper reads them back from the file).
+        self._lock = threading.Lock()
+        self._seq = 0
+        self._shipped_seq = 0
+        self._written = False
+        self._pending: list[Batch] | None = []
         self._pending_rows = 0
-        self._days: set[date] = set()  # day partitions known to exist
+        self._days: set[date] = set()  # day partitions known to exist (the shipper's)
         self._orphans = True  # journals of ended instances may wait in the directory
-        self._wake = threading.Event()  # stop, or flush now
-        self._stopping = False
-        self._flush_asked = self._flush_done = 0
-        self._flushed = threading.Condition()
-        self._thread: threading.Thread | None = None
+        self._wake_journal = threading.Event()  # stop, or journal now
+        self._wake_ship = threading.Event()  # stop, or ship now
+        self._stopping = self._closing = False
+        self._journal_asked = self._journal_done = self._ship_asked = self._ship_done = 0
+        self._done = threading.Condition()  # flush() waits on it
+        self._journaler: threading.Thread | None = None
+        self._shipper: threading.Thread | None = None
         self._warned: dict[str, float] = {}
 
     # -- the request path ----------------------------------------------------------------------------------------
 
     def record(self, client: str, user: str, product: str, afnemer: str | None, decision: Decision,
                trace: Trace | None = None, processing_activity_id: str | None = None,
-               algorithm_id: str | None = None) -> None:
+               algorithm_id: str | None = None, as_of: float | None = None) -> None:
         """Record one decision answered to service client ``client`` (``afnemer`` None: asked for any afnemer).
-        ``processing_activity_id`` and ``algorithm_id`` are the URIs an AuthZEN caller names (NLGov)."""
+        ``processing_activity_id`` and ``algorithm_id`` are the URIs an AuthZEN caller names (NLGov); ``as_of`` the
+        instant (seconds since the epoch) the decision was asked for (NLGov ``context.time``), None for now."""
         if not self.enabled:
             return
         buffer = self._buffer
@@ -127,13 +140,13 @@ class DecisionLog:
             return
         buffer.append((self._now(), client, user, product, afnemer, decision.allowed, decision.reason,
                        decision.revision, trace[0] if trace else None, trace[1] if trace else None,
-                       processing_activity_id, algorithm_id))
+                       processing_activity_id, algorithm_id, as_of))
 
     # -- start and stop ------------------------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Open this instance's journal (locked) and start the writer; it recovers ended instances' journals
-        first."""
+        """Open this instance's journal (locked) and start the journal and the shipper; the shipper recovers ended
+        instances' journals first."""
         if not self.enabled:
             return
         self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -141,22 +154,28 @@ class DecisionLog:
         fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         self._file = os.fdopen(fd, "ab")
-        self._thread = threading.Thread(target=self._run, name="authz-decision-log", daemon=True)
-        self._thread.start()
+        self._journaler = threading.Thread(target=self._journal_loop, name="authz-decision-journal", daemon=True)
+        self._shipper = threading.Thread(target=self._ship_loop, name="authz-decision-shipper", daemon=True)
+        self._journaler.start()
+        self._shipper.start()
 
     def stop(self, timeout: float = 30.0) -> None:
-        """Ship what is left and close the journal (removed when SQL holds everything, else kept for the next
-        start)."""
-        if self._thread is None:
+        """Journal what is left, ship it, and close the journal (removed when SQL holds everything, else kept for
+        the next start)."""
+        if self._journaler is None or self._shipper is None:
             return
         self._stopping = True
-        self._wake.set()
-        self._thread.join(timeout)
-        if self._thread.is_alive():  # stuck in SQL: the journal stays, locked until the process ends
+        self._wake_journal.set()
+        self._journaler.join(timeout)  # the disk only: quick
+        self._closing = True  # the shipper's last round comes after the journal's
+        self._wake_ship.set()
+        self._shipper.join(timeout)
+        if self._journaler.is_alive() or self._shipper.is_alive():
+            # Stuck in SQL (or on the disk): the journal stays, locked until the process ends.
             log.warning("decision log: the writer did not finish within %.0f s; %s stays for the next start",
                         timeout, self.path)
             return
-        self._thread = None
+        self._journaler = self._shipper = None
         assert self._file is not None
         if self.backlog == 0 and not self._buffer:
             self.path.unlink(missing_ok=True)
@@ -169,55 +188,42 @@ class DecisionLog:
         self._file = None
 
     def flush(self, timeout: float = 10.0) -> bool:
-        """Journal and ship what was recorded before this call, now, and wait for that round (tests, benchmarks).
-        False when the writer did not finish a round in time; SQL may still lack entries when it could not write."""
-        if self._thread is None:
+        """Journal and ship what was recorded before this call, now, and wait for that (tests, benchmarks). False
+        when the journal or the shipper did not finish a round in time; SQL may still lack entries when it could not
+        write."""
+        if self._journaler is None:
             return False
-        with self._flushed:
-            self._flush_asked += 1
-            wanted = self._flush_asked
-            self._wake.set()
-            return self._flushed.wait_for(lambda: self._flush_done >= wanted, timeout)
+        deadline = time.monotonic() + timeout
+        with self._done:
+            self._journal_asked += 1
+            wanted = self._journal_asked
+            self._wake_journal.set()
+            if not self._done.wait_for(lambda: self._journal_done >= wanted, timeout):
+                return False
+            self._ship_asked += 1
+            wanted = self._ship_asked
+            self._wake_ship.set()
+            return self._done.wait_for(lambda: self._ship_done >= wanted, max(deadline - time.monotonic(), 0))
 
-    # -- the writer ----------------------------------------------------------------------------------------------
+    # -- the journal ---------------------------------------------------------------------------------------------
 
-    def _run(self) -> None:
-        last_ship = last_upkeep = -1e9
+    def _journal_loop(self) -> None:
         while True:
-            self._wake.wait(self.journal_every)
-            self._wake.clear()
-            stopping, asked = self._stopping, self._flush_asked
-            try:  # first, and whatever SQL does: the journal is what a crash must find
+            self._wake_journal.wait(self.journal_every)
+            self._wake_journal.clear()
+            stopping, asked = self._stopping, self._journal_asked
+            try:
                 self._journal_round()
             except Exception as exc:
                 self._trouble("journal", "decision log: cannot write the journal %s (%s)", self.path, exc)
-            now = time.monotonic()
-            if now - last_upkeep >= MAINTAIN_EVERY:
-                last_upkeep = now - MAINTAIN_EVERY + 60  # failing, it tries again in a minute
-                try:
-                    self._upkeep()
-                    last_upkeep = now
-                except Exception as exc:  # the writer never dies: a later round tries again
-                    self._trouble("upkeep", "decision log: cannot keep the partitions or the retention (%s); it "
-                                  "tries again", exc)
-            if self._orphans:
-                self._recover_orphans()
-            if stopping or asked > self._flush_done or now - last_ship >= self.ship_every \
-                    or self.backlog >= SHIP_ROWS:
-                last_ship = now
-                try:
-                    self._ship_round()
-                except Exception as exc:
-                    self._trouble("writer", "decision log: the writer failed (%s); it tries again", exc)
-            if asked > self._flush_done:
-                with self._flushed:
-                    self._flush_done = asked
-                    self._flushed.notify_all()
+            if asked > self._journal_done:
+                with self._done:
+                    self._journal_done = asked
+                    self._done.notify_all()
             if stopping:
                 if self._buffer:  # recorded while the last round ran
                     with contextlib.suppress(Exception):
                         self._journal_round()
-                        self._ship_round()
                 return
 
     def _journal_round(self) -> None:
@@ -235,54 +241,98 @@ class DecisionLog:
             if not rows:
                 return
         assert self._file is not None
-        self._seq += 1
         payload = orjson.dumps(rows)
-        batch = Batch(self._seq, len(rows), payload, min(r[0] for r in rows), max(r[0] for r in rows))
+        with self._lock:
+            if self._shipped_seq == self._seq and self._written:
+                # SQL holds every batch of the file: start it afresh (the shipper reads the file only for batches
+                # above the last one shipped, and there are none).
+                os.ftruncate(self._file.fileno(), 0)
+                self._written = False
+            seq = self._seq + 1
+        batch = Batch(seq, len(rows), payload, min(r[0] for r in rows), max(r[0] for r in rows))
         try:
-            self._file.write(b"[%d," % self._seq + payload + b"]\n")
+            self._file.write(b"[%d," % seq + payload + b"]\n")
             self._file.flush()
             os.fsync(self._file.fileno())
         except OSError:  # a full or failing disk: these are lost, and counted so
             self.backlog_dropped += len(rows)
             raise
-        self.journaled += len(rows)
-        self.backlog += len(rows)
-        if self._pending is not None:
-            self._pending.append(batch)
-            self._pending_rows += batch.count
-            if self._pending_rows > self.capacity:  # SQL is behind: the journal holds them, memory need not
-                self._pending, self._pending_rows = None, 0
+        with self._lock:  # only now may the shipper see it: what it ships is on disk
+            self._seq, self._written = seq, True
+            self.journaled += len(rows)
+            self.backlog += len(rows)
+            if self._pending is not None:
+                self._pending.append(batch)
+                self._pending_rows += batch.count
+                if self._pending_rows > self.capacity:  # SQL is behind: the journal holds them, memory need not
+                    self._pending, self._pending_rows = None, 0
+            behind = self.backlog >= SHIP_ROWS
+        if behind:  # catching up: ship without waiting for the next second
+            self._wake_ship.set()
+
+    # -- the shipper ---------------------------------------------------------------------------------------------
+
+    def _ship_loop(self) -> None:
+        last_upkeep = -1e9
+        while True:
+            self._wake_ship.wait(self.ship_every)
+            self._wake_ship.clear()
+            stopping, asked = self._closing, self._ship_asked
+            now = time.monotonic()
+            if now - last_upkeep >= MAINTAIN_EVERY:
+                last_upkeep = now - MAINTAIN_EVERY + 60  # failing, it tries again in a minute
+                try:
+                    self._upkeep()
+                    last_upkeep = now
+                except Exception as exc:  # the shipper never dies: a later round tries again
+                    self._trouble("upkeep", "decision log: cannot keep the partitions or the retention (%s); it "
+                                  "tries again", exc)
+            if self._orphans:
+                self._recover_orphans()
+            try:
+                self._ship_round()
+            except Exception as exc:
+                self._trouble("writer", "decision log: the shipper failed (%s); it tries again", exc)
+            if asked > self._ship_done:
+                with self._done:
+                    self._ship_done = asked
+                    self._done.notify_all()
+            if stopping:
+                return
 
     def _ship_round(self) -> None:
-        if not self.backlog:
-            return
-        batches = iter(self._pending) if self._pending is not None else _Reader(self.path, self._shipped_seq)
+        with self._lock:  # what is journaled now; the journal goes on meanwhile
+            upto, after = self._seq, self._shipped_seq
+            if upto == after:
+                return
+            pending = list(self._pending) if self._pending is not None else None
+        batches = iter(pending) if pending is not None else _Reader(self.path, after, upto)
         try:
             for chunk in _chunks(batches, SHIP_ROWS):
-                n = self._ship(self.journal, chunk)
-                self._shipped_seq = chunk[-1].seq
-                self.shipped += n
-                self.backlog -= n
+                self._ship(self.journal, chunk)
+                n = sum(b.count for b in chunk)
+                with self._lock:
+                    self._shipped_seq = chunk[-1].seq
+                    self.shipped += n
+                    self.backlog -= n
+                    if self._pending is not None:
+                        del self._pending[:len(chunk)]  # the oldest pending batches are these
+                        self._pending_rows -= n
+                    elif self._shipped_seq == self._seq:  # caught up: pending batches fit in memory again
+                        self._pending, self._pending_rows = [], 0
         except Exception as exc:
             self.ship_errors += 1
             self.last_error = f"{type(exc).__name__}: {exc}"[:300]
-            if self._pending is not None:  # what did go is no longer pending
-                self._pending = [b for b in self._pending if b.seq > self._shipped_seq]
-                self._pending_rows = sum(b.count for b in self._pending)
             self._trouble("ship", "decision log: cannot write to SQL (%s); %d entries wait in the journal",
                           self.last_error, self.backlog)
             return
-        assert self._file is not None
-        # Everything journaled is in SQL: start the journal afresh (the batch numbers go on, SQL holds the last).
-        os.ftruncate(self._file.fileno(), 0)
-        os.fsync(self._file.fileno())
-        self._pending, self._pending_rows, self.backlog = [], 0, 0
         if self.last_error is not None:
             log.info("decision log: writing to SQL again")
             self.last_error = None
             self._warned.pop("ship", None)
 
     def _ship(self, journal: str, batches: list[Batch]) -> int:
+        """Ship ``batches`` of ``journal``; returns how many rows SQL did not hold yet."""
         days = set().union(*(b.days() for b in batches)) - self._days
         if days:
             store.ensure_partitions(self.db, days)
@@ -390,12 +440,12 @@ class DecisionLog:
 
 
 class _Reader:
-    """The batches of a journal numbered above ``after``, read lazily; once read, how many lines were torn (cut
-    short: the last write before a crash, never fsynced), how many entries all its batches held, and how many fell
-    in its last second."""
+    """The batches of a journal numbered above ``after`` (and at most ``upto``: a living journal's lines beyond are
+    still being written), read lazily; once read, how many lines were torn (cut short: the last write before a
+    crash, never fsynced), how many entries all its batches held, and how many fell in its last second."""
 
-    def __init__(self, path: Path, after: int) -> None:
-        self.path, self.after = path, after
+    def __init__(self, path: Path, after: int, upto: int | None = None) -> None:
+        self.path, self.after, self.upto = path, after, upto
         self.torn = self.entries = 0
         self._tail: deque[tuple[float, int]] = deque()  # (last at, count) of the latest batches
 
@@ -408,6 +458,8 @@ class _Reader:
                 except (orjson.JSONDecodeError, ValueError):
                     self.torn += 1
                     continue
+                if self.upto is not None and int(seq) > self.upto:
+                    return
                 if not rows:
                     continue
                 b = Batch(int(seq), len(rows), payload, min(r[0] for r in rows), max(r[0] for r in rows))

@@ -5,7 +5,7 @@ decision log with every evaluation, and a malformed member is a 400 (in place, f
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -133,6 +133,7 @@ def test_every_evaluation_is_logged_with_its_trace_and_nlgov_identifiers(api: Te
     assert (rows[-1]["processing_activity_id"], rows[-1]["algorithm_id"]) == (ACTIVITY, ALGORITHM)
     assert rows[0]["trace_id"] == "0af7651916cd43dd8448eb211c80319c"  # the action search's, from its context
     assert all(d["processing_activity_id"] is None for d in rows[:-1])
+    assert all(d["as_of"] is None for d in rows)  # none asked for another instant
 
 
 def test_a_decision_as_of_a_past_instant_is_logged_at_its_revision(api: TestClient, world: World,
@@ -145,6 +146,8 @@ def test_a_decision_as_of_a_past_instant_is_logged_at_its_revision(api: TestClie
     assert decided(api, ask(rfc3339(then))) is True
     (row,) = logged(api)
     assert (row["decision"], row["reason"], row["revision"]) == (True, "granted", revision_then)
+    # The instant asked for beside the instant answered (five minutes later).
+    assert datetime.fromisoformat(row["as_of"]) == then and row["at"] != row["as_of"]
 
 
 def test_every_reason_the_authzen_edge_answers_has_a_code_in_the_log() -> None:

@@ -6,6 +6,7 @@ tests/test_decision_log_crash.py."""
 from __future__ import annotations
 
 import logging
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -344,3 +345,106 @@ def test_the_decision_log_settings_are_read_and_bad_ones_stop_the_start() -> Non
                         ("AUTHZ_DECISION_LOG_BACKLOG", "10")):
         with pytest.raises(SettingsError, match=name):
             Settings.from_env({"AUTHZ_SECRET_KEY": "k", name: value})
+
+
+def _block_shipping(db: Database) -> Any:
+    """Another connection holding what a shipment needs (SQLite: the write lock; PostgreSQL: the journals' marks):
+    the shipper waits on it as on a database that does not answer. Returns the connection; close it to let go."""
+    c = db.engine.connect()
+    c.begin()  # SQLite: BEGIN IMMEDIATE (authz.store.db), the write lock
+    if not db.is_sqlite:
+        c.exec_driver_sql("LOCK TABLE decision_journals IN ACCESS EXCLUSIVE MODE")
+    return c
+
+
+def test_the_journal_goes_on_while_the_shipper_hangs_in_sql(db: Database, clock: FrozenClock,
+                                                            tmp_path: Path) -> None:
+    log = DecisionLog(db, clock, tmp_path, days=90, journal_every=0.02, ship_every=0.05)
+    log.start()
+    log.record("svc", "eerst@bakkerij.nl", "verzuim", None, _decision())
+    assert log.flush()
+    blocker = _block_shipping(db)
+    try:
+        log.record("svc", "tweede@bakkerij.nl", "verzuim", None, _decision())
+        deadline = time.monotonic() + 5
+        while log.figures()["journaled"] < 2 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        time.sleep(0.2)  # the shipper has had its round: it waits in SQL
+        for i in range(50):  # recorded, journaled and fsynced while the shipper is stuck
+            log.record("svc", f"u{i}@bakkerij.nl", "verzuim", None, _decision())
+        deadline = time.monotonic() + 5
+        while log.figures()["journaled"] < 52 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        f = log.figures()
+        assert f["journaled"] == 52 and f["shipped"] == 1 and f["backlog"] == 51
+        lines = [orjson.loads(line) for line in log.path.read_bytes().splitlines()]
+        assert sum(len(rows) for _, rows in lines) >= 51  # on disk: what a crash now would find
+    finally:
+        blocker.rollback()
+        blocker.close()
+    assert log.flush(30)
+    log.stop()
+    assert stored.count(db) == 52 and journals(tmp_path) == []
+
+
+class _LostAnswer(DecisionLog):
+    """A shipper whose first shipment commits and whose answer is lost (the connection breaks after COMMIT)."""
+
+    lost = 0
+
+    def _ship(self, journal: str, batches: list[stored.Batch]) -> int:
+        written = super()._ship(journal, batches)
+        if not self.lost:
+            self.lost += 1
+            raise ConnectionError("server closed the connection unexpectedly")
+        return written
+
+
+def test_a_shipment_whose_commit_answer_was_lost_is_not_written_twice(db: Database, clock: FrozenClock,
+                                                                      tmp_path: Path) -> None:
+    log = _LostAnswer(db, clock, tmp_path, days=90, ship_every=3600)
+    log.start()
+    for i in range(3):
+        log.record("svc", f"u{i}@bakkerij.nl", "verzuim", None, _decision())
+    assert log.flush()
+    assert log.figures()["ship_errors"] == 1 and stored.count(db) == 3  # in SQL, though the shipper was not told
+    log.record("svc", "later@bakkerij.nl", "verzuim", None, _decision())
+    assert log.flush()
+    log.stop()
+    assert stored.count(db) == 4 and log.figures()["shipped"] == 4 and log.lost == 1
+
+
+def test_a_batch_shipped_again_is_skipped_by_its_number(db: Database) -> None:
+    journal = "fedcba9876543210fedcba9876543210"
+    stored.ensure_partitions(db, {NOW.date()})
+    one = stored.Batch(1, 1, orjson.dumps([_row("a@bakkerij.nl")]), NOW.timestamp(), NOW.timestamp())
+    two = stored.Batch(2, 1, orjson.dumps([_row("b@bakkerij.nl")]), NOW.timestamp(), NOW.timestamp())
+    assert stored.ship(db, journal, [one]) == 1
+    assert stored.ship(db, journal, [one, two]) == 1  # the first again: skipped; the second written
+    assert stored.ship(db, journal, [one, two]) == 0
+    assert sorted(_users(db)) == ["a@bakkerij.nl", "b@bakkerij.nl"] and stored.shipped(db, journal) == 2
+
+
+def test_the_instant_asked_for_is_kept_beside_the_instant_answered(db: Database, clock: FrozenClock,
+                                                                   tmp_path: Path) -> None:
+    asked = datetime(2025, 1, 31, 23, 0, 0, 250000, tzinfo=UTC)
+    log = DecisionLog(db, clock, tmp_path, days=90)
+    log.start()
+    log.record("svc", "toen@bakkerij.nl", "verzuim", ORG, _decision(), as_of=asked.timestamp())
+    log.record("svc", "nu@bakkerij.nl", "verzuim", ORG, _decision())
+    assert log.flush()
+    log.stop()
+    now, then = sorted(stored.search(db), key=lambda f: f.user)
+    assert (then.user, then.as_of, then.at) == ("toen@bakkerij.nl", asked, clock.at)
+    assert (now.user, now.as_of) == ("nu@bakkerij.nl", None)
+
+
+def test_a_journal_line_of_the_version_before_as_of_ships(db: Database, clock: FrozenClock, tmp_path: Path) -> None:
+    journal = "00112233445566778899aabbccddeeff"
+    (tmp_path / f"decisions-{journal}.journal").write_bytes(orjson.dumps([1, [_row("oud@bakkerij.nl")]]) + b"\n")
+    log = DecisionLog(db, clock, tmp_path, days=90)
+    log.start()
+    assert log.flush()
+    log.stop()
+    (found,) = stored.search(db)
+    assert found.user == "oud@bakkerij.nl" and found.as_of is None

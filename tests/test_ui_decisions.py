@@ -110,3 +110,21 @@ def test_only_the_operator_sees_the_decisions(client: TestClient, world: World) 
         page = client.get("/operator/beslissingen")
         assert page.status_code == 403
         assert "/operator/beslissingen" not in client.get("/account").text  # not in their navigation
+
+
+def test_a_decision_asked_for_another_instant_says_which(client: TestClient, world: World, service_key: str,
+                                                         clock: FrozenClock) -> None:
+    build(world)
+    sync(client)
+    then = clock.now()
+    clock.advance(days=1)
+    r = client.post("/access/v1/evaluation", headers={"Authorization": f"Bearer {service_key}"},
+                    json={"subject": {"type": "user", "id": ANNA}, "action": {"name": "view"},
+                          "resource": {"type": "product", "id": "polisadministratie"},
+                          "context": {"time": then.isoformat()}})
+    assert r.status_code == 200 and r.json()["decision"] is True, r.text
+    st: Any = client.app.state.authz  # type: ignore[attr-defined]
+    assert st.decisions.flush()
+    login(client, OPERATOR)
+    body = rows(client.get("/operator/beslissingen").text)
+    assert "16 juni 2026 12:00" in body and "gevraagd voor 15 juni 2026 12:00" in body

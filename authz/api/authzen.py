@@ -181,7 +181,7 @@ async def _evaluate(st: State, f: dict[str, Any], asker: _Asker) -> dict[str, An
         at = await at_instant.decide_at(st.db, st.decider, when, user, product, afnemer)
         d = Decision(at.allowed, at.reason, at.afnemers, at.revision)
     st.decisions.record(asker.client, user or _foreign(f["subject"]["id"]), product or _foreign(f["resource"]["id"]),
-                        afnemer, d, trace, activity, algorithm)
+                        afnemer, d, trace, activity, algorithm, when.timestamp() if when is not None else None)
     return {"decision": d.allowed, "context": {"reason": str(d.reason), "afnemers": list(d.afnemers)}}
 
 

@@ -53,12 +53,14 @@ _S: dict[str, Any] = {"type": "string"}
 _OR_NULL: dict[str, Any] = {"type": ["string", "null"]}
 _DECISION = obj(
     ["at", "client", "user", "product", "afnemer", "decision", "reason", "revision", "trace_id", "span_id",
-     "processing_activity_id", "algorithm_id"],
+     "processing_activity_id", "algorithm_id", "as_of"],
     at={"type": "string", "format": "date-time"}, client=_S, user=_S, product=_S, afnemer=_OR_NULL,
     decision={"type": "boolean"}, reason={"type": "string", "enum": [*REASONS, "other"]},
     revision={"type": "integer"}, trace_id={"type": ["string", "null"], "pattern": "^[0-9a-f]{32}$"},
     span_id={"type": ["string", "null"], "pattern": "^[0-9a-f]{16}$"}, processing_activity_id=_OR_NULL,
-    algorithm_id=_OR_NULL)
+    algorithm_id=_OR_NULL,
+    as_of={"type": ["string", "null"], "format": "date-time",
+           "description": "the instant the decision was asked for (AuthZEN context.time); null: when it was answered"})
 routes = [
     Operation("GET", "/v1/operator/decisions", listing, "listDecisions",
               "The decision log: every decision answered (check, batch, explain, AuthZEN), newest first, filtered "

@@ -82,4 +82,5 @@ def answer(d: Found) -> dict[str, Any]:
     return {"at": d.at.isoformat().replace("+00:00", "Z"), "client": d.client, "user": d.user,
             "product": d.product, "afnemer": d.afnemer, "decision": d.allowed, "reason": d.reason,
             "revision": d.revision, "trace_id": d.trace_id, "span_id": d.span_id,
-            "processing_activity_id": d.processing_activity_id, "algorithm_id": d.algorithm_id}
+            "processing_activity_id": d.processing_activity_id, "algorithm_id": d.algorithm_id,
+            "as_of": d.as_of.isoformat().replace("+00:00", "Z") if d.as_of is not None else None}

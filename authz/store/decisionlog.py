@@ -28,11 +28,13 @@ _CODE = {r: i for i, r in enumerate(REASONS, start=1)}  # 0: a reason this list 
 _NAME = {i: r for r, i in _CODE.items()}
 
 # A row as :class:`authz.decisionlog.DecisionLog` records and journals it: (at: seconds since the epoch, client,
-# user, product, afnemer, allowed, reason, revision, trace_id, span_id, processing_activity_id, algorithm_id).
+# user, product, afnemer, allowed, reason, revision, trace_id, span_id, processing_activity_id, algorithm_id, as_of:
+# the instant asked for in seconds since the epoch, or null). A journal line of an older version, without as_of,
+# reads as null there (``->>`` past the end of an array).
 Row = Sequence[Any]
 
 _COLUMNS = ("at", "revision", "reason", "allowed", "client", "user_email", "product", "afnemer", "trace_id",
-            "span_id", "processing_activity_id", "algorithm_id")
+            "span_id", "processing_activity_id", "algorithm_id", "as_of")
 _PARTITION = re.compile(r"decisions_(\d{8})")
 _LOCK = 0x6465636973  # pg_advisory_xact_lock: one writer at a time creates or drops partitions
 
@@ -72,31 +74,58 @@ _INTO = f"({', '.join(_COLUMNS)}) "
 _INSERT_PG = text(
     "INSERT INTO decisions " + _INTO +
     "SELECT to_timestamp((r->>0)::float8), (r->>7)::bigint, " + _reason_case("r->>6") + ", (r->>5)::boolean, "
-    "r->>1, r->>2, r->>3, r->>4, decode(r->>8, 'hex'), decode(r->>9, 'hex'), r->>10, r->>11 "
+    "r->>1, r->>2, r->>3, r->>4, decode(r->>8, 'hex'), decode(r->>9, 'hex'), r->>10, r->>11, "
+    "to_timestamp((r->>12)::float8) "
     "FROM json_array_elements(CAST(:rows AS json)) AS r")
 # SQLite: ``at`` as whole microseconds since the epoch, the trace and span as their hex text (authz.store.schema).
 _INSERT_SQLITE = text(
     "INSERT INTO decisions " + _INTO +  # noqa: S608 (constants only; the rows are a bound parameter)
     "SELECT CAST(round((j.value->>0) * 1000000) AS INTEGER), j.value->>7, " + _reason_case("j.value->>6") + ", "
     "j.value->>5, j.value->>1, j.value->>2, j.value->>3, j.value->>4, j.value->>8, j.value->>9, j.value->>10, "
-    "j.value->>11 FROM json_each(:rows) AS j")
+    "j.value->>11, CAST(round((j.value->>12) * 1000000) AS INTEGER) FROM json_each(:rows) AS j")
+
+
+# PostgreSQL: how long one of the writer's statements may run, and wait for a lock (a partition being dropped, an
+# operator's long search): failing, the batches stay in the journal and the next round tries again.
+STATEMENT_TIMEOUT_MS = 30_000
+LOCK_TIMEOUT_MS = 10_000
+
+
+def _bounded(c: Connection) -> None:
+    # SET LOCAL: for this transaction only; constants of our own, not input.
+    c.execute(text(f"SET LOCAL statement_timeout = {STATEMENT_TIMEOUT_MS}"))
+    c.execute(text(f"SET LOCAL lock_timeout = {LOCK_TIMEOUT_MS}"))
 
 
 def ship(db: Database, journal: str, batches: list[Batch]) -> int:
-    """Write the rows of ``batches`` and mark the last one shipped for ``journal``, in one transaction; returns how
-    many rows. On PostgreSQL the partitions of their days must exist (:func:`ensure_partitions`)."""
+    """Write the rows of those ``batches`` that SQL does not hold yet and mark the last one shipped for ``journal``,
+    in one transaction; returns how many rows were written. A batch numbered at or below the journal's mark is
+    skipped: so a shipment whose COMMIT reached the database but whose answer did not (the connection broke) is not
+    written twice when the writer tries again. On PostgreSQL the partitions of their days must exist
+    (:func:`ensure_partitions`); its statements are bounded (:data:`STATEMENT_TIMEOUT_MS`)."""
     statement = _INSERT_SQLITE if db.is_sqlite else _INSERT_PG
+    written = 0
     with db.engine.begin() as c:
+        if not db.is_sqlite:
+            _bounded(c)
+        q = select(DecisionJournal.shipped).where(DecisionJournal.journal == journal)
+        # One writer per journal (its file's lock); the row lock guards a recovery racing a shipment all the same.
+        held = c.execute(q if db.is_sqlite else q.with_for_update()).scalar()
+        done = int(held or 0)
         for b in batches:
-            c.execute(statement, {"rows": b.rows.decode()})
-        _mark(c, journal, batches[-1].seq)
-    return sum(b.count for b in batches)
+            if b.seq > done:
+                c.execute(statement, {"rows": b.rows.decode()})
+                written += b.count
+        if batches[-1].seq > done:
+            _mark(c, journal, batches[-1].seq, held is None)
+    return written
 
 
-def _mark(c: Connection, journal: str, batch: int) -> None:
-    done = c.execute(update(DecisionJournal).where(DecisionJournal.journal == journal).values(shipped=batch))
-    if done.rowcount == 0:
+def _mark(c: Connection, journal: str, batch: int, new: bool) -> None:
+    if new:
         c.execute(insert(DecisionJournal).values(journal=journal, shipped=batch))
+    else:
+        c.execute(update(DecisionJournal).where(DecisionJournal.journal == journal).values(shipped=batch))
 
 
 def shipped(db: Database, journal: str) -> int:
@@ -124,6 +153,7 @@ def ensure_partitions(db: Database, days: Iterable[date]) -> list[str]:
         return []
     made = []
     with db.engine.begin() as c:
+        _bounded(c)
         c.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK})
         have = set(_partitions(c))
         for day in wanted:
@@ -162,6 +192,7 @@ def expire(db: Database, now: datetime, days: int) -> int:
             return int(c.execute(delete(DecisionRecord).where(DecisionRecord.at < cutoff)).rowcount)
     dropped = 0
     with db.engine.begin() as c:
+        _bounded(c)
         c.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK})
         for name in _partitions(c):
             m = _PARTITION.fullmatch(name)
@@ -191,6 +222,7 @@ class Found:
     span_id: str | None
     processing_activity_id: str | None
     algorithm_id: str | None
+    as_of: datetime | None  # the instant asked for (NLGov context.time); None: the moment it was answered
 
 
 def search(db: Database, *, user: str | None = None, product: str | None = None, afnemer: str | None = None,
@@ -216,7 +248,7 @@ def search(db: Database, *, user: str | None = None, product: str | None = None,
     with db.read() as s:
         return [Found(r.id, r.at, r.client, r.user_email, r.product, r.afnemer, r.allowed,
                       _NAME.get(r.reason, "other"), r.revision, r.trace_id, r.span_id, r.processing_activity_id,
-                      r.algorithm_id)
+                      r.algorithm_id, r.as_of)
                 for r in s.scalars(q.order_by(d.at.desc(), d.id.desc()).limit(limit))]
 
 

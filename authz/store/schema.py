@@ -388,6 +388,7 @@ class DecisionRecord(Base):
     span_id: Mapped[str | None] = mapped_column(HexId, nullable=True)
     processing_activity_id: Mapped[str | None] = mapped_column(Text, nullable=True)
     algorithm_id: Mapped[str | None] = mapped_column(Text, nullable=True)
+    as_of: Mapped[datetime | None] = mapped_column(Instant, nullable=True)  # the instant asked for (0008)
 
 
 class DecisionJournal(Base):
