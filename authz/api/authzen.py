@@ -22,7 +22,6 @@ import hashlib
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from functools import partial
 from itertools import islice
 from typing import Any
 
@@ -267,14 +266,12 @@ class _Paging:
         self.digest = _digest(f, asked)
         self.after = _after(page["token"], self.digest) if page.get("token") else None
 
-    def answer(self, ids: Iterable[str], entity: Callable[[str], dict[str, str]]) -> JSONResponse:
+    def page(self, ids: Iterable[str]) -> tuple[list[str], str]:
         """The page of ``ids`` (sorted, each once, all after :attr:`after`) and the token of the next one."""
         taken = list(islice(ids, self.limit + 1))
         shown = taken[:self.limit]
         more = len(taken) > len(shown)
-        next_token = _token(self.digest, shown[-1] if shown else self.after) if more else ""
-        return JSONResponse({"page": {"next_token": next_token, "count": len(shown)},
-                             "results": [entity(i) for i in shown]})
+        return shown, _token(self.digest, shown[-1] if shown else self.after) if more else ""
 
 
 def _once(ids: Iterable[str], after: str | None) -> Iterator[str]:
@@ -305,42 +302,66 @@ def _resources(st: State, f: dict[str, Any], after: str | None) -> Iterable[str]
     return _once((p for p, a in st.decider.products_of(user) if afnemer is None or a == afnemer), after)
 
 
-def _actions(asker: _Asker, st: State, f: dict[str, Any], after: str | None) -> Iterable[str]:
-    """What the user may do with the product: ``view``, or nothing. The decision behind it is recorded in the
-    decision log as an evaluation's is (the other searches list, as ``/v1/users/{email}/products`` does)."""
+def _actions(st: State, f: dict[str, Any], after: str | None) -> Iterable[str]:
+    """What the user may do with the product: ``view``, or nothing."""
     user, product, afnemer = _user(f["subject"]), _product(f["resource"]), _afnemer(f["resource"])
-    allowed = False
-    if user is not None and product is not None:
-        d = _decide(st, user, product, afnemer)
-        st.decisions.record(asker.client, user, product, afnemer, d, _trace(st, f.get("context", {}), asker))
-        allowed = d.allowed
+    allowed = user is not None and product is not None and st.decider.check(user, product, afnemer).allowed
     return _once([VIEW] if allowed else [], after)
 
 
+# What a search asks of the decider, as (user, product, afnemer) questions: the one per result shown (Subject and
+# Resource Search: each result is a permit the PEP learns), or the one behind the answer (Action Search).
 Found = Callable[[State, dict[str, Any], "str | None"], Iterable[str]]
+Asked = Callable[[dict[str, Any], list[str]], Iterable[tuple[str, str, "str | None"]]]
 
 
-async def _search(request: Request, shape: OpenBody, find: Found,
+def _asked_subjects(f: dict[str, Any], shown: list[str]) -> Iterable[tuple[str, str, str | None]]:
+    product = _product(f["resource"])
+    return ((u, product, _afnemer(f["resource"])) for u in shown) if product is not None else ()
+
+
+def _asked_resources(f: dict[str, Any], shown: list[str]) -> Iterable[tuple[str, str, str | None]]:
+    user = _user(f["subject"])
+    return ((user, p, _afnemer(f["resource"])) for p in shown) if user is not None else ()
+
+
+def _asked_action(f: dict[str, Any], shown: list[str]) -> Iterable[tuple[str, str, str | None]]:
+    # The decision behind the answer, a permit or not, as an evaluation's (also when this page shows nothing).
+    user, product = _user(f["subject"]), _product(f["resource"])
+    return [(user, product, _afnemer(f["resource"]))] if user is not None and product is not None else []
+
+
+async def _search(request: Request, shape: OpenBody, find: Found, asked: Asked,
                   entity: Callable[[str], dict[str, str]]) -> JSONResponse:
-    """One page of what ``find`` finds for the request (sorted ids after the page token's), each as ``entity``."""
+    """One page of what ``find`` finds for the request (sorted ids after the page token's), each as ``entity``;
+    the decisions it answers (``asked``) are recorded in the decision log, as the decider gives them now."""
     st = state(request)
     f = await _body(request, shape)
     await _vouch(st, None)
     with _malformed():
         paging = _Paging(f)
-        return paging.answer(find(st, f, paging.after), entity)
+        shown, next_token = paging.page(find(st, f, paging.after))
+        questions = list(asked(f, shown))
+    if questions:
+        asker = _Asker.of(request)
+        trace, record = _trace(st, f.get("context", {}), asker), st.decisions.record
+        for user, product, afnemer in questions:
+            record(asker.client, user, product, afnemer, _decide(st, user, product, afnemer), trace)
+    return JSONResponse({"page": {"next_token": next_token, "count": len(shown)},
+                         "results": [entity(i) for i in shown]})
 
 
 async def search_subject(request: Request) -> JSONResponse:
-    return await _search(request, SUBJECT_SEARCH, _subjects, lambda u: {"type": USER, "id": u})
+    return await _search(request, SUBJECT_SEARCH, _subjects, _asked_subjects, lambda u: {"type": USER, "id": u})
 
 
 async def search_resource(request: Request) -> JSONResponse:
-    return await _search(request, RESOURCE_SEARCH, _resources, lambda p: {"type": PRODUCT, "id": p})
+    return await _search(request, RESOURCE_SEARCH, _resources, _asked_resources,
+                         lambda p: {"type": PRODUCT, "id": p})
 
 
 async def search_action(request: Request) -> JSONResponse:
-    return await _search(request, ACTION_SEARCH, partial(_actions, _Asker.of(request)), lambda a: {"name": a})
+    return await _search(request, ACTION_SEARCH, _actions, _asked_action, lambda a: {"name": a})
 
 
 # -- discovery ---------------------------------------------------------------------------------------------------
