@@ -214,8 +214,15 @@ CASES = [
     Case("Batch", "c-3-4-3 (no evaluations, no subject)", EVALUATIONS, ask(None, VIEW, product(POLIS),
                                                                            evaluations=[]),
          400, error="missing_field"),
-    Case("Batch", "c-3-4 (a top-level default malformed)", EVALUATIONS, ask(
-        user(), VIEW, evaluations=[{"resource": product(POLIS)}]), 400, error="missing_field"),
+    # A top-level default may be partial (c-3-2-7 sends resource {"type": …}); an item it leaves incomplete is
+    # answered in place. A default of the wrong JSON type is the whole payload's error.
+    Case("Batch", "c-3-4 (an item left incomplete by a partial default)", EVALUATIONS, ask(
+        user(), VIEW, evaluations=[{"resource": product(POLIS)}, {"subject": user(ALICE), "resource": product(POLIS)}]),
+         decisions=[False, True], item_errors=[0]),
+    Case("Batch", "c-3-4 (a top-level default mistyped)", EVALUATIONS, ask(
+        {"type": "user", "id": 5}, VIEW, evaluations=[{"resource": product(POLIS)}]), 400, error="invalid_field"),
+    Case("Batch", "c-3-4 (a top-level default not an object)", EVALUATIONS, ask(
+        ALICE, VIEW, evaluations=[{"resource": product(POLIS)}]), 400, error="invalid_field"),
     Case("Batch", "c-3-4 (evaluations not a list)", EVALUATIONS, ask(user(ALICE), VIEW, product(POLIS),
                                                                      evaluations={}),
          400, error="invalid_field"),
@@ -231,11 +238,27 @@ CASES = [
     Case("Batch", "c-3-2-4", EVALUATIONS, ask(action=VIEW, resource=product(VERZUIM, afnemer=KORENSCHOOF),
                                               evaluations=[{"subject": user(BOB)}, {"subject": user(ALICE)}]),
          decisions=[False, True]),
-    Case("Batch", "c-3-2-7", EVALUATIONS, ask(user(ALICE), VIEW, product(POLIS, afnemer=KORENSCHOOF), evaluations=[
-        {}, {"resource": product(POLIS, afnemer=GARAGE)}]), decisions=[True, False]),
-    Case("Batch", "c-3-2-7 (no sub-field merging)", EVALUATIONS, ask(
-        user(ALICE), VIEW, product(POLIS), evaluations=[{"resource": {"properties": {"afnemer": KORENSCHOOF}}}]),
-         decisions=[False], item_errors=[0]),
+    # c-3-2-7, as the scenario states it: an item's entity replaces the default whole, except that a required
+    # sub-field it lacks (type, id; an action's name) comes from the default. Its properties are never merged.
+    Case("Batch", "c-3-2-7", EVALUATIONS, ask(user(ALICE), VIEW, {"type": "product"}, evaluations=[
+        {"resource": {"id": POLIS, "properties": {"afnemer": KORENSCHOOF}}},
+        {"resource": product(VERZUIM, afnemer=GARAGE)}]), decisions=[True, False]),
+    Case("Batch", "c-3-2-7 (the default's properties are not merged in)", EVALUATIONS, ask(
+        user(ALICE), VIEW, product(POLIS, afnemer=GARAGE), evaluations=[{"resource": {"id": VERZUIM}}, {}]),
+         decisions=[True, False]),  # verzuim for any afnemer; the default whole: polis for the garage
+    Case("Batch", "c-3-2-7 (the id from the default)", EVALUATIONS, ask(
+        user(ALICE), VIEW, product(VERZUIM), evaluations=[{"resource": {"properties": {"afnemer": KORENSCHOOF}}},
+                                                          {"resource": {"properties": {"afnemer": GARAGE}}}]),
+         decisions=[True, False]),
+    Case("Batch", "c-3-2-7 (subjects and actions alike)", EVALUATIONS, ask(
+        {"type": "user", "properties": {"role": "admin"}}, {"name": "view", "properties": {"method": "GET"}},
+        product(VERZUIM), evaluations=[{"subject": {"id": ALICE}}, {"subject": {"id": BOB}},
+                                       {"subject": {"id": ALICE}, "action": {"properties": {"soft": True}}},
+                                       {"subject": {"id": ALICE}, "action": {"name": "edit"}}]),
+         decisions=[True, False, True, False]),
+    Case("Batch", "c-3-2-7 (a member the item sends is its own, also mistyped)", EVALUATIONS, ask(
+        user(ALICE), VIEW, product(POLIS), evaluations=[{"resource": {"id": 5}}, {"resource": {"type": None}}]),
+         decisions=[False, False], item_errors=[0, 1]),
     # -- the short-circuit semantics (the standard's "Evaluations semantics") --------------------------------------
     Case("Batch", "deny_on_first_deny", EVALUATIONS, ask(
         user(BOB), VIEW, options={"evaluations_semantic": "deny_on_first_deny"},

@@ -75,18 +75,31 @@ def _semantic(value: Any, name: str) -> str:
 
 _OPTIONS = OpenBody(evaluations_semantic=Field(_semantic, {"enum": list(SEMANTICS), "default": SEMANTICS[0]},
                                                ("invalid_field",)).optional(nullable=False))
+# The required identifiers of each entity: the one thing an item's entity takes from the top-level default when it
+# lacks it (the certification scenario's c-3-2-7); anything else of the default, its properties, it replaces whole.
+IDENTIFIERS = {"subject": ("type", "id"), "action": ("name",), "resource": ("type", "id")}
+
+
+def _partial(shape: OpenBody) -> Field:
+    """A top-level default of an entity: its members typed as in ``shape``, none of them required (an item may
+    complete it, as c-3-2-7 does with ``resource: {"type": …}`` and items naming only the id)."""
+    return OpenBody(None, **{n: f.optional(nullable=False) if f.required else f for n, f in shape.fields.items()}
+                    ).field().optional(nullable=False)
+
+
 # Each item is read when it is evaluated: one that is not an evaluation is answered in its place (decision false,
 # context.error), so the document accepts any item. Top-level subject, action, resource and context are the
-# defaults of every item (an item's own replaces one whole); without items they are the one evaluation asked.
+# defaults of every item (:func:`_merged`); without items they are the one evaluation asked, complete.
 EVALUATIONS = OpenBody(
-    subject=SUBJECT.field().optional(nullable=False), action=ACTION.field().optional(nullable=False),
-    resource=RESOURCE.field().optional(nullable=False), context=_PROPERTIES,
+    subject=_partial(SUBJECT), action=_partial(ACTION), resource=_partial(RESOURCE), context=_PROPERTIES,
     evaluations=shapes.custom(shapes.bounded_list(MAX_BATCH, "evaluations"), {
         "type": "array", "maxItems": MAX_BATCH,
         "description": "evaluations; an item that is not a valid one is answered in place with decision false "
                        "and context.error"}, "invalid_field", "batch_too_large").optional(nullable=False),
     options=_OPTIONS.field().optional(nullable=False),
-    schema={"anyOf": [{"required": ["subject", "action", "resource"]},
+    schema={"anyOf": [{"required": ["subject", "action", "resource"],
+                       "properties": {"subject": SUBJECT.json_schema(), "action": ACTION.json_schema(),
+                                      "resource": RESOURCE.json_schema()}},
                       {"required": ["evaluations"], "properties": {"evaluations": {"minItems": 1}}}]})
 PAGE = OpenBody(token=STRING.optional(nullable=False), limit=shapes.integer(0).optional(nullable=False),
                 properties=_PROPERTIES)
@@ -194,12 +207,26 @@ async def evaluation(request: Request) -> JSONResponse:
         return JSONResponse(await _evaluate(st, f, _Asker.of(request)))
 
 
+def _merged(defaults: dict[str, Any], item: dict[str, Any]) -> dict[str, Any]:
+    """An item over the top-level defaults: each member the item has replaces the default's whole (its properties
+    are never merged with the default's), except that an entity lacking a required identifier (:data:`IDENTIFIERS`)
+    takes it from the default — the rule of the certification scenario's c-3-2-7. ``context`` replaces whole."""
+    out = {**defaults, **item}
+    for name, identifiers in IDENTIFIERS.items():
+        own, default = item.get(name), defaults.get(name)
+        if isinstance(own, dict) and default is not None:
+            missing = {k: default[k] for k in identifiers if k not in own and k in default}
+            if missing:
+                out[name] = {**own, **missing}
+    return out
+
+
 async def _item(st: State, defaults: dict[str, Any], item: Any, asker: _Asker) -> dict[str, Any]:
-    """One item of a batch, its own members replacing the defaults whole; an invalid one is answered in place."""
+    """One item of a batch over the defaults (:func:`_merged`); an invalid one is answered in place."""
     try:
         if not isinstance(item, dict):
             raise Invalid("invalid_body", "Each evaluation must be a JSON object.")
-        return await _evaluate(st, EVALUATION.parse({**defaults, **item}), asker)
+        return await _evaluate(st, EVALUATION.parse(_merged(defaults, item)), asker)
     except Invalid as exc:
         return {"decision": False, "context": {"error": {"status": 400, "message": exc.message}}}
 
@@ -402,7 +429,8 @@ routes = [
     Operation("POST", ENDPOINTS["access_evaluations_endpoint"], evaluations, "evaluations",
               "OpenID AuthZEN 1.0 Access Evaluations (boxcarring), with options.evaluations_semantic; without "
               "evaluations, one Decision. NLGov members as for evaluation, per item.", body=EVALUATIONS,
-              errors={400: _EVALUATION_ERRORS, 503: ["stale"]},
+              # missing_field: without items, the top level is the one evaluation and must be complete.
+              errors={400: [*_EVALUATION_ERRORS, "missing_field"], 503: ["stale"]},
               response=obj([], decision={"type": "boolean"}, context=_DECISION["properties"]["context"],
                            evaluations={"type": "array", "items": _DECISION}), **_KIND),
     Operation("POST", ENDPOINTS["search_subject_endpoint"], search_subject, "searchSubject",
