@@ -509,17 +509,72 @@ def test_subject_search_pages_through_every_user_once(api: TestClient, world: Wo
     assert [[e["id"] for e in p["results"]] for p in got] == [everyone[0:3], everyone[3:6], everyone[6:9],
                                                               everyone[9:]]
     assert [p["page"]["count"] for p in got] == [3, 3, 3, 1]
-    # Without a limit: one page of everyone; a limit of 0 gives none, and a token to go on.
+    # Without a limit: one page of everyone (the default page holds 100).
     one = api.post(SUBJECTS, json=ask(user(), VIEW, product(POLIS))).json()
     assert [e["id"] for e in one["results"]] == everyone and one["page"] == {"next_token": "", "count": 10}
-    zero = api.post(SUBJECTS, json=ask(user(), VIEW, product(POLIS), page={"limit": 0})).json()
-    assert zero["results"] == [] and zero["page"]["next_token"] != ""
     # Resource search pages the same way.
     first = api.post(RESOURCES, json=ask(user(ALICE), VIEW, product(), page={"limit": 1})).json()
     assert [e["id"] for e in first["results"]] == [POLIS] and first["page"]["next_token"]
     rest = api.post(RESOURCES, json=ask(user(ALICE), VIEW, product(),
                                         page={"limit": 1, "token": first["page"]["next_token"]})).json()
     assert [e["id"] for e in rest["results"]] == [VERZUIM] and rest["page"]["next_token"] == ""
+
+
+def test_a_limit_of_0_asks_for_nothing_and_a_huge_one_for_at_most_1000(api: TestClient, world: World) -> None:
+    # The standard: page.limit is "a non-negative integer indicating the maximum number of results to return".
+    many(world)
+    sync(api)
+    everyone = sorted([ALICE, BOB, DAVE, *MANY])
+    for path, body in [(SUBJECTS, ask(user(), VIEW, product(POLIS))), (RESOURCES, ask(user(ALICE), VIEW, product())),
+                       (ACTIONS, ask(user(ALICE), resource=product(POLIS)))]:
+        zero = api.post(path, json={**body, "page": {"limit": 0}})
+        # No results, and no token to go on: with the same limit, as every later page must keep, it would only
+        # lead to this same empty page again.
+        assert zero.status_code == 200 and zero.json() == {"page": {"next_token": "", "count": 0}, "results": []}
+    for huge in (1001, 10**6, 2**63 - 1):
+        r = api.post(SUBJECTS, json=ask(user(), VIEW, product(POLIS), page={"limit": huge}))
+        assert [e["id"] for e in r.json()["results"]] == everyone and r.json()["page"]["next_token"] == "", huge
+    for bad in (-1, 2**63, 1.5, "2", True, None, [3]):
+        r = api.post(SUBJECTS, json=ask(user(), VIEW, product(POLIS), page={"limit": bad}))
+        assert (r.status_code, r.json()["error"]["code"]) == (400, "invalid_field"), (bad, r.text)
+
+
+def test_more_than_1000_results_page_by_1000_at_most() -> None:
+    # The paging itself, over 2003 made-up ids (a world of a thousand accounts would only make the test slow).
+    from authz.api.authzen import _Paging
+
+    asked: dict[str, Any] = ask(user(), VIEW, product(POLIS))
+    ids = [f"u{i:04d}" for i in range(2003)]
+    pages, token = [], None
+    while token != "":
+        paging = _Paging({**asked, "page": {"limit": 5000} if token is None else {"token": token}})
+        shown, token = paging.page(i for i in ids if paging.after is None or i > paging.after)
+        pages.append(shown)
+    assert [len(p) for p in pages] == [1000, 1000, 3] and [i for p in pages for i in p] == ids
+
+
+def test_a_token_alone_goes_on_with_its_limit(api: TestClient, world: World) -> None:
+    # c-4-5-2: the harness follows a page asked with page.limit by sending page.token only.
+    many(world)
+    sync(api)
+    everyone = sorted([ALICE, BOB, DAVE, *MANY])
+    first = api.post(SUBJECTS, json=ask(user(), VIEW, product(POLIS), page={"limit": 4})).json()
+    seen, token = [e["id"] for e in first["results"]], first["page"]["next_token"]
+    while token:
+        r = api.post(SUBJECTS, json=ask(user(), VIEW, product(POLIS), page={"token": token}))
+        assert r.status_code == 200, r.text
+        assert r.json()["page"]["count"] == len(r.json()["results"]) <= 4
+        seen += [e["id"] for e in r.json()["results"]]
+        token = r.json()["page"]["next_token"]
+    assert seen == everyone
+    # The same limit sent again is no change; another one is.
+    again = api.post(SUBJECTS, json=ask(user(), VIEW, product(POLIS), page={"limit": 4, "token": first["page"][
+        "next_token"]}))
+    assert [e["id"] for e in again.json()["results"]] == everyone[4:8]
+    for other in (0, 3, 100):
+        r = api.post(SUBJECTS, json=ask(user(), VIEW, product(POLIS), page={"limit": other, "token": first["page"][
+            "next_token"]}))
+        assert (r.status_code, r.json()["error"]["code"]) == (400, "invalid_page_token"), other
 
 
 def test_a_page_token_belongs_to_its_search(api: TestClient, world: World) -> None:
@@ -548,14 +603,23 @@ def test_a_forged_page_token_shows_nothing_the_search_would_not(api: TestClient,
     token = api.post(SUBJECTS, json=body).json()["page"]["next_token"]
     assert token == ""  # only alice may view verzuim
     real = api.post(SUBJECTS, json=ask(user(), VIEW, product(POLIS), page={"limit": 2})).json()["page"]["next_token"]
-    digest, _ = json.loads(base64.urlsafe_b64decode(real + "=" * (-len(real) % 4)))
+    digest, limit, _ = json.loads(base64.urlsafe_b64decode(real + "=" * (-len(real) % 4)))
+    assert limit == 2
     for after in ["", "a", "alice@korenschoof.nl", "\u0000"]:
-        forged = base64.urlsafe_b64encode(json.dumps([digest, after]).encode()).decode()
+        forged = base64.urlsafe_b64encode(json.dumps([digest, 2, after]).encode()).decode()
         r = api.post(SUBJECTS, json=ask(user(), VIEW, product(POLIS), page={"limit": 2, "token": forged}))
         assert r.status_code == 200
         for e in r.json()["results"]:
             assert e["id"] > after and api.post(EVALUATION, json=ask(user(e["id"]), VIEW, product(POLIS))).json()[
                 "decision"] is True
+    # A forged limit is held to the same bounds as a sent one; a token of another shape is not ours.
+    forged = base64.urlsafe_b64encode(json.dumps([digest, 10**9, None]).encode()).decode()
+    r = api.post(SUBJECTS, json=ask(user(), VIEW, product(POLIS), page={"token": forged}))
+    assert r.status_code == 200 and r.json()["page"]["count"] == 10  # all of them: at most 1000 a page
+    for shape in ([digest, 0, None], [digest, True, None], [digest, 2], {"a": 1, "b": 2, "c": 3}, [digest, 2, 5]):
+        forged = base64.urlsafe_b64encode(json.dumps(shape).encode()).decode()
+        r = api.post(SUBJECTS, json=ask(user(), VIEW, product(POLIS), page={"token": forged}))
+        assert (r.status_code, r.json()["error"]["code"]) == (400, "invalid_page_token"), shape
 
 
 # -- c-6 discovery ---------------------------------------------------------------------------------------------

@@ -258,47 +258,72 @@ async def evaluations(request: Request) -> JSONResponse:
 
 # -- the searches ------------------------------------------------------------------------------------------------
 
-def _digest(f: dict[str, Any], limit: int) -> str:
-    """What a page token is bound to: the search's entities, context and limit (the standard wants them identical
-    on every page, and an error when they are not)."""
+def _digest(f: dict[str, Any]) -> str:
+    """What a page token is bound to: the search's entities and context (the standard wants them identical on every
+    page, and an error when they are not). The token carries the limit itself (:class:`_Paging`)."""
     asked = {k: f.get(k) for k in ("subject", "action", "resource", "context")}
-    return hashlib.sha256(orjson.dumps([asked, limit], option=orjson.OPT_SORT_KEYS)).hexdigest()[:32]
+    return hashlib.sha256(orjson.dumps(asked, option=orjson.OPT_SORT_KEYS)).hexdigest()[:32]
 
 
-def _token(digest: str, after: str | None) -> str:
-    return base64.urlsafe_b64encode(orjson.dumps([digest, after])).decode().rstrip("=")
+def _token(digest: str, limit: int, after: str | None) -> str:
+    return base64.urlsafe_b64encode(orjson.dumps([digest, limit, after])).decode().rstrip("=")
 
 
-def _after(token: str, digest: str) -> str | None:
-    """The last id the previous page gave. A page token is no credential: it names only where the next page starts,
-    and every page is computed afresh from the request, so a forged one can skip results but never add one."""
+_NOT_OURS = "The page token is not one this service gave out."
+_CHANGED = "The page token belongs to another search: send the request it came with, unchanged but for page.token."
+
+
+def _read_token(token: str, digest: str) -> tuple[int, str | None]:
+    """The limit and the last id of the page before. A page token is no credential: it names only where the next
+    page starts and how long it is (at most :data:`MAX_PAGE`), and every page is computed afresh from the request,
+    so a forged one can skip results but never add one."""
     try:
-        bound, after = orjson.loads(base64.urlsafe_b64decode(token.encode() + b"=" * (-len(token) % 4)))
+        read = orjson.loads(base64.urlsafe_b64decode(token.encode() + b"=" * (-len(token) % 4)))
     except (ValueError, TypeError):
-        raise Invalid("invalid_page_token", "The page token is not one this service gave out.") from None
-    if bound != digest or not (after is None or isinstance(after, str)):
-        raise Invalid("invalid_page_token", "The page token belongs to another search: send the request it came "
-                                            "with, unchanged but for page.token.")
-    return after
+        raise Invalid("invalid_page_token", _NOT_OURS) from None
+    if not (isinstance(read, list) and len(read) == 3):
+        raise Invalid("invalid_page_token", _NOT_OURS)
+    bound, limit, after = read
+    if (type(limit) is not int or limit < 1) or not (after is None or isinstance(after, str)):
+        raise Invalid("invalid_page_token", _NOT_OURS)
+    if bound != digest:
+        raise Invalid("invalid_page_token", _CHANGED)
+    return limit, after
 
 
 class _Paging:
-    """Where a search's page starts and how long it is: ``page.limit`` (at most :data:`MAX_PAGE`) and the id after
-    which ``page.token`` says to go on (None: from the start)."""
+    """Where a search's page starts and how long it is.
+
+    ``page.limit`` is, as the standard defines it, the most results the answer may hold: a whole number from 0
+    (negative, fractional or not a number: 400), :data:`DEFAULT_PAGE` when absent, and more than :data:`MAX_PAGE`
+    gives :data:`MAX_PAGE` (the standard lets a page hold fewer; ``next_token`` says there is more). A limit of 0
+    asks for no results: the answer has none and ``next_token`` ``""``, for a token to go on would only lead, with
+    the same limit (which every later page must keep), to the same empty page again.
+
+    ``page.token`` says where to go on, and with which limit: a request that sends it without ``page.limit`` goes
+    on with the token's (the certification scenario's c-4-5-2 sends only the token); one with another limit, or with
+    other entities or context, is a 400 ``invalid_page_token``."""
 
     def __init__(self, f: dict[str, Any]) -> None:
         page = f.get("page", {})
-        asked = page.get("limit", DEFAULT_PAGE)
-        self.limit = min(asked, MAX_PAGE)
-        self.digest = _digest(f, asked)
-        self.after = _after(page["token"], self.digest) if page.get("token") else None
+        self.digest = _digest(f)
+        asked: int | None = page.get("limit")
+        self.after: str | None = None
+        if page.get("token"):
+            limit, self.after = _read_token(page["token"], self.digest)
+            if asked is not None and min(asked, MAX_PAGE) != limit:
+                raise Invalid("invalid_page_token", _CHANGED)
+            asked = limit
+        self.limit = min(DEFAULT_PAGE if asked is None else asked, MAX_PAGE)
 
     def page(self, ids: Iterable[str]) -> tuple[list[str], str]:
         """The page of ``ids`` (sorted, each once, all after :attr:`after`) and the token of the next one."""
+        if self.limit == 0:
+            return [], ""
         taken = list(islice(ids, self.limit + 1))
         shown = taken[:self.limit]
         more = len(taken) > len(shown)
-        return shown, _token(self.digest, shown[-1] if shown else self.after) if more else ""
+        return shown, _token(self.digest, self.limit, shown[-1]) if more else ""
 
 
 def _once(ids: Iterable[str], after: str | None) -> Iterator[str]:
