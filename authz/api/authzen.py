@@ -35,6 +35,7 @@ from authz.api.http import BadRequestBody, JSONResponse, read_json
 from authz.api.openapi import Operation, obj
 from authz.api.shapes import STRING, Field, OpenBody
 from authz.decider import Decision
+from authz.domain.access import Reason
 from authz.errors import Invalid
 from authz.identity import service_client
 from authz.service import at_instant
@@ -184,9 +185,9 @@ async def _evaluate(st: State, f: dict[str, Any], asker: _Asker) -> dict[str, An
     when = values.instant(context["time"], "context.time") if context.get("time") is not None else None
     user, product, afnemer = _user(f["subject"]), _product(f["resource"]), _afnemer(f["resource"])
     if user is None or product is None or f["action"]["name"] != VIEW:
-        reason = ("unknown_subject_type" if user is None else "unknown_resource_type" if product is None
-                  else "unsupported_action")
-        d = Decision(False, reason, (), st.decider.revision)  # type: ignore[arg-type]  # a reason of this edge
+        reason = (Reason.UNKNOWN_SUBJECT_TYPE if user is None else Reason.UNKNOWN_RESOURCE_TYPE if product is None
+                  else Reason.UNSUPPORTED_ACTION)
+        d = Decision(False, reason, (), st.decider.revision)  # the decider is not asked: it names nothing here
     elif when is None:
         d = _decide(st, user, product, afnemer)
     else:
@@ -427,8 +428,7 @@ async def configuration(request: Request) -> JSONResponse:
 
 # -- the routes --------------------------------------------------------------------------------------------------
 
-REASONS = ["granted", "unknown_user", "inactive_user", "unknown_product", "unknown_afnemer", "no_grant",
-           "no_contract", "no_mandate", "unknown_subject_type", "unknown_resource_type", "unsupported_action"]
+REASONS = [r.value for r in Reason]  # the decider's and this edge's own
 _DECISION = obj(["decision"], decision={"type": "boolean"}, context=obj(
     [], reason={"type": "string", "enum": REASONS}, afnemers={"type": "array", "items": {"type": "string"}},
     error=obj(["status", "message"], status={"type": "integer", "enum": [400]}, message={"type": "string"})))
