@@ -214,8 +214,15 @@ CASES = [
     Case("Batch", "c-3-4-3 (no evaluations, no subject)", EVALUATIONS, ask(None, VIEW, product(POLIS),
                                                                            evaluations=[]),
          400, error="missing_field"),
-    Case("Batch", "c-3-4 (a top-level default malformed)", EVALUATIONS, ask(
-        user(), VIEW, evaluations=[{"resource": product(POLIS)}]), 400, error="missing_field"),
+    # A top-level default may be partial (c-3-2-7 sends resource {"type": …}); an item it leaves incomplete is
+    # answered in place. A default of the wrong JSON type is the whole payload's error.
+    Case("Batch", "c-3-4 (an item left incomplete by a partial default)", EVALUATIONS, ask(
+        user(), VIEW, evaluations=[{"resource": product(POLIS)}, {"subject": user(ALICE), "resource": product(POLIS)}]),
+         decisions=[False, True], item_errors=[0]),
+    Case("Batch", "c-3-4 (a top-level default mistyped)", EVALUATIONS, ask(
+        {"type": "user", "id": 5}, VIEW, evaluations=[{"resource": product(POLIS)}]), 400, error="invalid_field"),
+    Case("Batch", "c-3-4 (a top-level default not an object)", EVALUATIONS, ask(
+        ALICE, VIEW, evaluations=[{"resource": product(POLIS)}]), 400, error="invalid_field"),
     Case("Batch", "c-3-4 (evaluations not a list)", EVALUATIONS, ask(user(ALICE), VIEW, product(POLIS),
                                                                      evaluations={}),
          400, error="invalid_field"),
@@ -231,11 +238,27 @@ CASES = [
     Case("Batch", "c-3-2-4", EVALUATIONS, ask(action=VIEW, resource=product(VERZUIM, afnemer=KORENSCHOOF),
                                               evaluations=[{"subject": user(BOB)}, {"subject": user(ALICE)}]),
          decisions=[False, True]),
-    Case("Batch", "c-3-2-7", EVALUATIONS, ask(user(ALICE), VIEW, product(POLIS, afnemer=KORENSCHOOF), evaluations=[
-        {}, {"resource": product(POLIS, afnemer=GARAGE)}]), decisions=[True, False]),
-    Case("Batch", "c-3-2-7 (no sub-field merging)", EVALUATIONS, ask(
-        user(ALICE), VIEW, product(POLIS), evaluations=[{"resource": {"properties": {"afnemer": KORENSCHOOF}}}]),
-         decisions=[False], item_errors=[0]),
+    # c-3-2-7, as the scenario states it: an item's entity replaces the default whole, except that a required
+    # sub-field it lacks (type, id; an action's name) comes from the default. Its properties are never merged.
+    Case("Batch", "c-3-2-7", EVALUATIONS, ask(user(ALICE), VIEW, {"type": "product"}, evaluations=[
+        {"resource": {"id": POLIS, "properties": {"afnemer": KORENSCHOOF}}},
+        {"resource": product(VERZUIM, afnemer=GARAGE)}]), decisions=[True, False]),
+    Case("Batch", "c-3-2-7 (the default's properties are not merged in)", EVALUATIONS, ask(
+        user(ALICE), VIEW, product(POLIS, afnemer=GARAGE), evaluations=[{"resource": {"id": VERZUIM}}, {}]),
+         decisions=[True, False]),  # verzuim for any afnemer; the default whole: polis for the garage
+    Case("Batch", "c-3-2-7 (the id from the default)", EVALUATIONS, ask(
+        user(ALICE), VIEW, product(VERZUIM), evaluations=[{"resource": {"properties": {"afnemer": KORENSCHOOF}}},
+                                                          {"resource": {"properties": {"afnemer": GARAGE}}}]),
+         decisions=[True, False]),
+    Case("Batch", "c-3-2-7 (subjects and actions alike)", EVALUATIONS, ask(
+        {"type": "user", "properties": {"role": "admin"}}, {"name": "view", "properties": {"method": "GET"}},
+        product(VERZUIM), evaluations=[{"subject": {"id": ALICE}}, {"subject": {"id": BOB}},
+                                       {"subject": {"id": ALICE}, "action": {"properties": {"soft": True}}},
+                                       {"subject": {"id": ALICE}, "action": {"name": "edit"}}]),
+         decisions=[True, False, True, False]),
+    Case("Batch", "c-3-2-7 (a member the item sends is its own, also mistyped)", EVALUATIONS, ask(
+        user(ALICE), VIEW, product(POLIS), evaluations=[{"resource": {"id": 5}}, {"resource": {"type": None}}]),
+         decisions=[False, False], item_errors=[0, 1]),
     # -- the short-circuit semantics (the standard's "Evaluations semantics") --------------------------------------
     Case("Batch", "deny_on_first_deny", EVALUATIONS, ask(
         user(BOB), VIEW, options={"evaluations_semantic": "deny_on_first_deny"},
@@ -486,17 +509,72 @@ def test_subject_search_pages_through_every_user_once(api: TestClient, world: Wo
     assert [[e["id"] for e in p["results"]] for p in got] == [everyone[0:3], everyone[3:6], everyone[6:9],
                                                               everyone[9:]]
     assert [p["page"]["count"] for p in got] == [3, 3, 3, 1]
-    # Without a limit: one page of everyone; a limit of 0 gives none, and a token to go on.
+    # Without a limit: one page of everyone (the default page holds 100).
     one = api.post(SUBJECTS, json=ask(user(), VIEW, product(POLIS))).json()
     assert [e["id"] for e in one["results"]] == everyone and one["page"] == {"next_token": "", "count": 10}
-    zero = api.post(SUBJECTS, json=ask(user(), VIEW, product(POLIS), page={"limit": 0})).json()
-    assert zero["results"] == [] and zero["page"]["next_token"] != ""
     # Resource search pages the same way.
     first = api.post(RESOURCES, json=ask(user(ALICE), VIEW, product(), page={"limit": 1})).json()
     assert [e["id"] for e in first["results"]] == [POLIS] and first["page"]["next_token"]
     rest = api.post(RESOURCES, json=ask(user(ALICE), VIEW, product(),
                                         page={"limit": 1, "token": first["page"]["next_token"]})).json()
     assert [e["id"] for e in rest["results"]] == [VERZUIM] and rest["page"]["next_token"] == ""
+
+
+def test_a_limit_of_0_asks_for_nothing_and_a_huge_one_for_at_most_1000(api: TestClient, world: World) -> None:
+    # The standard: page.limit is "a non-negative integer indicating the maximum number of results to return".
+    many(world)
+    sync(api)
+    everyone = sorted([ALICE, BOB, DAVE, *MANY])
+    for path, body in [(SUBJECTS, ask(user(), VIEW, product(POLIS))), (RESOURCES, ask(user(ALICE), VIEW, product())),
+                       (ACTIONS, ask(user(ALICE), resource=product(POLIS)))]:
+        zero = api.post(path, json={**body, "page": {"limit": 0}})
+        # No results, and no token to go on: with the same limit, as every later page must keep, it would only
+        # lead to this same empty page again.
+        assert zero.status_code == 200 and zero.json() == {"page": {"next_token": "", "count": 0}, "results": []}
+    for huge in (1001, 10**6, 2**63 - 1):
+        r = api.post(SUBJECTS, json=ask(user(), VIEW, product(POLIS), page={"limit": huge}))
+        assert [e["id"] for e in r.json()["results"]] == everyone and r.json()["page"]["next_token"] == "", huge
+    for bad in (-1, 2**63, 1.5, "2", True, None, [3]):
+        r = api.post(SUBJECTS, json=ask(user(), VIEW, product(POLIS), page={"limit": bad}))
+        assert (r.status_code, r.json()["error"]["code"]) == (400, "invalid_field"), (bad, r.text)
+
+
+def test_more_than_1000_results_page_by_1000_at_most() -> None:
+    # The paging itself, over 2003 made-up ids (a world of a thousand accounts would only make the test slow).
+    from authz.api.authzen import _Paging
+
+    asked: dict[str, Any] = ask(user(), VIEW, product(POLIS))
+    ids = [f"u{i:04d}" for i in range(2003)]
+    pages, token = [], None
+    while token != "":
+        paging = _Paging({**asked, "page": {"limit": 5000} if token is None else {"token": token}})
+        shown, token = paging.page(i for i in ids if paging.after is None or i > paging.after)
+        pages.append(shown)
+    assert [len(p) for p in pages] == [1000, 1000, 3] and [i for p in pages for i in p] == ids
+
+
+def test_a_token_alone_goes_on_with_its_limit(api: TestClient, world: World) -> None:
+    # c-4-5-2: the harness follows a page asked with page.limit by sending page.token only.
+    many(world)
+    sync(api)
+    everyone = sorted([ALICE, BOB, DAVE, *MANY])
+    first = api.post(SUBJECTS, json=ask(user(), VIEW, product(POLIS), page={"limit": 4})).json()
+    seen, token = [e["id"] for e in first["results"]], first["page"]["next_token"]
+    while token:
+        r = api.post(SUBJECTS, json=ask(user(), VIEW, product(POLIS), page={"token": token}))
+        assert r.status_code == 200, r.text
+        assert r.json()["page"]["count"] == len(r.json()["results"]) <= 4
+        seen += [e["id"] for e in r.json()["results"]]
+        token = r.json()["page"]["next_token"]
+    assert seen == everyone
+    # The same limit sent again is no change; another one is.
+    again = api.post(SUBJECTS, json=ask(user(), VIEW, product(POLIS), page={"limit": 4, "token": first["page"][
+        "next_token"]}))
+    assert [e["id"] for e in again.json()["results"]] == everyone[4:8]
+    for other in (0, 3, 100):
+        r = api.post(SUBJECTS, json=ask(user(), VIEW, product(POLIS), page={"limit": other, "token": first["page"][
+            "next_token"]}))
+        assert (r.status_code, r.json()["error"]["code"]) == (400, "invalid_page_token"), other
 
 
 def test_a_page_token_belongs_to_its_search(api: TestClient, world: World) -> None:
@@ -525,14 +603,23 @@ def test_a_forged_page_token_shows_nothing_the_search_would_not(api: TestClient,
     token = api.post(SUBJECTS, json=body).json()["page"]["next_token"]
     assert token == ""  # only alice may view verzuim
     real = api.post(SUBJECTS, json=ask(user(), VIEW, product(POLIS), page={"limit": 2})).json()["page"]["next_token"]
-    digest, _ = json.loads(base64.urlsafe_b64decode(real + "=" * (-len(real) % 4)))
+    digest, limit, _ = json.loads(base64.urlsafe_b64decode(real + "=" * (-len(real) % 4)))
+    assert limit == 2
     for after in ["", "a", "alice@korenschoof.nl", "\u0000"]:
-        forged = base64.urlsafe_b64encode(json.dumps([digest, after]).encode()).decode()
+        forged = base64.urlsafe_b64encode(json.dumps([digest, 2, after]).encode()).decode()
         r = api.post(SUBJECTS, json=ask(user(), VIEW, product(POLIS), page={"limit": 2, "token": forged}))
         assert r.status_code == 200
         for e in r.json()["results"]:
             assert e["id"] > after and api.post(EVALUATION, json=ask(user(e["id"]), VIEW, product(POLIS))).json()[
                 "decision"] is True
+    # A forged limit is held to the same bounds as a sent one; a token of another shape is not ours.
+    forged = base64.urlsafe_b64encode(json.dumps([digest, 10**9, None]).encode()).decode()
+    r = api.post(SUBJECTS, json=ask(user(), VIEW, product(POLIS), page={"token": forged}))
+    assert r.status_code == 200 and r.json()["page"]["count"] == 10  # all of them: at most 1000 a page
+    for shape in ([digest, 0, None], [digest, True, None], [digest, 2], {"a": 1, "b": 2, "c": 3}, [digest, 2, 5]):
+        forged = base64.urlsafe_b64encode(json.dumps(shape).encode()).decode()
+        r = api.post(SUBJECTS, json=ask(user(), VIEW, product(POLIS), page={"token": forged}))
+        assert (r.status_code, r.json()["error"]["code"]) == (400, "invalid_page_token"), shape
 
 
 # -- c-6 discovery ---------------------------------------------------------------------------------------------

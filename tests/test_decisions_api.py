@@ -137,6 +137,15 @@ def test_an_unknown_afnemer_is_a_denial_on_every_decision_endpoint(api: TestClie
                   "resource": {"type": "product", "id": asked["product"], "properties": {"afnemer": "99999999"}}}
     assert api.post("/access/v1/evaluation", json=evaluation).json() == {
         "decision": False, "context": {"reason": "unknown_afnemer", "afnemers": []}}
+    # Who may view a product for it: nobody, as for an unknown product (now, and at a moment from the trail).
+    for params in ({"afnemer": "99999999"}, {"afnemer": "99999999", "at": "2026-06-15"},
+                   {"afnemer": "99999999", "at": "2026-06-15T10:00:00Z"}):
+        for code in ("polisadministratie", "onbekend"):
+            r = api.get(f"/v1/products/{code}/users", params=params)
+            assert r.status_code == 200 and r.json()["users"] == [] and r.json()["cursor"] is None, (params, r.text)
+    assert len(api.get("/v1/products/polisadministratie/users", params={"afnemer": AFNEMER}).json()["users"]) == 2
+    r = api.get("/v1/products/polisadministratie/users", params={"afnemer": "9999999"})
+    assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_kvk"
     # The user and the product are asked about first, in the order of the question.
     assert check(api, **{**asked, "user": "nobody@korenschoof.nl"})["reason"] == "unknown_user"
     assert check(api, **{**asked, "product": "onbekend"})["reason"] == "unknown_product"

@@ -22,7 +22,6 @@ import hashlib
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from functools import partial
 from itertools import islice
 from typing import Any
 
@@ -36,6 +35,7 @@ from authz.api.http import BadRequestBody, JSONResponse, read_json
 from authz.api.openapi import Operation, obj
 from authz.api.shapes import STRING, Field, OpenBody
 from authz.decider import Decision
+from authz.domain.access import Reason
 from authz.errors import Invalid
 from authz.identity import service_client
 from authz.service import at_instant
@@ -76,18 +76,31 @@ def _semantic(value: Any, name: str) -> str:
 
 _OPTIONS = OpenBody(evaluations_semantic=Field(_semantic, {"enum": list(SEMANTICS), "default": SEMANTICS[0]},
                                                ("invalid_field",)).optional(nullable=False))
+# The required identifiers of each entity: the one thing an item's entity takes from the top-level default when it
+# lacks it (the certification scenario's c-3-2-7); anything else of the default, its properties, it replaces whole.
+IDENTIFIERS = {"subject": ("type", "id"), "action": ("name",), "resource": ("type", "id")}
+
+
+def _partial(shape: OpenBody) -> Field:
+    """A top-level default of an entity: its members typed as in ``shape``, none of them required (an item may
+    complete it, as c-3-2-7 does with ``resource: {"type": …}`` and items naming only the id)."""
+    return OpenBody(None, **{n: f.optional(nullable=False) if f.required else f for n, f in shape.fields.items()}
+                    ).field().optional(nullable=False)
+
+
 # Each item is read when it is evaluated: one that is not an evaluation is answered in its place (decision false,
 # context.error), so the document accepts any item. Top-level subject, action, resource and context are the
-# defaults of every item (an item's own replaces one whole); without items they are the one evaluation asked.
+# defaults of every item (:func:`_merged`); without items they are the one evaluation asked, complete.
 EVALUATIONS = OpenBody(
-    subject=SUBJECT.field().optional(nullable=False), action=ACTION.field().optional(nullable=False),
-    resource=RESOURCE.field().optional(nullable=False), context=_PROPERTIES,
+    subject=_partial(SUBJECT), action=_partial(ACTION), resource=_partial(RESOURCE), context=_PROPERTIES,
     evaluations=shapes.custom(shapes.bounded_list(MAX_BATCH, "evaluations"), {
         "type": "array", "maxItems": MAX_BATCH,
         "description": "evaluations; an item that is not a valid one is answered in place with decision false "
                        "and context.error"}, "invalid_field", "batch_too_large").optional(nullable=False),
     options=_OPTIONS.field().optional(nullable=False),
-    schema={"anyOf": [{"required": ["subject", "action", "resource"]},
+    schema={"anyOf": [{"required": ["subject", "action", "resource"],
+                       "properties": {"subject": SUBJECT.json_schema(), "action": ACTION.json_schema(),
+                                      "resource": RESOURCE.json_schema()}},
                       {"required": ["evaluations"], "properties": {"evaluations": {"minItems": 1}}}]})
 PAGE = OpenBody(token=STRING.optional(nullable=False), limit=shapes.integer(0).optional(nullable=False),
                 properties=_PROPERTIES)
@@ -172,9 +185,9 @@ async def _evaluate(st: State, f: dict[str, Any], asker: _Asker) -> dict[str, An
     when = values.instant(context["time"], "context.time") if context.get("time") is not None else None
     user, product, afnemer = _user(f["subject"]), _product(f["resource"]), _afnemer(f["resource"])
     if user is None or product is None or f["action"]["name"] != VIEW:
-        reason = ("unknown_subject_type" if user is None else "unknown_resource_type" if product is None
-                  else "unsupported_action")
-        d = Decision(False, reason, (), st.decider.revision)  # type: ignore[arg-type]  # a reason of this edge
+        reason = (Reason.UNKNOWN_SUBJECT_TYPE if user is None else Reason.UNKNOWN_RESOURCE_TYPE if product is None
+                  else Reason.UNSUPPORTED_ACTION)
+        d = Decision(False, reason, (), st.decider.revision)  # the decider is not asked: it names nothing here
     elif when is None:
         d = _decide(st, user, product, afnemer)
     else:
@@ -195,12 +208,26 @@ async def evaluation(request: Request) -> JSONResponse:
         return JSONResponse(await _evaluate(st, f, _Asker.of(request)))
 
 
+def _merged(defaults: dict[str, Any], item: dict[str, Any]) -> dict[str, Any]:
+    """An item over the top-level defaults: each member the item has replaces the default's whole (its properties
+    are never merged with the default's), except that an entity lacking a required identifier (:data:`IDENTIFIERS`)
+    takes it from the default — the rule of the certification scenario's c-3-2-7. ``context`` replaces whole."""
+    out = {**defaults, **item}
+    for name, identifiers in IDENTIFIERS.items():
+        own, default = item.get(name), defaults.get(name)
+        if isinstance(own, dict) and default is not None:
+            missing = {k: default[k] for k in identifiers if k not in own and k in default}
+            if missing:
+                out[name] = {**own, **missing}
+    return out
+
+
 async def _item(st: State, defaults: dict[str, Any], item: Any, asker: _Asker) -> dict[str, Any]:
-    """One item of a batch, its own members replacing the defaults whole; an invalid one is answered in place."""
+    """One item of a batch over the defaults (:func:`_merged`); an invalid one is answered in place."""
     try:
         if not isinstance(item, dict):
             raise Invalid("invalid_body", "Each evaluation must be a JSON object.")
-        return await _evaluate(st, EVALUATION.parse({**defaults, **item}), asker)
+        return await _evaluate(st, EVALUATION.parse(_merged(defaults, item)), asker)
     except Invalid as exc:
         return {"decision": False, "context": {"error": {"status": 400, "message": exc.message}}}
 
@@ -232,49 +259,72 @@ async def evaluations(request: Request) -> JSONResponse:
 
 # -- the searches ------------------------------------------------------------------------------------------------
 
-def _digest(f: dict[str, Any], limit: int) -> str:
-    """What a page token is bound to: the search's entities, context and limit (the standard wants them identical
-    on every page, and an error when they are not)."""
+def _digest(f: dict[str, Any]) -> str:
+    """What a page token is bound to: the search's entities and context (the standard wants them identical on every
+    page, and an error when they are not). The token carries the limit itself (:class:`_Paging`)."""
     asked = {k: f.get(k) for k in ("subject", "action", "resource", "context")}
-    return hashlib.sha256(orjson.dumps([asked, limit], option=orjson.OPT_SORT_KEYS)).hexdigest()[:32]
+    return hashlib.sha256(orjson.dumps(asked, option=orjson.OPT_SORT_KEYS)).hexdigest()[:32]
 
 
-def _token(digest: str, after: str | None) -> str:
-    return base64.urlsafe_b64encode(orjson.dumps([digest, after])).decode().rstrip("=")
+def _token(digest: str, limit: int, after: str | None) -> str:
+    return base64.urlsafe_b64encode(orjson.dumps([digest, limit, after])).decode().rstrip("=")
 
 
-def _after(token: str, digest: str) -> str | None:
-    """The last id the previous page gave. A page token is no credential: it names only where the next page starts,
-    and every page is computed afresh from the request, so a forged one can skip results but never add one."""
+_NOT_OURS = "The page token is not one this service gave out."
+_CHANGED = "The page token belongs to another search: send the request it came with, unchanged but for page.token."
+
+
+def _read_token(token: str, digest: str) -> tuple[int, str | None]:
+    """The limit and the last id of the page before. A page token is no credential: it names only where the next
+    page starts and how long it is (at most :data:`MAX_PAGE`), and every page is computed afresh from the request,
+    so a forged one can skip results but never add one."""
     try:
-        bound, after = orjson.loads(base64.urlsafe_b64decode(token.encode() + b"=" * (-len(token) % 4)))
+        read = orjson.loads(base64.urlsafe_b64decode(token.encode() + b"=" * (-len(token) % 4)))
     except (ValueError, TypeError):
-        raise Invalid("invalid_page_token", "The page token is not one this service gave out.") from None
-    if bound != digest or not (after is None or isinstance(after, str)):
-        raise Invalid("invalid_page_token", "The page token belongs to another search: send the request it came "
-                                            "with, unchanged but for page.token.")
-    return after
+        raise Invalid("invalid_page_token", _NOT_OURS) from None
+    if not (isinstance(read, list) and len(read) == 3):
+        raise Invalid("invalid_page_token", _NOT_OURS)
+    bound, limit, after = read
+    if (type(limit) is not int or limit < 1) or not (after is None or isinstance(after, str)):
+        raise Invalid("invalid_page_token", _NOT_OURS)
+    if bound != digest:
+        raise Invalid("invalid_page_token", _CHANGED)
+    return limit, after
 
 
 class _Paging:
-    """Where a search's page starts and how long it is: ``page.limit`` (at most :data:`MAX_PAGE`) and the id after
-    which ``page.token`` says to go on (None: from the start)."""
+    """Where a search's page starts and how long it is.
+
+    ``page.limit`` is, as the standard defines it, the most results the answer may hold: a whole number from 0
+    (negative, fractional or not a number: 400), :data:`DEFAULT_PAGE` when absent, and more than :data:`MAX_PAGE`
+    gives :data:`MAX_PAGE` (the standard lets a page hold fewer; ``next_token`` says there is more). A limit of 0
+    asks for no results: the answer has none and ``next_token`` ``""``, for a token to go on would only lead, with
+    the same limit (which every later page must keep), to the same empty page again.
+
+    ``page.token`` says where to go on, and with which limit: a request that sends it without ``page.limit`` goes
+    on with the token's (the certification scenario's c-4-5-2 sends only the token); one with another limit, or with
+    other entities or context, is a 400 ``invalid_page_token``."""
 
     def __init__(self, f: dict[str, Any]) -> None:
         page = f.get("page", {})
-        asked = page.get("limit", DEFAULT_PAGE)
-        self.limit = min(asked, MAX_PAGE)
-        self.digest = _digest(f, asked)
-        self.after = _after(page["token"], self.digest) if page.get("token") else None
+        self.digest = _digest(f)
+        asked: int | None = page.get("limit")
+        self.after: str | None = None
+        if page.get("token"):
+            limit, self.after = _read_token(page["token"], self.digest)
+            if asked is not None and min(asked, MAX_PAGE) != limit:
+                raise Invalid("invalid_page_token", _CHANGED)
+            asked = limit
+        self.limit = min(DEFAULT_PAGE if asked is None else asked, MAX_PAGE)
 
-    def answer(self, ids: Iterable[str], entity: Callable[[str], dict[str, str]]) -> JSONResponse:
+    def page(self, ids: Iterable[str]) -> tuple[list[str], str]:
         """The page of ``ids`` (sorted, each once, all after :attr:`after`) and the token of the next one."""
+        if self.limit == 0:
+            return [], ""
         taken = list(islice(ids, self.limit + 1))
         shown = taken[:self.limit]
         more = len(taken) > len(shown)
-        next_token = _token(self.digest, shown[-1] if shown else self.after) if more else ""
-        return JSONResponse({"page": {"next_token": next_token, "count": len(shown)},
-                             "results": [entity(i) for i in shown]})
+        return shown, _token(self.digest, self.limit, shown[-1]) if more else ""
 
 
 def _once(ids: Iterable[str], after: str | None) -> Iterator[str]:
@@ -305,42 +355,66 @@ def _resources(st: State, f: dict[str, Any], after: str | None) -> Iterable[str]
     return _once((p for p, a in st.decider.products_of(user) if afnemer is None or a == afnemer), after)
 
 
-def _actions(asker: _Asker, st: State, f: dict[str, Any], after: str | None) -> Iterable[str]:
-    """What the user may do with the product: ``view``, or nothing. The decision behind it is recorded in the
-    decision log as an evaluation's is (the other searches list, as ``/v1/users/{email}/products`` does)."""
+def _actions(st: State, f: dict[str, Any], after: str | None) -> Iterable[str]:
+    """What the user may do with the product: ``view``, or nothing."""
     user, product, afnemer = _user(f["subject"]), _product(f["resource"]), _afnemer(f["resource"])
-    allowed = False
-    if user is not None and product is not None:
-        d = _decide(st, user, product, afnemer)
-        st.decisions.record(asker.client, user, product, afnemer, d, _trace(st, f.get("context", {}), asker))
-        allowed = d.allowed
+    allowed = user is not None and product is not None and st.decider.check(user, product, afnemer).allowed
     return _once([VIEW] if allowed else [], after)
 
 
+# What a search asks of the decider, as (user, product, afnemer) questions: the one per result shown (Subject and
+# Resource Search: each result is a permit the PEP learns), or the one behind the answer (Action Search).
 Found = Callable[[State, dict[str, Any], "str | None"], Iterable[str]]
+Asked = Callable[[dict[str, Any], list[str]], Iterable[tuple[str, str, "str | None"]]]
 
 
-async def _search(request: Request, shape: OpenBody, find: Found,
+def _asked_subjects(f: dict[str, Any], shown: list[str]) -> Iterable[tuple[str, str, str | None]]:
+    product = _product(f["resource"])
+    return ((u, product, _afnemer(f["resource"])) for u in shown) if product is not None else ()
+
+
+def _asked_resources(f: dict[str, Any], shown: list[str]) -> Iterable[tuple[str, str, str | None]]:
+    user = _user(f["subject"])
+    return ((user, p, _afnemer(f["resource"])) for p in shown) if user is not None else ()
+
+
+def _asked_action(f: dict[str, Any], shown: list[str]) -> Iterable[tuple[str, str, str | None]]:
+    # The decision behind the answer, a permit or not, as an evaluation's (also when this page shows nothing).
+    user, product = _user(f["subject"]), _product(f["resource"])
+    return [(user, product, _afnemer(f["resource"]))] if user is not None and product is not None else []
+
+
+async def _search(request: Request, shape: OpenBody, find: Found, asked: Asked,
                   entity: Callable[[str], dict[str, str]]) -> JSONResponse:
-    """One page of what ``find`` finds for the request (sorted ids after the page token's), each as ``entity``."""
+    """One page of what ``find`` finds for the request (sorted ids after the page token's), each as ``entity``;
+    the decisions it answers (``asked``) are recorded in the decision log, as the decider gives them now."""
     st = state(request)
     f = await _body(request, shape)
     await _vouch(st, None)
     with _malformed():
         paging = _Paging(f)
-        return paging.answer(find(st, f, paging.after), entity)
+        shown, next_token = paging.page(find(st, f, paging.after))
+        questions = list(asked(f, shown))
+    if questions:
+        asker = _Asker.of(request)
+        trace, record = _trace(st, f.get("context", {}), asker), st.decisions.record
+        for user, product, afnemer in questions:
+            record(asker.client, user, product, afnemer, _decide(st, user, product, afnemer), trace)
+    return JSONResponse({"page": {"next_token": next_token, "count": len(shown)},
+                         "results": [entity(i) for i in shown]})
 
 
 async def search_subject(request: Request) -> JSONResponse:
-    return await _search(request, SUBJECT_SEARCH, _subjects, lambda u: {"type": USER, "id": u})
+    return await _search(request, SUBJECT_SEARCH, _subjects, _asked_subjects, lambda u: {"type": USER, "id": u})
 
 
 async def search_resource(request: Request) -> JSONResponse:
-    return await _search(request, RESOURCE_SEARCH, _resources, lambda p: {"type": PRODUCT, "id": p})
+    return await _search(request, RESOURCE_SEARCH, _resources, _asked_resources,
+                         lambda p: {"type": PRODUCT, "id": p})
 
 
 async def search_action(request: Request) -> JSONResponse:
-    return await _search(request, ACTION_SEARCH, partial(_actions, _Asker.of(request)), lambda a: {"name": a})
+    return await _search(request, ACTION_SEARCH, _actions, _asked_action, lambda a: {"name": a})
 
 
 # -- discovery ---------------------------------------------------------------------------------------------------
@@ -354,8 +428,7 @@ async def configuration(request: Request) -> JSONResponse:
 
 # -- the routes --------------------------------------------------------------------------------------------------
 
-REASONS = ["granted", "unknown_user", "inactive_user", "unknown_product", "unknown_afnemer", "no_grant",
-           "no_contract", "no_mandate", "unknown_subject_type", "unknown_resource_type", "unsupported_action"]
+REASONS = [r.value for r in Reason]  # the decider's and this edge's own
 _DECISION = obj(["decision"], decision={"type": "boolean"}, context=obj(
     [], reason={"type": "string", "enum": REASONS}, afnemers={"type": "array", "items": {"type": "string"}},
     error=obj(["status", "message"], status={"type": "integer", "enum": [400]}, message={"type": "string"})))
@@ -381,7 +454,8 @@ routes = [
     Operation("POST", ENDPOINTS["access_evaluations_endpoint"], evaluations, "evaluations",
               "OpenID AuthZEN 1.0 Access Evaluations (boxcarring), with options.evaluations_semantic; without "
               "evaluations, one Decision. NLGov members as for evaluation, per item.", body=EVALUATIONS,
-              errors={400: _EVALUATION_ERRORS, 503: ["stale"]},
+              # missing_field: without items, the top level is the one evaluation and must be complete.
+              errors={400: [*_EVALUATION_ERRORS, "missing_field"], 503: ["stale"]},
               response=obj([], decision={"type": "boolean"}, context=_DECISION["properties"]["context"],
                            evaluations={"type": "array", "items": _DECISION}), **_KIND),
     Operation("POST", ENDPOINTS["search_subject_endpoint"], search_subject, "searchSubject",

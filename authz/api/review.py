@@ -53,8 +53,8 @@ async def product_users_at(request: Request) -> JSONResponse:
             raise Invalid("afnemer_required", "Name the afnemer ('afnemer=') whose users you review.")
         own = actor.org
     state_then = await run_in_threadpool(review.state_for, st.db, afnemer, at)
-    if afnemer is not None and afnemer not in state_then.orgs and afnemer not in st.decider.orgs:
-        raise Invalid("unknown_afnemer", f"No organisation with KvK number {afnemer} is known.")
+    # An afnemer that names no organisation (a well-formed KvK number) finds nobody (R13), as an unknown product
+    # does; a beheerder asking for it asks for an organisation that gave theirs no mandate: 403, as for any other.
     if own is not None and own != afnemer and (afnemer, own) not in state_then.mandates:
         raise Forbidden("forbidden", "Your organisation does not act for this afnemer.")
     rows = await run_in_threadpool(review.who_could_see, state_then, product, afnemer, day)

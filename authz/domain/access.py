@@ -13,6 +13,9 @@ from typing import Any
 
 
 class Reason(StrEnum):
+    """Why a decision answered as it did: every reason a :class:`authz.decider.Decision` can carry, and so every
+    one the decision log records."""
+
     GRANTED = "granted"
     UNKNOWN_USER = "unknown_user"
     INACTIVE_USER = "inactive_user"
@@ -21,6 +24,11 @@ class Reason(StrEnum):
     NO_GRANT = "no_grant"
     NO_CONTRACT = "no_contract"
     NO_MANDATE = "no_mandate"
+    # The AuthZEN edge's denials of a question that names nothing this service decides on (authz/api/authzen.py):
+    # the decider is never asked such a question, so it never answers these.
+    UNSUPPORTED_ACTION = "unsupported_action"  # an action other than "view"
+    UNKNOWN_SUBJECT_TYPE = "unknown_subject_type"  # a subject of another type than "user"
+    UNKNOWN_RESOURCE_TYPE = "unknown_resource_type"  # a resource of another type than "product"
 
 
 # Module constants: the hot path reads them without an attribute lookup on the enum class.
