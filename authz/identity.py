@@ -17,7 +17,7 @@ from authz.config import Network
 from authz.domain import mfa
 from authz.errors import Forbidden, Unauthorized
 from authz.policy import OPERATOR_SCOPE
-from authz.state import state
+from authz.state import State, state
 from authz.values import kvk
 
 SESSION_COOKIE = "authz_session"
@@ -73,7 +73,12 @@ def service_client(request: Request) -> str:
     itself is looked up afresh every time, so a revoked key stops working at once.
     """
     st = state(request)
-    raw = next((v for k, v in request.scope["headers"] if k == b"authorization"), b"")
+    return client_of(st, next((v for k, v in request.scope["headers"] if k == b"authorization"), b""))
+
+
+def client_of(st: State, raw: bytes) -> str:
+    """The service client named by ``raw``, an ``Authorization`` header's value (401 otherwise): see
+    :func:`service_client`."""
     digest = st.key_digests.get(raw)
     if digest is None:
         scheme, _, key = raw.decode("latin-1").partition(" ")

@@ -30,7 +30,7 @@ from starlette.requests import Request
 
 from authz import values
 from authz.api import shapes
-from authz.api.decisions import MAX_BATCH, _decide, _vouch  # the one decision step of every decision endpoint
+from authz.api.decisions import MAX_BATCH, _vouch, decide  # the one decision step of every decision endpoint
 from authz.api.http import BadRequestBody, JSONResponse, read_json
 from authz.api.openapi import Operation, obj
 from authz.api.shapes import STRING, Field, OpenBody
@@ -189,7 +189,7 @@ async def _evaluate(st: State, f: dict[str, Any], asker: _Asker) -> dict[str, An
                   else Reason.UNSUPPORTED_ACTION)
         d = Decision(False, reason, (), st.decider.revision)  # the decider is not asked: it names nothing here
     elif when is None:
-        d = _decide(st, user, product, afnemer)
+        d = decide(st, user, product, afnemer)
     else:
         at = await at_instant.decide_at(st.db, st.decider, when, user, product, afnemer)
         d = Decision(at.allowed, at.reason, at.afnemers, at.revision)
@@ -399,7 +399,7 @@ async def _search(request: Request, shape: OpenBody, find: Found, asked: Asked,
         asker = _Asker.of(request)
         trace, record = _trace(st, f.get("context", {}), asker), st.decisions.record
         for user, product, afnemer in questions:
-            record(asker.client, user, product, afnemer, _decide(st, user, product, afnemer), trace)
+            record(asker.client, user, product, afnemer, decide(st, user, product, afnemer), trace)
     return JSONResponse({"page": {"next_token": next_token, "count": len(shown)},
                          "results": [entity(i) for i in shown]})
 

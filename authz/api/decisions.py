@@ -26,7 +26,7 @@ CHECK = Body(user=shapes.EMAIL, product=shapes.CODE, afnemer=shapes.KVK.optional
              min_revision=shapes.integer(0).optional())
 
 
-def _decide(st: State, user: str, product: str, afnemer: str | None) -> Decision:
+def decide(st: State, user: str, product: str, afnemer: str | None) -> Decision:
     decision = st.decider.check(user, product, afnemer)  # an unknown afnemer is a denial (R13), not an error
     st.metrics.checks[decision.reason] += 1
     return decision
@@ -94,7 +94,7 @@ async def check(request: Request) -> JSONResponse:
     user, product, afnemer, min_revision = check_values(await read_json(request, st.settings.max_body_bytes))
     if min_revision is not None or not st.sync.current():
         await _vouch(st, min_revision)
-    d = _decide(st, user, product, afnemer)
+    d = decide(st, user, product, afnemer)
     st.decisions.record(client, user, product, afnemer, d, st.decisions.traces.of_headers(request.scope["headers"]))
     return JSONResponse({"allowed": d.allowed, "reason": d.reason, "afnemers": d.afnemers, "revision": d.revision})
 
@@ -108,7 +108,7 @@ async def check_batch(request: Request) -> JSONResponse:
     wanted = [m for m in (f.get("min_revision"), *(c[3] for c in checks)) if m is not None]
     await _vouch(st, max(wanted) if wanted else None)
     revision = st.decider.revision
-    decided = [(c, _decide(st, *c[:3])) for c in checks]  # one revision
+    decided = [(c, decide(st, *c[:3])) for c in checks]  # one revision
     trace, record = st.decisions.traces.of_headers(request.scope["headers"]), st.decisions.record
     for (user, product, afnemer, _), d in decided:
         record(client, user, product, afnemer, d, trace)

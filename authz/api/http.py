@@ -45,6 +45,12 @@ def error_response(exc: AuthzError) -> JSONResponse:
     return JSONResponse({"error": {"code": exc.code, "message": exc.message}}, status_code=exc.status)
 
 
+def internal_error() -> JSONResponse:
+    """The answer to an error of ours (500): it says nothing of what went wrong; the log does."""
+    return JSONResponse({"error": {"code": "internal_error", "message": "Something went wrong on our side."}},
+                        status_code=500)
+
+
 class BadRequestBody(AuthzError):
     status = 400
 
@@ -87,6 +93,13 @@ class _Uuid4s:
         return self._ready.pop()
 
 
+def usable_id(sent: bytes | None) -> bytes | None:
+    """An ``X-Request-ID`` the request sent, if it may be echoed and logged (see :class:`RequestIds`)."""
+    if sent is not None and 0 < len(sent) <= MAX_REQUEST_ID and not sent.translate(None, _PRINTABLE):
+        return sent
+    return None
+
+
 class RequestIds:
     """Every answer of the service carries ``X-Request-ID``: the one the request sent (AuthZEN 1.0 asks that it be
     echoed unchanged), or, when it sent none or one that is unusable (longer than :data:`MAX_REQUEST_ID`, or not
@@ -110,14 +123,7 @@ class RequestIds:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        rid = None
-        for key, value in scope["headers"]:
-            if key == b"x-request-id":
-                if 0 < len(value) <= MAX_REQUEST_ID and not value.translate(None, _PRINTABLE):
-                    rid = value
-                break
-        if rid is None:
-            rid = self.new_id()
+        rid = usable_id(next((v for k, v in scope["headers"] if k == b"x-request-id"), None)) or self.new_id()
         token = requestid.enter(rid.decode("ascii"))
         try:
             await self.app(scope, receive, send if scope["path"] in self._JSON_ONLY else self._sending(send, rid))
@@ -136,7 +142,7 @@ class RequestIds:
         return send_with_id
 
 
-def _is_json(ctype: bytes | None) -> bool:
+def is_json(ctype: bytes | None) -> bool:
     return ctype == b"application/json" or (ctype or b"").split(b";")[0].strip().lower() == b"application/json"
 
 
@@ -185,7 +191,7 @@ class JsonWrites:
             own = f"{scope.get('scheme', 'http')}://{(host or b'').decode('latin-1')}".lower()
             if sent not in (self.origin, own):
                 return Forbidden("foreign_origin", "Requests from another site's pages are refused.")
-        if scope["method"] != "DELETE" and not _is_json(ctype):
+        if scope["method"] != "DELETE" and not is_json(ctype):
             kind = BadRequestBody if scope["path"].startswith(self._AUTHZEN) else UnsupportedMedia
             return kind("unsupported_media_type",
                         "Send the request as Content-Type: application/json (a body of {} where none is needed).")
@@ -254,6 +260,11 @@ async def read_json(request: Request, max_bytes: int = 1_000_000, empty: bool = 
     raw = b"".join(chunks)
     if empty and not raw.strip():
         return {}
+    return parse_json(raw)
+
+
+def parse_json(raw: bytes) -> dict[str, Any]:
+    """A body's JSON object: 400 when not JSON, 422 when not an object or when it holds a key twice."""
     try:
         data = orjson.loads(raw)
     except orjson.JSONDecodeError:
