@@ -9,6 +9,8 @@ run without yielding, so a check sees a revision wholly or not at all; reads nev
 
 from __future__ import annotations
 
+import bisect
+import heapq
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
@@ -87,7 +89,9 @@ class Decider:
         # One lookup finds the account and its grants: the fewer lookups in dicts of a million entries, the
         # fewer cache misses per check.
         self._users: dict[str, _User] = {}
-        self._holders: dict[str, dict[str, set[str]]] = {}  # product -> afnemer -> emails
+        # product -> afnemer -> the emails of the accounts holding a grant of it, sorted: a list costs 8 bytes an
+        # account where a set costs 30 to 200, and the searches page through it in order without sorting.
+        self._holders: dict[str, dict[str, list[str]]] = {}
         self._contracts: dict[tuple[str, str], _Cell] = {}  # (afnemer, product) -> [from, until]
         self._mandates: dict[tuple[str, str], _Cell] = {}  # (intermediair, afnemer) -> [from, until, products]
         self._entries: dict[tuple[str, str, str | None], tuple[_Entry]] = {}
@@ -118,7 +122,10 @@ class Decider:
             if user is None:
                 continue
             fresh._add_grant(user, afnemer, product)
-            holders.setdefault(product, {}).setdefault(afnemer, set()).add(email)
+            holders.setdefault(product, {}).setdefault(afnemer, []).append(email)
+        for by_afnemer in holders.values():
+            for emails in by_afnemer.values():
+                emails.sort()  # a grant is one row of (account, afnemer, product): no email twice
         # Swap in one go: a check running beside this sees the old index or the new one.
         for name in ("orgs", "products", "keys", "_users", "_holders", "_contracts", "_mandates", "_entries"):
             setattr(self, name, getattr(fresh, name))
@@ -207,10 +214,10 @@ class Decider:
                     by_product[product] = rest
                 else:
                     del by_product[product]
-                self._holders.get(product, {}).get(afnemer, set()).discard(email)
+                _discard(self._holders.get(product, {}).get(afnemer, []), email)
         for product in products:
             self._add_grant(user, afnemer, product)
-            self._holders.setdefault(product, {}).setdefault(afnemer, set()).add(email)
+            _insert(self._holders.setdefault(product, {}).setdefault(afnemer, []), email)
 
     # -- decisions ----------------------------------------------------------------------------------------------
 
@@ -264,11 +271,11 @@ class Decider:
                  ) -> Iterator[tuple[str, str]]:
         """Every (user, afnemer) that may view ``product`` now, in (user, afnemer) order, after ``after``."""
         by_afnemer = self._holders.get(product, {})
-        afnemers = [afnemer] if afnemer is not None else list(by_afnemer)
-        pairs = sorted((u, a) for a in afnemers for u in by_afnemer.get(a, ()))
-        for user, a in pairs:
-            if after is not None and (user, a) <= after:
-                continue
+        afnemers = [afnemer] if afnemer is not None else sorted(by_afnemer)
+        # Each afnemer's holders are sorted already: start each after ``after`` and merge them in (user, afnemer)
+        # order, lazily, so that a page costs what it shows, not a sort of every holder.
+        runs = [_after(by_afnemer.get(a, []), a, after) for a in afnemers]
+        for user, a in runs[0] if len(runs) == 1 else heapq.merge(*runs):
             if self.check(user, product, a).allowed:
                 yield user, a
 
@@ -290,3 +297,28 @@ class Decider:
             "products": len(self.products),
             "organisations": len(self.orgs),
         }
+
+
+def _insert(emails: list[str], email: str) -> None:
+    """Add ``email`` to the sorted list, once."""
+    i = bisect.bisect_left(emails, email)
+    if i == len(emails) or emails[i] != email:
+        emails.insert(i, email)
+
+
+def _discard(emails: list[str], email: str) -> None:
+    """Remove ``email`` from the sorted list, if there."""
+    i = bisect.bisect_left(emails, email)
+    if i < len(emails) and emails[i] == email:
+        del emails[i]
+
+
+def _after(emails: list[str], afnemer: str, after: tuple[str, str] | None) -> Iterator[tuple[str, str]]:
+    """(email, afnemer) of the sorted ``emails`` that come after ``after`` in (user, afnemer) order."""
+    start = 0
+    if after is not None:
+        start = bisect.bisect_left(emails, after[0])
+        if start < len(emails) and emails[start] == after[0] and afnemer <= after[1]:
+            start += 1
+    for i in range(start, len(emails)):
+        yield emails[i], afnemer

@@ -200,6 +200,16 @@ def assert_same_as_casbin(deciders: list[Decider], db: Database, spec: Spec, clo
                             f"{user} views {product} for {afnemer or 'any afnemer'} on {day}: decider {got}, "
                             f"Casbin {want}\nworld: {spec}")
                     asked += 1
+        for product in products:  # who may view it: the pairs Casbin allows, in (user, afnemer) order, paged
+            for afnemer in [None, *spec.orgs]:
+                want_pairs = sorted((u, a) for u in spec.accounts for a in ([afnemer] if afnemer else spec.orgs)
+                                    if reference.decide(u, product, a, day, account=spec.accounts.get(u),
+                                                        product_known=product in spec.products,
+                                                        afnemer_known=True).allowed)
+                for decider in deciders:
+                    assert list(decider.users_of(product, afnemer)) == want_pairs, (product, afnemer, day, spec)
+                    for i, after in enumerate(want_pairs):
+                        assert list(decider.users_of(product, afnemer, after)) == want_pairs[i + 1:]
     return asked
 
 
