@@ -9,7 +9,9 @@ answers (R11).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
+from typing import Any
 from urllib.parse import quote
 
 from starlette.concurrency import run_in_threadpool
@@ -19,13 +21,14 @@ from starlette.responses import Response
 
 from admin_ui import guard, texts
 from admin_ui.org import decision, request_id
-from admin_ui.web import attempt, form, render, route, text_field
+from admin_ui.web import FormError, attempt, flash, form, message, redirect, render, route, text_field
 from authz import values
 from authz.actor import Actor
-from authz.errors import NotFound
+from authz.errors import AuthzError, Invalid, NotFound
 from authz.service import accounts as account_service
 from authz.service import beheerders, catalogue, emails, mail, members, mfa, users
 from authz.service.catalogue import KEEP, Kept
+from authz.service.commit import after_commit
 from authz.service.results import Done
 from authz.state import state
 
@@ -43,6 +46,31 @@ def _start(data: FormData) -> date | Kept:
     """The start date of the contract and mandate forms: left empty, an existing one keeps its start (a new one
     starts today), as a PUT without ``valid_from`` does."""
     return _day(data, "valid_from") or KEEP
+
+
+def _end(data: FormData) -> date | None:
+    """The end of the contract and mandate forms: a last day, or the box "Geen einddatum" (None: open-ended). Never
+    the result of an empty field: neither or both is a Dutch error on the field."""
+    raw = text_field(data, "valid_until", required=False, max_len=10)
+    open_ended = "open_ended" in data
+    if raw and open_ended:
+        raise FormError("invalid_field", texts.about_field("valid_until", texts.END_BOTH), field="valid_until")
+    if open_ended:
+        return None
+    if not raw:
+        raise FormError("missing_field", texts.about_field("valid_until", texts.END_MISSING), field="valid_until")
+    return values.iso_day(raw, "valid_until")
+
+
+def _scope(data: FormData) -> list[str] | None:
+    """The products of the mandate form: the ticked ones, or the box "Alle producten" (None: all of the afnemer's).
+    Nothing ticked is passed on as ``[]``, which the use case refuses as the API's ``products: []`` (422)."""
+    chosen = sorted({values.code(v, "product") for v in data.getlist("product")})
+    if "all_products" in data:
+        if chosen:
+            raise FormError("invalid_field", texts.about_field("products", texts.PRODUCTS_BOTH), field="products")
+        return None
+    return chosen
 
 
 # -- requests (R5) ---------------------------------------------------------------------------------------------
@@ -203,8 +231,8 @@ async def org_page(request: Request) -> Response:
     heads = await run_in_threadpool(beheerders.listing, st.db, actor.email, number)
     with_factor = await run_in_threadpool(mfa.enrolled_in, st.db, number)
     return render(request, "op_org.html", {**guard.frame(actor, "op-organisaties", found.org["name"]),
-                                           "org": found.org, "contracts": found.contracts, "given": found.given,
-                                           "held": found.held, "names": found.names, "products": products,
+                                           **_terms(found, products), "new_term": NEW_TERM,
+                                           "given": found.given, "held": found.held, "products": products,
                                            "accounts": listed.items, "more_accounts": listed.cursor is not None,
                                            "with_factor": with_factor, "beheerders": heads["beheerders"],
                                            "no_beheerder": texts.OP_NO_BEHEERDER if found.org["status"] == "verified"
@@ -225,23 +253,124 @@ async def edit_org(request: Request) -> Response:
                          lambda done: texts.OP_ORG_SAVED.format(name=done.answer["name"]))
 
 
+def _terms(found: catalogue.Overview, products: list[dict[str, Any]]) -> dict[str, Any]:
+    """What the contract and mandate forms need besides their values: the organisation, the product names, its
+    contracts (the products a mandate can name)."""
+    return {"org": found.org, "contracts": found.contracts, "names": found.names,
+            "product_names": {str(p["code"]): str(p["name"]) for p in products},
+            "free_products": [p for p in products if p["code"] not in {c["product"] for c in found.contracts}]}
+
+
+# The empty forms of a new contract and a new mandate on the organisation's page: nothing chosen for the operator.
+NEW_TERM: dict[str, Any] = {"product": "", "intermediair": "", "exists": False, "valid_from": "", "valid_until": "",
+                            "open_ended": False, "products": [], "all_products": False}
+
+
+def _term_values(x: dict[str, Any], key: str, value: str) -> dict[str, Any]:
+    """A contract or mandate as its form shows it: pre-filled with what it is now."""
+    products = x.get("products")
+    return {key: value, "valid_from": x["valid_from"], "valid_until": x["valid_until"] or "",
+            "open_ended": x["valid_until"] is None, "products": list(products or []),
+            "all_products": "products" in x and products is None}
+
+
+def _typed(data: FormData, key: str) -> dict[str, Any]:
+    """The form's values as the operator typed them, to show again with an error."""
+    def raw(name: str) -> str:
+        value = data.get(name)
+        return value.strip()[:100] if isinstance(value, str) else ""
+
+    return {key: raw(key), "valid_from": raw("valid_from"), "valid_until": raw("valid_until"),
+            "open_ended": "open_ended" in data, "all_products": "all_products" in data,
+            "products": [v for v in data.getlist("product") if isinstance(v, str)]}
+
+
+async def _term_page(request: Request, actor: Actor, kind: str, number: str, term: dict[str, Any],
+                     error: str = "", bad: str = "", status: int = 200) -> Response:
+    """The form of one contract (``kind`` "contract") or mandate ("mandate") of the organisation, pre-filled with
+    ``term``; with ``error`` (and the field ``bad``) as the refused input came back."""
+    st = state(request)
+    found = await run_in_threadpool(catalogue.overview, st.db, number)
+    products = await run_in_threadpool(catalogue.products, st.db)
+    ctx = _terms(found, products)
+    names = ctx["product_names"]
+    if kind == "contract":
+        code = str(term["product"])
+        existing = any(c["product"] == code for c in found.contracts)
+        title = f"Contract voor {names.get(code, code)}" if existing else "Contract afsluiten"
+    else:
+        other = str(term["intermediair"])
+        existing = any(m["intermediair"] == other for m in found.given)
+        label = found.names.get(other, other) if existing else ""
+        title = f"Opdracht aan {label}" if existing else "Opdracht geven aan een intermediair"
+    term = {**term, "exists": existing}
+    return render(request, "op_term.html", {**guard.frame(actor, "op-organisaties", title), **ctx, "kind": kind,
+                                            "term": term, "error": error or None, "bad": bad}, status)
+
+
+async def contract_form(request: Request) -> Response:
+    """The form of an existing contract, pre-filled with its days (an open-ended one with "Geen einddatum")."""
+    actor = await guard.operator(request, "operator.contracts")
+    number = values.kvk(request.path_params["kvk"], "kvk")
+    product = values.code(request.path_params["code"], "code")
+    found = await run_in_threadpool(catalogue.overview, state(request).db, number)
+    contract = next((c for c in found.contracts if c["product"] == product), None)
+    if contract is None:
+        raise NotFound("unknown_contract", "No such contract.")
+    return await _term_page(request, actor, "contract", number, _term_values(contract, "product", product))
+
+
+async def mandate_form(request: Request) -> Response:
+    """The form of an existing mandate, pre-filled: its products ticked (or "Alle producten") and its days."""
+    actor = await guard.operator(request, "operator.mandates")
+    afnemer = values.kvk(request.path_params["kvk"], "kvk")
+    intermediair = values.kvk(request.path_params["intermediair"], "intermediair")
+    found = await run_in_threadpool(catalogue.overview, state(request).db, afnemer)
+    mandate = next((m for m in found.given if m["intermediair"] == intermediair), None)
+    if mandate is None:
+        raise NotFound("unknown_mandate", "No such mandate.")
+    return await _term_page(request, actor, "mandate", afnemer, _term_values(mandate, "intermediair", intermediair))
+
+
+async def _save_term(request: Request, actor: Actor, kind: str, number: str, key: str, parse: Callable[[], Any],
+                     done: Callable[[Any], str]) -> Response:
+    """Parse the form and save through the use case; refused input (422) comes back as the form, with what was
+    typed and the Dutch error on its field; another refusal goes back to the organisation's page."""
+    data = await form(request)
+    try:
+        work = parse()
+        saved = await run_in_threadpool(work)
+    except Invalid as exc:
+        said = exc.message if isinstance(exc, FormError) else texts.field_error(exc.code, exc.field, message(exc))
+        return await _term_page(request, actor, kind, number, _typed(data, key), said, exc.field or "", exc.status)
+    except AuthzError as exc:
+        if exc.status == 404:
+            raise
+        return flash(request, redirect(f"/operator/organisaties/{number}"), message(exc), "error")
+    await after_commit(state(request), saved.revision)
+    return flash(request, redirect(f"/operator/organisaties/{number}"), done(saved))
+
+
 async def put_contract(request: Request) -> Response:
+    """Start a contract or change its days, as ``PUT /v1/operator/contracts/{kvk}/{code}``: the form always says
+    the end (a day, or "Geen einddatum"); an empty start keeps an existing one's."""
     actor = await guard.operator(request, "operator.contracts")
     number = values.kvk(request.path_params["kvk"], "kvk")
     data = await form(request)
-    product = values.code(text_field(data, "product", max_len=63), "product")
-    valid_from, valid_until = _start(data), _day(data, "valid_until")
     st = state(request)
+
+    def parse() -> Callable[[], Done]:
+        product = values.code(text_field(data, "product", max_len=63), "product")
+        valid_from, valid_until = _start(data), _end(data)
+        return lambda: catalogue.put_contract(st.db, actor.email, number, product, valid_from, valid_until)
 
     def done(saved: Done) -> str:
         view = saved.answer
         until = f" tot en met {view['valid_until']}" if view["valid_until"] else ""
-        return (f"Het contract voor {product} geldt vanaf {view['valid_from']}{until}. Niemand krijgt hierdoor "
-                f"automatisch toegang: een beheerder koppelt het product.")
+        return (f"Het contract voor {view['product']} geldt vanaf {view['valid_from']}{until}. Niemand krijgt "
+                f"hierdoor automatisch toegang: een beheerder koppelt het product.")
 
-    return await attempt(request, f"/operator/organisaties/{number}",
-                         lambda: catalogue.put_contract(st.db, actor.email, number, product, valid_from, valid_until),
-                         done)
+    return await _save_term(request, actor, "contract", number, "product", parse, done)
 
 
 async def end_contract_form(request: Request) -> Response:
@@ -278,19 +407,22 @@ async def end_contract(request: Request) -> Response:
 
 
 async def put_mandate(request: Request) -> Response:
+    """Give or change a mandate, as ``PUT /v1/operator/mandates/{afnemer}/{intermediair}``: the form always says the
+    products (ticked, or "Alle producten"; none ticked is refused as ``products: []`` is) and the end."""
     actor = await guard.operator(request, "operator.mandates")
     afnemer = values.kvk(request.path_params["kvk"], "kvk")
     data = await form(request)
-    intermediair = values.kvk(text_field(data, "intermediair", max_len=8), "intermediair")
-    chosen = [values.code(v, "product") for v in data.getlist("product")]
-    # None ticked is how the form says null: all of the afnemer's products (the service refuses an empty list).
-    products = sorted(set(chosen)) or None
-    valid_from, valid_until = _start(data), _day(data, "valid_until")
     st = state(request)
-    return await attempt(request, f"/operator/organisaties/{afnemer}",
-                         lambda: catalogue.put_mandate(st.db, actor.email, afnemer, intermediair, products, valid_from,
-                                                       valid_until),
-                         lambda saved: f"De opdracht aan {intermediair} geldt vanaf {saved.answer['valid_from']}.")
+
+    def parse() -> Callable[[], Done]:
+        intermediair = values.kvk(text_field(data, "intermediair", max_len=8), "intermediair")
+        products, valid_from, valid_until = _scope(data), _start(data), _end(data)
+        return lambda: catalogue.put_mandate(st.db, actor.email, afnemer, intermediair, products, valid_from,
+                                             valid_until)
+
+    return await _save_term(request, actor, "mandate", afnemer, "intermediair", parse,
+                            lambda saved: f"De opdracht aan {saved.answer['intermediair']} geldt vanaf "
+                                          f"{saved.answer['valid_from']}.")
 
 
 async def end_mandate_form(request: Request) -> Response:
@@ -441,10 +573,12 @@ routes = [
     route("/operator/organisaties", add_org, "POST"),
     route("/operator/organisaties/{kvk}", org_page),
     route("/operator/organisaties/{kvk}/contracten", put_contract, "POST"),
+    route("/operator/organisaties/{kvk}/contracten/{code}", contract_form),
     route("/operator/organisaties/{kvk}/gegevens", edit_org, "POST"),
     route("/operator/organisaties/{kvk}/contracten/{code}/beeindigen", end_contract_form),
     route("/operator/organisaties/{kvk}/contracten/{code}/beeindigen", end_contract, "POST"),
     route("/operator/organisaties/{kvk}/opdrachten", put_mandate, "POST"),
+    route("/operator/organisaties/{kvk}/opdrachten/{intermediair}", mandate_form),
     route("/operator/organisaties/{kvk}/opdrachten/{intermediair}/beeindigen", end_mandate_form),
     route("/operator/organisaties/{kvk}/opdrachten/{intermediair}/beeindigen", end_mandate, "POST"),
     route("/operator/e-mails", mail_page),

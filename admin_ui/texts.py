@@ -30,7 +30,7 @@ FIELDS = {"email": "e-mailadres", "password": "wachtwoord", "password2": "herhal
           "afnemer": "afnemer", "reason": "reden", "intermediair": "KvK-nummer van de intermediair",
           "product": "product", "domains": "e-maildomeinen", "valid_from": "ingangsdatum",
           "valid_until": "einddatum", "description": "omschrijving", "old_password": "huidig wachtwoord",
-          "otp": "code", "url": "link"}
+          "otp": "code", "url": "link", "products": "producten"}
 
 ERRORS = {
     "invalid_credentials": "Het e-mailadres of wachtwoord klopt niet, of het account is (nog) niet actief.",
@@ -174,6 +174,24 @@ def dutch_date(value: str | None) -> str:
         day = date.fromisoformat(value)
         return dutch_day(datetime(day.year, day.month, day.day, 12, tzinfo=AMSTERDAM))
     return dutch_day(datetime.fromisoformat(value))
+
+
+# The contract and mandate forms (the operator's): "open-ended" and "all products" are boxes of their own, never
+# the result of a field left empty.
+END_MISSING = "Vul de laatste dag in, of vink ‘Geen einddatum’ aan."
+END_BOTH = "Vul een laatste dag in óf vink ‘Geen einddatum’ aan, niet allebei."
+PRODUCTS_BOTH = "Vink ‘Alle producten van de afnemer’ aan óf kies producten, niet allebei."
+# A refusal of the service about a field, in the words of the form (code, field) -> text.
+FIELD_ERRORS = {
+    ("invalid_field", "products"): "Vink de producten aan die de opdracht omvat, of vink ‘Alle producten van de "
+                                   "afnemer’ aan. Een opdracht voor geen enkel product beëindigt u met "
+                                   "‘Beëindigen’.",
+}
+
+
+def field_error(code: str, field: str | None, said: str) -> str:
+    """A refusal of the service, naming the field it is about (when it says which)."""
+    return about_field(field or "", FIELD_ERRORS.get((code, field or ""), said))
 
 
 def label(name: str) -> str:

@@ -255,9 +255,11 @@ def test_operator_maintains_products_organisations_contracts_and_mandates(client
     assert r.status_code == 422
     assert footprint(db) == before
     page = f"/operator/organisaties/{ORG}"
-    r = post_form(client, page, f"{page}/contracten", {"product": "polisadministratie", "valid_from": "2026-01-01"})
+    r = post_form(client, page, f"{page}/contracten", {"product": "polisadministratie", "valid_from": "2026-01-01",
+                                                         "open_ended": "1"})
     assert "Het contract voor polisadministratie geldt vanaf 2026-01-01" in r.text
-    r = post_form(client, page, f"{page}/opdrachten", {"intermediair": OTHER, "product": ["polisadministratie"]})
+    r = post_form(client, page, f"{page}/opdrachten", {"intermediair": OTHER, "product": ["polisadministratie"],
+                                                         "open_ended": "1"})
     assert f"De opdracht aan {OTHER} geldt vanaf 2026-06-15." in r.text
     assert "Intermediair BV" in r.text
     assert count(db, Contract) == 1 and count(db, Mandate) == 1

@@ -18,7 +18,7 @@ from authz.store.schema import Audit, Outbox
 from tests.conftest import login, sync
 from tests.factories import PASSWORD, World
 from tests.test_admin_grants import AFNEMER, ALICE, BEHEERDER, GARAGE, INTERMEDIAIR, OTHER, build, state_of
-from tests.ui.helpers import check_page, csrf_of, post_form
+from tests.ui.helpers import as_data, check_page, csrf_of, form_fields, post_form
 
 OPERATOR = "operator@gegevensdiensten.nl"
 ORG = f"/operator/organisaties/{AFNEMER}"
@@ -149,6 +149,104 @@ def test_saving_a_contract_with_an_empty_start_keeps_its_start(portal: TestClien
     done = post_form(portal, ORG, f"{ORG}/contracten", {"product": "verzuim", "valid_from": "",
                                                          "valid_until": "2027-03-31"})
     assert "geldt vanaf 2026-01-01 tot en met 2027-03-31" in done.text
+
+
+def contract_of(client: TestClient, product: str) -> dict[str, Any]:
+    found = client.get(f"/v1/operator/organisations/{AFNEMER}/contracts")
+    assert found.status_code == 200, found.text
+    return next(c for c in found.json()["contracts"] if c["product"] == product)  # type: ignore[no-any-return]
+
+
+def mandate_of(client: TestClient) -> dict[str, Any]:
+    found = client.get(f"/v1/operator/organisations/{AFNEMER}/mandates")
+    assert found.status_code == 200, found.text
+    return next(m for m in found.json()["given"] if m["intermediair"] == INTERMEDIAIR)  # type: ignore[no-any-return]
+
+
+def posted(client: TestClient, page: str, action: str, fields: list[tuple[str, str]]) -> Any:
+    """POST ``fields`` to ``action`` with the CSRF token of ``page``, as its form does (following the redirect)."""
+    return client.post(action, data=as_data([("csrf", csrf_of(client.get(page).text)), *fields]),
+                       follow_redirects=True)
+
+
+def test_the_mandate_form_is_pre_filled_and_an_empty_choice_never_widens_it(portal: TestClient, db: Database) -> None:
+    r = portal.put(f"/v1/operator/mandates/{AFNEMER}/{INTERMEDIAIR}",
+                   json={"products": ["polisadministratie", "verzuim"], "valid_until": "2027-06-30"})
+    assert r.status_code == 200, r.text
+    page = f"{ORG}/opdrachten/{INTERMEDIAIR}"
+    action = f"{ORG}/opdrachten"
+    assert f'href="{page}"' in portal.get(ORG).text  # the table offers the edit form
+    shown = portal.get(page)
+    assert shown.status_code == 200
+    check_page(shown.text)
+    fields = form_fields(shown.text, action)
+    assert ("product", "polisadministratie") in fields and ("product", "verzuim") in fields
+    assert ("valid_until", "2027-06-30") in fields and ("valid_from", "2026-01-01") in fields
+    assert not any(name in {"all_products", "open_ended"} for name, _ in fields)
+    # the form sent as it was shown changes nothing
+    before = mandate_of(portal)
+    assert posted(portal, page, action, fields).status_code == 200
+    assert mandate_of(portal) == before
+
+    # the audit's case: only the end date filled in, nothing ticked: refused on the field, nothing changes
+    state = state_of(db)
+    r = posted(portal, page, action, [("intermediair", INTERMEDIAIR), ("valid_until", "2027-12-31")])
+    assert r.status_code == 422
+    check_page(r.text)
+    assert "Producten: Vink de producten aan die de opdracht omvat" in r.text
+    assert 'value="2027-12-31"' in r.text  # what was typed is kept
+    assert state_of(db) == state and mandate_of(portal)["products"] == ["polisadministratie", "verzuim"]
+    # "all products" and products ticked: which one is meant is not guessed
+    r = posted(portal, page, action, [("intermediair", INTERMEDIAIR), ("all_products", "1"),
+                                      ("product", "verzuim"), ("valid_until", "2027-06-30")])
+    assert r.status_code == 422 and "Producten: Vink ‘Alle producten van de afnemer’ aan óf" in r.text
+    assert state_of(db) == state
+
+    # all products and open-ended are explicit choices
+    r = posted(portal, page, action, [("intermediair", INTERMEDIAIR), ("all_products", "1"), ("open_ended", "1")])
+    assert r.status_code == 200, r.text
+    after = mandate_of(portal)
+    assert after["products"] is None and after["valid_until"] is None and after["valid_from"] == "2026-01-01"
+    fields = form_fields(portal.get(page).text, action)
+    assert ("all_products", "1") in fields and ("open_ended", "1") in fields and ("valid_until", "") in fields
+
+
+def test_the_contract_form_is_pre_filled_and_an_empty_end_never_makes_it_open(portal: TestClient,
+                                                                              db: Database) -> None:
+    r = portal.put(f"/v1/operator/contracts/{AFNEMER}/verzuim", json={"valid_until": "2027-12-31"})
+    assert r.status_code == 200, r.text
+    page = f"{ORG}/contracten/verzuim"
+    action = f"{ORG}/contracten"
+    assert f'href="{page}"' in portal.get(ORG).text
+    shown = portal.get(page)
+    assert shown.status_code == 200
+    check_page(shown.text)
+    fields = form_fields(shown.text, action)
+    assert ("product", "verzuim") in fields and ("valid_from", "2026-01-01") in fields
+    assert ("valid_until", "2027-12-31") in fields and not any(name == "open_ended" for name, _ in fields)
+    before = contract_of(portal, "verzuim")
+    assert posted(portal, page, action, fields).status_code == 200
+    assert contract_of(portal, "verzuim") == before
+
+    # the audit's case: only a start date: the end is not lost but asked for
+    state = state_of(db)
+    r = posted(portal, page, action, [("product", "verzuim"), ("valid_from", "2026-02-01")])
+    assert r.status_code == 422
+    check_page(r.text)
+    assert "Einddatum: Vul de laatste dag in, of vink ‘Geen einddatum’ aan." in r.text
+    assert 'value="2026-02-01"' in r.text
+    r = posted(portal, page, action, [("product", "verzuim"), ("valid_until", "2028-01-31"), ("open_ended", "1")])
+    assert r.status_code == 422 and "niet allebei" in r.text
+    assert state_of(db) == state and contract_of(portal, "verzuim") == before
+
+    r = posted(portal, page, action, [("product", "verzuim"), ("valid_from", "2026-02-01"), ("open_ended", "1")])
+    assert r.status_code == 200, r.text
+    after = contract_of(portal, "verzuim")
+    assert after["valid_from"] == "2026-02-01" and after["valid_until"] is None
+    # an unknown contract has no form; the new-contract form offers only products without one
+    assert portal.get(f"{ORG}/contracten/loonaangifte").status_code == 404
+    new = form_fields(portal.get(ORG).text, action)
+    assert ("product", "loonaangifte") in new
 
 
 def test_approving_and_rejecting_requests_are_confirmed(portal: TestClient, db: Database) -> None:

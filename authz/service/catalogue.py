@@ -176,7 +176,7 @@ def put_mandate(db: Database, actor: str, afnemer: str, intermediair: str, produ
     a mandate for nothing is ended instead. Answers the resulting mandate."""
     if products is not KEEP and products is not None and not products:
         raise Invalid("invalid_field", "'products' names no product; send null for all of them, or end the "
-                                       "mandate with DELETE.")
+                                       "mandate with DELETE.", field="products")
     today = db.clock.today()
     with db.tx(actor) as t:
         old = catalogue.find_mandate(t, afnemer, intermediair)
