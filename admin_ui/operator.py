@@ -10,6 +10,7 @@ answers (R11).
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 from urllib.parse import quote
@@ -30,7 +31,7 @@ from authz.service import beheerders, catalogue, emails, mail, members, mfa, use
 from authz.service.catalogue import KEEP, Kept
 from authz.service.commit import after_commit
 from authz.service.results import Done
-from authz.state import state
+from authz.state import State, state
 
 ORG_PAGE = 100
 MAIL_PAGE = 100
@@ -253,6 +254,34 @@ async def edit_org(request: Request) -> Response:
                          lambda done: texts.OP_ORG_SAVED.format(name=done.answer["name"]))
 
 
+def _org_name(st: State, kvk: str) -> str:
+    return catalogue.org_names(st.db, [kvk]).get(kvk, f"KvK {kvk}")
+
+
+def _named(st: State, afnemer: str, product: str) -> tuple[str, str]:
+    """(the afnemer's name, the product's name) for a message about a contract."""
+    return _org_name(st, afnemer), catalogue.product_names(st.db, [product]).get(product, product)
+
+
+@dataclass(frozen=True)
+class _Named:
+    """A change's result with the names its message uses, looked up in the same worker thread (``revision`` is
+    the change's, for :func:`admin_ui.web.attempt` to apply before the page answers)."""
+
+    done: Done
+    afnemer: str  # the afnemer's name
+    other: str  # the product's name (a contract) or the intermediair's (a mandate)
+
+    @property
+    def revision(self) -> int:
+        return self.done.revision
+
+    @property
+    def last_day(self) -> str | None:
+        day: str | None = self.done.answer["valid_until"]
+        return day
+
+
 def _terms(found: catalogue.Overview, products: list[dict[str, Any]]) -> dict[str, Any]:
     """What the contract and mandate forms need besides their values: the organisation, the product names, its
     contracts (the products a mandate can name)."""
@@ -348,7 +377,8 @@ async def _save_term(request: Request, actor: Actor, kind: str, number: str, key
             raise
         return flash(request, redirect(f"/operator/organisaties/{number}"), message(exc), "error")
     await after_commit(state(request), saved.revision)
-    return flash(request, redirect(f"/operator/organisaties/{number}"), done(saved))
+    said = await run_in_threadpool(done, saved)  # it may look up names
+    return flash(request, redirect(f"/operator/organisaties/{number}"), said)
 
 
 async def put_contract(request: Request) -> Response:
@@ -366,9 +396,8 @@ async def put_contract(request: Request) -> Response:
 
     def done(saved: Done) -> str:
         view = saved.answer
-        until = f" tot en met {view['valid_until']}" if view["valid_until"] else ""
-        return (f"Het contract voor {view['product']} geldt vanaf {view['valid_from']}{until}. Niemand krijgt "
-                f"hierdoor automatisch toegang: een beheerder koppelt het product.")
+        return texts.contract_saved(*_named(st, view["afnemer"], view["product"]), view["valid_from"],
+                                    view["valid_until"])
 
     return await _save_term(request, actor, "contract", number, "product", parse, done)
 
@@ -382,8 +411,8 @@ async def end_contract_form(request: Request) -> Response:
     if contract is None:
         raise NotFound("unknown_contract", "No such contract.")
     title, button, explain = texts.OP_END_CONTRACT
-    facts = [("Afnemer", f"{found.org['name']} ({number})"), ("Product", product),
-             ("Looptijd", _window(contract))]
+    name = (await run_in_threadpool(catalogue.product_names, state(request).db, [product])).get(product, product)
+    facts = [("Afnemer", f"{found.org['name']} (KvK {number})"), ("Product", name), ("Looptijd", _window(contract))]
     return _confirm(request, actor, "op-organisaties", title, facts, explain,
                     f"/operator/organisaties/{number}/contracten/{product}/beeindigen", button,
                     f"/operator/organisaties/{number}", found.org["name"])
@@ -400,10 +429,9 @@ async def end_contract(request: Request) -> Response:
     product = values.code(request.path_params["code"], "code")
     st = state(request)
     return await attempt(request, f"/operator/organisaties/{number}",
-                         lambda: catalogue.end_contract(st.db, actor.email, number, product),
-                         lambda _: f"Het contract voor {product} is beëindigd. De laatste dag was gisteren. "
-                                   f"Koppelingen die erop rustten geven geen toegang meer en blijven gemarkeerd "
-                                   f"zichtbaar tot een beheerder ze verwijdert.")
+                         lambda: _Named(catalogue.end_contract(st.db, actor.email, number, product),
+                                        *_named(st, number, product)),
+                         lambda ended: texts.contract_ended(ended.afnemer, ended.other, ended.last_day))
 
 
 async def put_mandate(request: Request) -> Response:
@@ -420,9 +448,14 @@ async def put_mandate(request: Request) -> Response:
         return lambda: catalogue.put_mandate(st.db, actor.email, afnemer, intermediair, products, valid_from,
                                              valid_until)
 
-    return await _save_term(request, actor, "mandate", afnemer, "intermediair", parse,
-                            lambda saved: f"De opdracht aan {saved.answer['intermediair']} geldt vanaf "
-                                          f"{saved.answer['valid_from']}.")
+    def done(saved: Done) -> str:
+        view = saved.answer
+        names = catalogue.product_names(st.db, view["products"] or [])
+        return texts.mandate_saved(_org_name(st, afnemer), _org_name(st, view["intermediair"]),
+                                   [names.get(c, c) for c in view["products"]] if view["products"] else None,
+                                   view["valid_from"], view["valid_until"])
+
+    return await _save_term(request, actor, "mandate", afnemer, "intermediair", parse, done)
 
 
 async def end_mandate_form(request: Request) -> Response:
@@ -434,9 +467,11 @@ async def end_mandate_form(request: Request) -> Response:
     if mandate is None:
         raise NotFound("unknown_mandate", "No such mandate.")
     title, button, explain = texts.OP_END_MANDATE
-    facts = [("Afnemer", f"{found.org['name']} ({afnemer})"),
-             ("Intermediair", f"{found.names.get(intermediair, intermediair)} ({intermediair})"),
-             ("Producten", ", ".join(mandate["products"] or ["alle"])), ("Looptijd", _window(mandate))]
+    names = await run_in_threadpool(catalogue.product_names, state(request).db, mandate["products"] or [])
+    scope = [names.get(c, c) for c in mandate["products"]] if mandate["products"] else None
+    facts = [("Afnemer", f"{found.org['name']} (KvK {afnemer})"),
+             ("Intermediair", f"{found.names.get(intermediair, intermediair)} (KvK {intermediair})"),
+             ("Producten", texts.mandate_scope(scope)), ("Looptijd", _window(mandate))]
     return _confirm(request, actor, "op-organisaties", title, facts, explain,
                     f"/operator/organisaties/{afnemer}/opdrachten/{intermediair}/beeindigen", button,
                     f"/operator/organisaties/{afnemer}", found.org["name"])
@@ -448,8 +483,9 @@ async def end_mandate(request: Request) -> Response:
     intermediair = values.kvk(request.path_params["intermediair"], "intermediair")
     st = state(request)
     return await attempt(request, f"/operator/organisaties/{quote(afnemer)}",
-                         lambda: catalogue.end_mandate(st.db, actor.email, afnemer, intermediair),
-                         lambda _: f"De opdracht aan {intermediair} is beëindigd.")
+                         lambda: _Named(catalogue.end_mandate(st.db, actor.email, afnemer, intermediair),
+                                        _org_name(st, afnemer), _org_name(st, intermediair)),
+                         lambda ended: texts.mandate_ended(ended.afnemer, ended.other, ended.last_day))
 
 
 # -- an organisation's accounts and beheerders (R18, within R4) ------------------------------------------------

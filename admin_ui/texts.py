@@ -194,6 +194,34 @@ def field_error(code: str, field: str | None, said: str) -> str:
     return about_field(field or "", FIELD_ERRORS.get((code, field or ""), said))
 
 
+def contract_saved(afnemer: str, product: str, valid_from: str, valid_until: str | None) -> str:
+    """After the operator saved a contract: whose, for what (names) and its days, in the house date format."""
+    return (f"Het contract van {afnemer} voor {product} geldt {sentences.span(valid_from, valid_until)}. Niemand "
+            f"krijgt hierdoor automatisch toegang: een beheerder koppelt het product.")
+
+
+def contract_ended(afnemer: str, product: str, last_day: str | None) -> str:
+    last = f"; de laatste dag was {dutch_date(last_day)}" if last_day else ""
+    return (f"Het contract van {afnemer} voor {product} is beëindigd{last}. Koppelingen die erop rustten geven geen "
+            f"toegang meer en blijven gemarkeerd zichtbaar tot een beheerder ze verwijdert.")
+
+
+def mandate_scope(products: list[str] | None) -> str:
+    """The products of a mandate by name: ``Polisadministratie en Verzuim``, or all of them."""
+    return sentences.listing(products) if products else "alle producten van de afnemer"
+
+
+def mandate_saved(afnemer: str, intermediair: str, products: list[str] | None, valid_from: str,
+                  valid_until: str | None) -> str:
+    return (f"De opdracht van {afnemer} aan {intermediair} geldt voor {mandate_scope(products)}, "
+            f"{sentences.span(valid_from, valid_until)}.")
+
+
+def mandate_ended(afnemer: str, intermediair: str, last_day: str | None) -> str:
+    last = f"; de laatste dag was {dutch_date(last_day)}" if last_day else ""
+    return f"De opdracht van {afnemer} aan {intermediair} is beëindigd{last}."
+
+
 def label(name: str) -> str:
     return FIELDS.get(name, name)
 

@@ -50,7 +50,7 @@ def test_a_mandate_for_all_products_is_null_in_the_portal_as_in_the_api(orgs: Wo
     page = f"/operator/organisaties/{AFNEMER}"
     r = post_form(client, page, f"{page}/opdrachten", {"intermediair": INTERMEDIAIR, "all_products": "1",
                                                        "open_ended": "1"})
-    assert f"De opdracht aan {INTERMEDIAIR} geldt vanaf" in r.text
+    assert "De opdracht van Bakkerij De Korenschoof aan Salarisbureau Noord geldt voor alle producten" in r.text
     assert mandates(db) == [(AFNEMER, INTERMEDIAIR, None)]
     r = client.put(f"/v1/operator/mandates/{AFNEMER}/{INTERMEDIAIR}", json={"products": None})
     assert r.status_code == 200, r.text

@@ -134,12 +134,14 @@ def test_editing_the_name_and_domains(portal: TestClient, db: Database) -> None:
 def test_ending_a_contract_and_a_mandate_is_confirmed_and_they_stay_listed(portal: TestClient, db: Database) -> None:
     yesterday = db.clock.today() - timedelta(days=1)
     done = confirmed(portal, f"{ORG}/contracten/verzuim/beeindigen")
-    assert "Het contract voor verzuim is beëindigd" in done.text
     day = f"{yesterday.day} juni 2026"
-    assert day in done.text and "niet geldig" in done.text  # still listed, as ended, with its Dutch dates
+    assert (f"Het contract van Bakkerij De Korenschoof voor Verzuimgegevens is beëindigd; de laatste dag was "
+            f"{day}.") in done.text
+    assert "niet geldig" in done.text  # still listed, as ended, with its Dutch dates
     assert audited(db, "contract.end") == [(OPERATOR, AFNEMER)]
     done = confirmed(portal, f"{ORG}/opdrachten/{INTERMEDIAIR}/beeindigen")
-    assert f"De opdracht aan {INTERMEDIAIR} is beëindigd" in done.text
+    assert (f"De opdracht van Bakkerij De Korenschoof aan Salarisbureau Noord is beëindigd; de laatste dag was "
+            f"{day}.") in done.text
     assert audited(db, "mandate.end") == [(OPERATOR, AFNEMER), (OPERATOR, INTERMEDIAIR)]
     # an ended one offers no end any more; an unknown one is not found
     assert portal.get(f"/operator/organisaties/{OTHER}/contracten/verzuim/beeindigen").status_code == 404
@@ -148,7 +150,32 @@ def test_ending_a_contract_and_a_mandate_is_confirmed_and_they_stay_listed(porta
 def test_saving_a_contract_with_an_empty_start_keeps_its_start(portal: TestClient) -> None:
     done = post_form(portal, ORG, f"{ORG}/contracten", {"product": "verzuim", "valid_from": "",
                                                          "valid_until": "2027-03-31"})
-    assert "geldt vanaf 2026-01-01 tot en met 2027-03-31" in done.text
+    assert ("Het contract van Bakkerij De Korenschoof voor Verzuimgegevens geldt van 1 januari 2026 tot en met 31 "
+            "maart 2027. Niemand krijgt hierdoor automatisch toegang") in done.text
+    assert "2026-01-01" not in done.text.split("<main")[1]  # no ISO dates on the page
+
+
+def test_the_operator_reads_names_and_dutch_dates_not_codes(portal: TestClient) -> None:
+    """Contracts and mandates on the organisation's page and its confirmation pages, and the messages after a save,
+    name products and organisations and give days as "1 januari 2026"."""
+    page = portal.get(ORG).text
+    table = page.split("<h2>Contracten</h2>")[1].split("<h3>")[0]
+    assert '<td data-label="Product">Verzuimgegevens</td>' in table and ">verzuim<" not in table
+    given = page.split("<h2>Opdrachten aan intermediairs</h2>")[1].split("<h3>")[0]
+    assert '<td data-label="Producten">Polisadministratie</td>' in given
+    confirm = portal.get(f"{ORG}/contracten/verzuim/beeindigen").text
+    assert "<dt>Product</dt><dd>Verzuimgegevens</dd>" in confirm and "1 januari 2026" in confirm
+    confirm = portal.get(f"{ORG}/opdrachten/{INTERMEDIAIR}/beeindigen").text
+    assert "<dt>Producten</dt><dd>Polisadministratie</dd>" in confirm
+    done = post_form(portal, ORG, f"{ORG}/opdrachten", {"intermediair": INTERMEDIAIR, "valid_from": "2026-02-01",
+                                                         "product": ["polisadministratie", "verzuim"],
+                                                         "valid_until": "2026-12-02"})
+    assert ("De opdracht van Bakkerij De Korenschoof aan Salarisbureau Noord geldt voor Polisadministratie en "
+            "Verzuimgegevens, van 1 februari 2026 tot en met 2 december 2026.") in done.text
+    done = post_form(portal, ORG, f"{ORG}/opdrachten", {"intermediair": INTERMEDIAIR, "all_products": "1",
+                                                         "open_ended": "1"})
+    assert ("geldt voor alle producten van de afnemer, vanaf 1 februari 2026, zonder einddatum.") in done.text
+    assert INTERMEDIAIR not in done.text.split('role="status"')[1].split("</div>")[0]
 
 
 def contract_of(client: TestClient, product: str) -> dict[str, Any]:

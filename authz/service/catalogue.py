@@ -63,6 +63,12 @@ def find_orgs(db: Database, q: str | None, after: str | None, limit: int) -> Pag
     return page(found, limit, lambda o: o["kvk"])
 
 
+def org_names(db: Database, kvks: list[str]) -> dict[str, str]:
+    """KvK number -> name, of those that exist."""
+    with db.read() as s:
+        return catalogue.org_names(s, kvks)
+
+
 def org(db: Database, kvk: str) -> View:
     """One organisation (404 unknown)."""
     with db.read() as s:
