@@ -262,22 +262,6 @@ def mine_giver(email: str, name: str) -> str:
     return MINE_OPERATOR if email.startswith("cli:") else name
 
 
-def mine_lapse(reason: str, product: str, afnemer: str, since: str | None) -> str:
-    """Why an inert grant gives nothing (the codes of authz.domain.grants.Lapse), with the names and the day."""
-    contract = f"Het contract van {afnemer} voor {product}"
-    mandate = f"De opdracht van {afnemer} aan uw organisatie"
-    said = {
-        "contract_ended": (f"{contract} is per {since} beëindigd.", f"{contract} is beëindigd."),
-        "contract_not_started": (f"{contract} gaat in op {since}.", f"{contract} is nog niet ingegaan."),
-        "mandate_ended": (f"{mandate} is per {since} beëindigd.", f"{mandate} is beëindigd."),
-        "mandate_not_started": (f"{mandate} gaat in op {since}.", f"{mandate} is nog niet ingegaan."),
-        "mandate_excludes_product": (f"{mandate} omvat {product} sinds {since} niet meer.",
-                                     f"{mandate} omvat {product} niet meer."),
-    }
-    with_day, without = said.get(reason, (f"{product} van {afnemer} geeft nu geen toegang.",) * 2)
-    return with_day if since else without
-
-
 # -- Logboek en bevestigingen -------------------------------------------------------------------------------------
 # The Logboek's filters (admin_ui/logbook.py), the confirmation pages of the beheerder's consequential buttons, the
 # portal's 404 page. The sentences of the Logboek itself are authz/domain/sentences.py's (also in the CSV).
@@ -331,20 +315,6 @@ CONFIRM_APPROVE = ("Na goedkeuring krijgt de aanvrager een e-mail met een activa
                    "kunt u de gebruiker producten geven.")
 CONFIRM_REJECT = "De aanvrager krijgt een e-mail dat de aanvraag is afgewezen, met de reden als u die invult."
 STEPPED_DOWN = "U heeft de beheerdersrol neergelegd en hierover een e-mail gekregen."
-
-
-def lapsed(why: str, until: date | None, afnemer: str, product: str) -> str:
-    """Which contract or mandate of an inert grant ended, and when (the user's page)."""
-    ended = f" op {sentences.day(until)}" if until else ""
-    contract = f"het contract van {afnemer} voor {product}"
-    mandate = f"de opdracht van {afnemer} aan uw organisatie"
-    if why == "contract_not_valid":
-        return f"{contract} liep af{ended}" if until else f"{contract} is (nog) niet geldig"
-    if why == "mandate_not_valid":
-        return f"{mandate} liep af{ended}" if until else f"{mandate} is (nog) niet geldig"
-    if why == "no_mandate":
-        return f"{mandate} is beëindigd of omvat {product} niet meer"
-    return f"{contract} is beëindigd"
 
 
 # The registration form: which field an error of the service is about, so the message names it.
