@@ -94,9 +94,10 @@ async def _open_request(request: Request) -> dict[str, object]:
     raise NotFound("unknown_request", "No such account request.")
 
 
-async def _request_form(request: Request, approve: bool) -> Response:
+async def _request_form(request: Request, approve: bool, typed: str | None = None, error: str = "") -> Response:
     """The confirmation page of an approval (with the organisation's e-mail domains, R10) or a rejection (with the
-    optional reason). Changes nothing."""
+    optional reason). Changes nothing. A refused approval comes back here with the domains as ``typed`` and the
+    ``error`` on their field (422)."""
     actor = await guard.operator(request, "operator.requests")
     r = await _open_request(request)
     title, button, explain = texts.OP_APPROVE if approve else texts.OP_REJECT
@@ -106,11 +107,15 @@ async def _request_form(request: Request, approve: bool) -> Response:
              ("Status organisatie", texts.STATUS.get(str(org["status"]), str(org["status"]))),
              ("Ontvangen", texts.dutch_date(str(r["created_at"])))]
     fields = ([{"name": "domains", "label": "E-maildomeinen van de organisatie (optioneel, gescheiden door spaties)",
-                "max": 2000, "value": " ".join(org["domains"])}] if approve else
+                "max": 2000, "value": " ".join(org["domains"]) if typed is None else typed,
+                "invalid": bool(error)}] if approve else
               [{"name": "reason", "label": "Reden van afwijzing (optioneel)", "max": 1000, "value": ""}])
     action = f"/operator/aanvragen/{r['id']}/{'goedkeuren' if approve else 'afwijzen'}"
-    return _confirm(request, actor, "op-aanvragen", title, facts, explain, action, button,
-                    "/operator/aanvragen", "de aanvragen", fields=fields, danger=not approve)
+    page = _confirm(request, actor, "op-aanvragen", title, facts, explain, action, button,
+                    "/operator/aanvragen", "de aanvragen", fields=fields, danger=not approve, error=error)
+    if error:
+        page.status_code = 422
+    return page
 
 
 async def approve_form(request: Request) -> Response:
@@ -125,7 +130,19 @@ async def _decide(request: Request, approve: bool) -> Response:
     actor = await guard.operator(request, "operator.requests")
     st = state(request)
     number, reason = await decision(request)
-    domains = _domains(await form(request), st.settings.free_mail_domains) if approve else None
+    domains = None
+    if approve:
+        data = await form(request)
+        try:
+            domains = _domains(data, st.settings.free_mail_domains)
+            if domains is not None:  # the applicant's address must fall under them (R10), as the use case checks
+                emails.check_org_domain(str((await _open_request(request))["email"]), domains)
+        except Invalid as exc:
+            r = await _open_request(request)
+            typed = data.get("domains")
+            said = exc.message if isinstance(exc, FormError) else texts.domains_refused(
+                exc.code, exc.domain if isinstance(exc, DomainRefused) else "", str(r["email"]))
+            return await _request_form(request, True, typed if isinstance(typed, str) else "", said)
     said = ("goedgekeurd: de organisatie is gecontroleerd en de aanvrager wordt beheerder" if approve
             else "afgewezen")
     return await attempt(request, "/operator/aanvragen",
@@ -145,20 +162,37 @@ async def reject(request: Request) -> Response:
 
 def _domains(data: FormData, free_mail_domains: tuple[str, ...] | frozenset[str]) -> list[str] | None:
     """The e-mail domains typed in a form (spaces or commas between them), by the rule of
-    :func:`authz.service.emails.org_domains`; None when the field is left empty."""
+    :func:`authz.service.emails.org_domains`; None when the field is left empty. A refusal says which domain
+    (:class:`DomainRefused`), for the operator's Dutch text (:func:`admin_ui.texts.domains_refused`)."""
     raw = text_field(data, "domains", required=False, max_len=2000)
-    return emails.org_domains(raw.replace(",", " ").split(), free_mail_domains) if raw else None
+    if not raw:
+        return None
+    typed = raw.replace(",", " ").split()
+    for one in typed:  # the first domain the rule refuses, to name it
+        try:
+            emails.org_domains([one], free_mail_domains)
+        except Invalid as exc:
+            raise DomainRefused(exc.code, exc.message, one) from None
+    return emails.org_domains(typed, free_mail_domains)
+
+
+class DomainRefused(Invalid):
+    """A typed e-mail domain the rule refuses, and which one."""
+
+    def __init__(self, code: str, message: str, domain: str) -> None:
+        super().__init__(code, message, field="domains")
+        self.domain = domain
 
 
 def _confirm(request: Request, actor: Actor, section: str, title: str, facts: list[tuple[str, str]], explain: str,
              action: str, button: str, back: str, back_label: str, *, fields: list[dict[str, object]] | None = None,
-             danger: bool = True) -> Response:
+             danger: bool = True, error: str = "") -> Response:
     """A confirmation page (``confirm.html``, as the beheerder's): what the action touches and does, and the POST
     form that does it (with the portal's CSRF token). Changes nothing, and needs no JavaScript."""
     return render(request, "confirm.html", {**guard.frame(actor, section, title), "facts": facts,
                                             "explanation": explain, "action": action, "button": button,
                                             "back": back, "back_label": f"Terug naar {back_label}",
-                                            "inputs": fields or [], "danger": danger})
+                                            "inputs": fields or [], "danger": danger, "error": error or None})
 
 
 # -- products --------------------------------------------------------------------------------------------------
@@ -213,9 +247,11 @@ async def add_org(request: Request) -> Response:
     data = await form(request)
     number = values.kvk(text_field(data, "kvk", max_len=8), "kvk")
     name = text_field(data, "name", max_len=200)
-    raw_domains = text_field(data, "domains", required=False, max_len=2000)
     st = state(request)
-    domains = emails.org_domains(raw_domains.replace(",", " ").split(), st.settings.free_mail_domains)
+    try:
+        domains = _domains(data, st.settings.free_mail_domains) or []
+    except DomainRefused as exc:
+        raise FormError(exc.code, texts.domains_refused(exc.code, exc.domain, ""), field="domains") from None
     return await attempt(request, f"/operator/organisaties/{number}",
                          lambda: catalogue.create_org(st.db, actor.email, number, name, domains),
                          lambda _: f"Organisatie {name} ({number}) is geregistreerd.")
@@ -248,7 +284,11 @@ async def edit_org(request: Request) -> Response:
     data = await form(request)
     name = text_field(data, "name", max_len=200)
     st = state(request)
-    domains = _domains(data, st.settings.free_mail_domains) or []
+    try:
+        domains = _domains(data, st.settings.free_mail_domains) or []
+    except DomainRefused as exc:
+        return flash(request, redirect(f"/operator/organisaties/{number}"),
+                     texts.domains_refused(exc.code, exc.domain, ""), "error")
     return await attempt(request, f"/operator/organisaties/{number}",
                          lambda: catalogue.update_org(st.db, actor.email, number, name, domains),
                          lambda done: texts.OP_ORG_SAVED.format(name=done.answer["name"]))

@@ -189,6 +189,22 @@ FIELD_ERRORS = {
 }
 
 
+def domains_refused(code: str, domain: str, applicant: str) -> str:
+    """The operator's e-mail domains of an organisation refused (R10), said to the operator, naming the field and
+    the domain; ``applicant``: the address of the request being approved, which must fall under them."""
+    if code == "free_mail_domain":
+        said = (f"{domain} is een domein van gratis e-maildiensten en kan geen e-maildomein van een organisatie "
+                f"zijn. Laat het weg.")
+    elif code == "invalid_domain":
+        said = f"‘{domain}’ is geen e-maildomein. Vul domeinen in zoals ‘voorbeeld.nl’, gescheiden door spaties."
+    elif code == "email_domain_not_allowed":
+        said = (f"Het e-mailadres van de aanvrager, {applicant}, valt onder geen van deze domeinen. Voeg "
+                f"{applicant.rpartition('@')[2]} toe, of laat het veld leeg.")
+    else:
+        said = ERRORS.get(code, "Deze e-maildomeinen kunnen niet worden opgeslagen.")
+    return about_field("domains", said)
+
+
 def field_error(code: str, field: str | None, said: str) -> str:
     """A refusal of the service, naming the field it is about (when it says which)."""
     return about_field(field or "", FIELD_ERRORS.get((code, field or ""), said))
