@@ -213,12 +213,13 @@ def error_page(request: Request, exc: AuthzError) -> Response:
                                           "error": message(exc), "onward": onward}, status=exc.status)
 
 
-def page(view: Endpoint) -> Endpoint:
-    """Wrap a view: CSRF on POST, errors as pages, security headers and cookies on every answer."""
+def page(view: Endpoint, *, csrf: bool = True) -> Endpoint:
+    """Wrap a view: CSRF on POST (unless ``csrf`` is False: a page that changes nothing whatever the method, such
+    as the 404 page), errors as pages, security headers and cookies on every answer."""
 
     async def endpoint(request: Request) -> Response:
         try:
-            if request.method == "POST":
+            if csrf and request.method == "POST":
                 await _check_csrf(request)
             response = await view(request)
         except AuthzError as exc:
