@@ -274,6 +274,8 @@ def test_the_contract_form_is_pre_filled_and_an_empty_end_never_makes_it_open(po
     assert portal.get(f"{ORG}/contracten/loonaangifte").status_code == 404
     new = form_fields(portal.get(ORG).text, action)
     assert ("product", "loonaangifte") in new
+    assert portal.put(f"/v1/operator/contracts/{AFNEMER}/loonaangifte", json={}).status_code == 200
+    assert "Voor elk product is er al een contract" in portal.get(ORG).text  # no form without a product to offer
 
 
 def test_approving_and_rejecting_requests_are_confirmed(portal: TestClient, db: Database) -> None:
