@@ -18,6 +18,7 @@ from starlette.responses import Response
 from admin_ui import guard, texts
 from admin_ui.web import render, route
 from authz.clock import AMSTERDAM
+from authz.domain import sentences
 from authz.errors import Forbidden
 from authz.service import mine
 from authz.service.accounts import dutch_date
@@ -40,8 +41,7 @@ async def products_page(request: Request) -> Response:
     if actor.org is None:
         raise Forbidden("forbidden", "Only an account of an organisation holds grants.")
     found = await run_in_threadpool(mine.products, state(request).db, actor.email)
-    inert = [texts.mine_lapse(str(i.reason), i.name, i.afnemer_name,
-                              dutch_date(i.since) if i.since is not None else None) for i in found.inert]
+    inert = [sentences.lapse(str(i.reason), i.since, i.name, i.afnemer_name) for i in found.inert]
     return render(request, "mine.html", {**guard.frame(actor, "producten", texts.MINE_TITLE),
                                          "groups": groups(found), "inert": inert, "texts": texts})
 

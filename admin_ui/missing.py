@@ -3,6 +3,8 @@
 One route, last of all (:func:`admin_ui.routes`): it matches only what no route before it answers, only a GET or
 HEAD that asks for HTML, and never under ``/v1/`` or ``/access/`` (those are the JSON contract: their clients keep
 the JSON 404). A path that exists for another method (a button's POST address typed in) answers 405, also as a page.
+What a route or mount refuses itself (a missing file under ``/static``, a POST to a page's address) reaches the
+app's handler of HTTP errors, which answers a browser with :data:`answer`, the same page.
 """
 
 from __future__ import annotations
@@ -23,7 +25,12 @@ JSON_PREFIXES = ("/v1/", "/access/", "/.well-known/")
 
 def wants_page(scope: Scope) -> bool:
     """A browser's GET or HEAD for HTML, outside the JSON API."""
-    if scope["type"] != "http" or scope["method"] not in {"GET", "HEAD"}:
+    return scope["type"] == "http" and scope["method"] in {"GET", "HEAD"} and asks_for_html(scope)
+
+
+def asks_for_html(scope: Scope) -> bool:
+    """A browser's request (it accepts HTML), by any method, outside the JSON API."""
+    if scope["type"] != "http":
         return False
     path: str = scope["path"]
     if path.startswith(JSON_PREFIXES) or path in {"/v1", "/access"}:
@@ -54,6 +61,11 @@ async def not_found(request: Request) -> Response:
         return response
     return render(request, "error.html", {**frame, "title": texts.ERROR_TITLES[404], "error": texts.PAGE_NOT_FOUND,
                                           "onward": None}, status=404)
+
+
+# The 404 or 405 page for what a route or mount refused (the app's handler of HTTP errors; any method, so no CSRF
+# check: the page changes nothing).
+answer = page(not_found, csrf=False)
 
 
 class NotFoundPage(BaseRoute):

@@ -13,7 +13,7 @@ from admin_ui import guard, texts
 from admin_ui.web import render, route
 from authz import values
 from authz.policyfile import export, lint
-from authz.service import audit
+from authz.service import audit, users
 from authz.state import state
 
 SEVERITY = {"error": "fout", "warning": "waarschuwing", "info": "ter informatie"}
@@ -22,9 +22,12 @@ SEVERITY = {"error": "fout", "warning": "waarschuwing", "info": "ter informatie"
 async def user_history(request: Request) -> Response:
     actor, org = await guard.beheerder(request, "audit.read")
     email = values.email(request.path_params["email"], "email")
-    entries = await run_in_threadpool(audit.user_history, state(request).db, org, email)
-    return render(request, "history.html", {**guard.frame(actor, "rechten", f"Geschiedenis van {email}"),
-                                            "email": email, "entries": entries,
+    st = state(request)
+    entries = await run_in_threadpool(audit.user_history, st.db, org, email)
+    person = await run_in_threadpool(users.person, st.db, actor.email, org, email)  # 404 outside the organisation
+    who = person.name or person.email
+    return render(request, "history.html", {**guard.frame(actor, "rechten", f"Geschiedenis van {who}"),
+                                            "who": who, "entries": entries,
                                             "back": f"/toegangsrechten/{quote(email)}"})
 
 

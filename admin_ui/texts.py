@@ -30,7 +30,7 @@ FIELDS = {"email": "e-mailadres", "password": "wachtwoord", "password2": "herhal
           "afnemer": "afnemer", "reason": "reden", "intermediair": "KvK-nummer van de intermediair",
           "product": "product", "domains": "e-maildomeinen", "valid_from": "ingangsdatum",
           "valid_until": "einddatum", "description": "omschrijving", "old_password": "huidig wachtwoord",
-          "otp": "code", "url": "link"}
+          "otp": "code", "url": "link", "products": "producten"}
 
 ERRORS = {
     "invalid_credentials": "Het e-mailadres of wachtwoord klopt niet, of het account is (nog) niet actief.",
@@ -176,6 +176,68 @@ def dutch_date(value: str | None) -> str:
     return dutch_day(datetime.fromisoformat(value))
 
 
+# The contract and mandate forms (the operator's): "open-ended" and "all products" are boxes of their own, never
+# the result of a field left empty.
+END_MISSING = "Vul de laatste dag in, of vink ‘Geen einddatum’ aan."
+END_BOTH = "Vul een laatste dag in óf vink ‘Geen einddatum’ aan, niet allebei."
+PRODUCTS_BOTH = "Vink ‘Alle producten van de afnemer’ aan óf kies producten, niet allebei."
+# A refusal of the service about a field, in the words of the form (code, field) -> text.
+FIELD_ERRORS = {
+    ("invalid_field", "products"): "Vink de producten aan die de opdracht omvat, of vink ‘Alle producten van de "
+                                   "afnemer’ aan. Een opdracht voor geen enkel product beëindigt u met "
+                                   "‘Beëindigen’.",
+}
+
+
+def domains_refused(code: str, domain: str, applicant: str) -> str:
+    """The operator's e-mail domains of an organisation refused (R10), said to the operator, naming the field and
+    the domain; ``applicant``: the address of the request being approved, which must fall under them."""
+    if code == "free_mail_domain":
+        said = (f"{domain} is een domein van gratis e-maildiensten en kan geen e-maildomein van een organisatie "
+                f"zijn. Laat het weg.")
+    elif code == "invalid_domain":
+        said = f"‘{domain}’ is geen e-maildomein. Vul domeinen in zoals ‘voorbeeld.nl’, gescheiden door spaties."
+    elif code == "email_domain_not_allowed":
+        said = (f"Het e-mailadres van de aanvrager, {applicant}, valt onder geen van deze domeinen. Voeg "
+                f"{applicant.rpartition('@')[2]} toe, of laat het veld leeg.")
+    else:
+        said = ERRORS.get(code, "Deze e-maildomeinen kunnen niet worden opgeslagen.")
+    return about_field("domains", said)
+
+
+def field_error(code: str, field: str | None, said: str) -> str:
+    """A refusal of the service, naming the field it is about (when it says which)."""
+    return about_field(field or "", FIELD_ERRORS.get((code, field or ""), said))
+
+
+def contract_saved(afnemer: str, product: str, valid_from: str, valid_until: str | None) -> str:
+    """After the operator saved a contract: whose, for what (names) and its days, in the house date format."""
+    return (f"Het contract van {afnemer} voor {product} geldt {sentences.span(valid_from, valid_until)}. Niemand "
+            f"krijgt hierdoor automatisch toegang: een beheerder koppelt het product.")
+
+
+def contract_ended(afnemer: str, product: str, last_day: str | None) -> str:
+    last = f"; de laatste dag was {dutch_date(last_day)}" if last_day else ""
+    return (f"Het contract van {afnemer} voor {product} is beëindigd{last}. Koppelingen die erop rustten geven geen "
+            f"toegang meer en blijven gemarkeerd zichtbaar tot een beheerder ze verwijdert.")
+
+
+def mandate_scope(products: list[str] | None) -> str:
+    """The products of a mandate by name: ``Polisadministratie en Verzuim``, or all of them."""
+    return sentences.listing(products) if products else "alle producten van de afnemer"
+
+
+def mandate_saved(afnemer: str, intermediair: str, products: list[str] | None, valid_from: str,
+                  valid_until: str | None) -> str:
+    return (f"De opdracht van {afnemer} aan {intermediair} geldt voor {mandate_scope(products)}, "
+            f"{sentences.span(valid_from, valid_until)}.")
+
+
+def mandate_ended(afnemer: str, intermediair: str, last_day: str | None) -> str:
+    last = f"; de laatste dag was {dutch_date(last_day)}" if last_day else ""
+    return f"De opdracht van {afnemer} aan {intermediair} is beëindigd{last}."
+
+
 def label(name: str) -> str:
     return FIELDS.get(name, name)
 
@@ -214,22 +276,6 @@ def product_link_set(name: str, url: str | None) -> str:
 def mine_giver(email: str, name: str) -> str:
     """Who ticked a grant, as the page says it: the beheerder's name (else e-mail); a command's is ours."""
     return MINE_OPERATOR if email.startswith("cli:") else name
-
-
-def mine_lapse(reason: str, product: str, afnemer: str, since: str | None) -> str:
-    """Why an inert grant gives nothing (the codes of authz.domain.grants.Lapse), with the names and the day."""
-    contract = f"Het contract van {afnemer} voor {product}"
-    mandate = f"De opdracht van {afnemer} aan uw organisatie"
-    said = {
-        "contract_ended": (f"{contract} is per {since} beëindigd.", f"{contract} is beëindigd."),
-        "contract_not_started": (f"{contract} gaat in op {since}.", f"{contract} is nog niet ingegaan."),
-        "mandate_ended": (f"{mandate} is per {since} beëindigd.", f"{mandate} is beëindigd."),
-        "mandate_not_started": (f"{mandate} gaat in op {since}.", f"{mandate} is nog niet ingegaan."),
-        "mandate_excludes_product": (f"{mandate} omvat {product} sinds {since} niet meer.",
-                                     f"{mandate} omvat {product} niet meer."),
-    }
-    with_day, without = said.get(reason, (f"{product} van {afnemer} geeft nu geen toegang.",) * 2)
-    return with_day if since else without
 
 
 # -- Logboek en bevestigingen -------------------------------------------------------------------------------------
@@ -285,20 +331,6 @@ CONFIRM_APPROVE = ("Na goedkeuring krijgt de aanvrager een e-mail met een activa
                    "kunt u de gebruiker producten geven.")
 CONFIRM_REJECT = "De aanvrager krijgt een e-mail dat de aanvraag is afgewezen, met de reden als u die invult."
 STEPPED_DOWN = "U heeft de beheerdersrol neergelegd en hierover een e-mail gekregen."
-
-
-def lapsed(why: str, until: date | None, afnemer: str, product: str) -> str:
-    """Which contract or mandate of an inert grant ended, and when (the user's page)."""
-    ended = f" op {sentences.day(until)}" if until else ""
-    contract = f"het contract van {afnemer} voor {product}"
-    mandate = f"de opdracht van {afnemer} aan uw organisatie"
-    if why == "contract_not_valid":
-        return f"{contract} liep af{ended}" if until else f"{contract} is (nog) niet geldig"
-    if why == "mandate_not_valid":
-        return f"{mandate} liep af{ended}" if until else f"{mandate} is (nog) niet geldig"
-    if why == "no_mandate":
-        return f"{mandate} is beëindigd of omvat {product} niet meer"
-    return f"{contract} is beëindigd"
 
 
 # The registration form: which field an error of the service is about, so the message names it.

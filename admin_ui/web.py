@@ -32,6 +32,7 @@ from admin_ui import texts
 from authz import values
 from authz.errors import AuthzError, Forbidden, Invalid, Unauthorized
 from authz.identity import SESSION_COOKIE
+from authz.messages import one_stop
 from authz.service.commit import after_commit
 from authz.state import State, state
 
@@ -55,6 +56,8 @@ _env = jinja2.Environment(
 _env.globals["STATUS"] = texts.STATUS
 _env.globals["ROLES"] = texts.ROLES
 _env.filters["datum"] = texts.dutch_date  # "2 december 2026"
+# A name ending a sentence: "… van Bakkerij B.V." with one full stop, not two (as the e-mails, authz.messages).
+_env.filters["punt"] = lambda text: one_stop(f"{text}.")
 
 
 def is_https(request: Request) -> bool:
@@ -96,6 +99,7 @@ async def _check_csrf(request: Request) -> None:
 
 def flash(request: Request, response: Response, message: str, kind: str = "ok") -> Response:
     st = state(request)
+    message = one_stop(message)  # a message ending on "… B.V." has one full stop
     raw = base64.urlsafe_b64encode(json.dumps({"m": message, "k": kind}).encode()).decode()
     sig = hmac.new(_key(st, "flash"), raw.encode(), hashlib.sha256).hexdigest()[:32]
     request.state.flash_set = True
@@ -209,12 +213,13 @@ def error_page(request: Request, exc: AuthzError) -> Response:
                                           "error": message(exc), "onward": onward}, status=exc.status)
 
 
-def page(view: Endpoint) -> Endpoint:
-    """Wrap a view: CSRF on POST, errors as pages, security headers and cookies on every answer."""
+def page(view: Endpoint, *, csrf: bool = True) -> Endpoint:
+    """Wrap a view: CSRF on POST (unless ``csrf`` is False: a page that changes nothing whatever the method, such
+    as the 404 page), errors as pages, security headers and cookies on every answer."""
 
     async def endpoint(request: Request) -> Response:
         try:
-            if request.method == "POST":
+            if csrf and request.method == "POST":
                 await _check_csrf(request)
             response = await view(request)
         except AuthzError as exc:

@@ -18,6 +18,8 @@ from starlette.routing import BaseRoute, Match, Route
 from starlette.types import ASGIApp
 
 import admin_ui
+from admin_ui import missing
+from admin_ui.missing import asks_for_html
 from authz.api import accounts, admin, authzen, decisionlog, decisions, explain, members, operator, outbox, review
 from authz.api.checklane import CheckLane
 from authz.api.http import Confirmed, JSONResponse, JsonWrites, RequestIds, error_response, internal_error
@@ -96,6 +98,9 @@ async def _authz_error(request: Request, exc: Exception) -> Response:
 
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
+    if exc.status_code in {404, 405} and asks_for_html(request.scope):
+        # a browser asking for a file or page that is not there, or a page's address with a button's method
+        return await missing.answer(request)
     codes = {404: "not_found", 405: "method_not_allowed"}
     code = codes.get(exc.status_code, "http_error")
     message = {404: "No such resource.", 405: "That method is not allowed here."}.get(exc.status_code, str(exc.detail))

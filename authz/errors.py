@@ -6,10 +6,13 @@ from __future__ import annotations
 class AuthzError(Exception):
     status = 400
 
-    def __init__(self, code: str, message: str) -> None:
+    def __init__(self, code: str, message: str, *, field: str | None = None) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
+        # The request's field the error is about, when one is (the JSON answer says it in ``message``; the portal
+        # names it in Dutch beside the field).
+        self.field = field
 
 
 class Invalid(AuthzError):

@@ -158,7 +158,7 @@ def iso_day(value: Any, name: str) -> date:
             raise ValueError
         return date.fromisoformat(value)
     except ValueError:
-        raise Invalid("invalid_date", f"'{name}' must be an ISO date (YYYY-MM-DD).") from None
+        raise Invalid("invalid_date", f"'{name}' must be an ISO date (YYYY-MM-DD).", field=name) from None
 
 
 # RFC 3339 date-time (section 5.6). Seconds may be left out, as the NLGov profile's own example of context.time does

@@ -106,6 +106,17 @@ def test_intermediair_is_offered_the_afnemers_products_within_the_mandate(client
     assert body["grants"] == {}
 
 
+def test_the_e_mail_names_the_beheerder_by_name(client: TestClient, world: World, db: Database) -> None:
+    build(world)
+    world.account("anna@korenschoof.nl", AFNEMER, roles=("beheerder",), name="Anna de Vries")
+    login(client, "anna@korenschoof.nl")
+    assert put(client, AFNEMER, ALICE, AFNEMER, ["verzuim"]).status_code == 200
+    (sent,) = mails(db, ALICE)
+    for body in (sent.body_text, sent.body_html):
+        assert "Anna de Vries, beheerder van Bakkerij De Korenschoof, heeft uw toegangsrechten" in body
+        assert "anna@korenschoof.nl" not in body and "(verzuim)" not in body
+
+
 def test_save_replaces_the_ticked_set_and_mails_the_user_once(client: TestClient, world: World, db: Database) -> None:
     build(world)
     login(client, BEHEERDER)
@@ -119,8 +130,11 @@ def test_save_replaces_the_ticked_set_and_mails_the_user_once(client: TestClient
                       "revision": first["revision"] + 1}
     sent = mails(db, ALICE)
     assert len(sent) == 2
-    assert "Toegevoegd" in sent[0].body_text and "Polisadministratie (polisadministratie)" in sent[0].body_text
-    assert "Verzuimgegevens (verzuim)" in sent[0].body_text and "Verwijderd" not in sent[0].body_text
+    assert "Toegevoegd" in sent[0].body_text and "- Polisadministratie\n" in sent[0].body_text
+    assert "- Verzuimgegevens\n" in sent[0].body_text and "Verwijderd" not in sent[0].body_text
+    assert "(verzuim)" not in sent[0].body_text and "(verzuim)" not in sent[0].body_html  # names, not codes
+    # a beheerder without a name is named by the address
+    assert f"{BEHEERDER}, beheerder van Bakkerij De Korenschoof, heeft uw toegangsrechten" in sent[0].body_text
     assert "Verwijderd" in sent[1].body_text and "Polisadministratie" in sent[1].body_text
     assert "Toegevoegd" not in sent[1].body_text and "Verzuimgegevens" not in sent[1].body_text
     assert "Bakkerij De Korenschoof" in sent[1].body_text and "Polisadministratie" in sent[1].body_html

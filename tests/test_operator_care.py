@@ -93,6 +93,8 @@ def test_the_operator_appoints_a_beheerder_when_the_only_one_was_deactivated(
     assert (row.actor, row.on_behalf_of, row.revision) == (OPERATOR, AFNEMER, r.json()["revision"])
     (mail,) = mails(db, ALICE)
     assert "beheerder" in mail.subject
+    assert "Gegevensdiensten heeft u aangewezen als beheerder van Bakkerij De Korenschoof" in mail.body_text
+    assert OPERATOR not in mail.body_text and OPERATOR not in mail.body_html
     # the new beheerder acts at once
     client.cookies.clear()
     login(client, ALICE)
@@ -133,7 +135,14 @@ def test_the_operator_deactivates_and_reactivates_an_account(client: TestClient,
     assert check(client, service_key, ALICE)["allowed"] is True
     rows = [*audit_rows(db, "account.inactive"), *audit_rows(db, "account.active")]
     assert [(row.actor, row.on_behalf_of) for row in rows] == [(OPERATOR, AFNEMER)] * 2
-    assert len(mails(db, ALICE)) == 2  # told of both
+    deactivated, reactivated = mails(db, ALICE)  # told of both, by the operator's name for it
+    for mail in (deactivated.body_text, deactivated.body_html):
+        assert "Gegevensdiensten heeft uw account bij Bakkerij De Korenschoof op Mijn Gegevensdiensten gedeactiveerd" \
+            in mail
+        assert "Neem dan contact op met Gegevensdiensten." in mail
+        assert OPERATOR not in mail and "beheerder van" not in mail
+    assert "Gegevensdiensten heeft uw account bij Bakkerij De Korenschoof op Mijn Gegevensdiensten weer " \
+        "geactiveerd" in reactivated.body_text and OPERATOR not in reactivated.body_text
 
 
 def test_an_inactive_operator_can_do_nothing_for_an_organisation(client: TestClient, world: World,

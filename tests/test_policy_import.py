@@ -246,7 +246,12 @@ def test_import_mails_grant_changes_and_deactivations_and_ends_sessions(
         (ALICE, "Uw toegangsrechten op Mijn Gegevensdiensten zijn gewijzigd"),
         ("nieuw@korenschoof.nl", "Uw toegangsrechten op Mijn Gegevensdiensten zijn gewijzigd")]
     grants_mail = next(body for to, subject, body in mails if to == ALICE and "toegangsrechten" in subject)
-    assert "Verwijderd" in grants_mail and "(verzuim)" in grants_mail and "Toegevoegd" not in grants_mail
+    assert "Verwijderd" in grants_mail and "Toegevoegd" not in grants_mail
+    assert "- Verzuim" in grants_mail and "(verzuim)" not in grants_mail  # the product by name
+    # the operator's import is told as Gegevensdiensten, not as "import:p.yaml, beheerder van …"
+    assert "Gegevensdiensten heeft uw toegangsrechten" in grants_mail and "import:" not in grants_mail
+    deactivated = next(body for to, subject, body in mails if to == ALICE and "gedeactiveerd" in subject)
+    assert "Gegevensdiensten heeft uw account bij" in deactivated and "import:" not in deactivated
     # The deactivated account's sessions ended after the commit; others' did not.
     assert store.resolve(alice_session, db.clock.now()) is None
     assert store.resolve(bob_session, db.clock.now()) is not None

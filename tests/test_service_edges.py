@@ -45,17 +45,21 @@ def test_a_mandate_for_no_products_is_refused_by_the_use_case_itself(orgs: World
     assert mandates(db) == []
 
 
-def test_a_mandate_with_nothing_ticked_in_the_portal_is_null_as_in_the_api(orgs: World, client: TestClient,
-                                                                          db: Database) -> None:
+def test_a_mandate_for_all_products_is_null_in_the_portal_as_in_the_api(orgs: World, client: TestClient,
+                                                                        db: Database) -> None:
     page = f"/operator/organisaties/{AFNEMER}"
-    r = post_form(client, page, f"{page}/opdrachten", {"intermediair": INTERMEDIAIR})
-    assert f"De opdracht aan {INTERMEDIAIR} geldt vanaf" in r.text
+    r = post_form(client, page, f"{page}/opdrachten", {"intermediair": INTERMEDIAIR, "all_products": "1",
+                                                       "open_ended": "1"})
+    assert "De opdracht van Bakkerij De Korenschoof aan Salarisbureau Noord geldt voor alle producten" in r.text
     assert mandates(db) == [(AFNEMER, INTERMEDIAIR, None)]
     r = client.put(f"/v1/operator/mandates/{AFNEMER}/{INTERMEDIAIR}", json={"products": None})
     assert r.status_code == 200, r.text
     assert r.json()["products"] is None
     r = client.put(f"/v1/operator/mandates/{AFNEMER}/{INTERMEDIAIR}", json={"products": []})
     assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_field"
+    # nothing ticked in the portal is the API's products: [], refused by the same use case, naming the field
+    r = post_form(client, page, f"{page}/opdrachten", {"intermediair": INTERMEDIAIR, "open_ended": "1"})
+    assert r.status_code == 422 and "Producten: Vink de producten aan" in r.text
     assert mandates(db) == [(AFNEMER, INTERMEDIAIR, None)]
 
 
@@ -65,7 +69,7 @@ def test_both_edges_refuse_a_window_that_ends_before_it_starts(orgs: World, clie
     r = client.put(f"/v1/operator/mandates/{AFNEMER}/{INTERMEDIAIR}", json=days)
     assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_dates"
     page = f"/operator/organisaties/{AFNEMER}"
-    r = post_form(client, page, f"{page}/opdrachten", {"intermediair": INTERMEDIAIR, **days})
+    r = post_form(client, page, f"{page}/opdrachten", {"intermediair": INTERMEDIAIR, "all_products": "1", **days})
     assert "De einddatum ligt voor de ingangsdatum." in r.text
     assert mandates(db) == []
 
@@ -74,7 +78,8 @@ def test_a_portal_change_holds_for_checks_on_this_instance_when_the_page_answers
                                                                                 db: Database) -> None:
     before = sync(client)
     page = f"/operator/organisaties/{AFNEMER}"
-    post_form(client, page, f"{page}/opdrachten", {"intermediair": INTERMEDIAIR})
+    post_form(client, page, f"{page}/opdrachten", {"intermediair": INTERMEDIAIR, "all_products": "1",
+                                                   "open_ended": "1"})
     assert client.app.state.authz.decider.revision == db.revision() > before  # type: ignore[attr-defined]
 
 

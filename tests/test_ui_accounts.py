@@ -255,16 +255,20 @@ def test_operator_maintains_products_organisations_contracts_and_mandates(client
     assert r.status_code == 422
     assert footprint(db) == before
     page = f"/operator/organisaties/{ORG}"
-    r = post_form(client, page, f"{page}/contracten", {"product": "polisadministratie", "valid_from": "2026-01-01"})
-    assert "Het contract voor polisadministratie geldt vanaf 2026-01-01" in r.text
-    r = post_form(client, page, f"{page}/opdrachten", {"intermediair": OTHER, "product": ["polisadministratie"]})
-    assert f"De opdracht aan {OTHER} geldt vanaf 2026-06-15." in r.text
+    r = post_form(client, page, f"{page}/contracten", {"product": "polisadministratie", "valid_from": "2026-01-01",
+                                                         "open_ended": "1"})
+    assert "Het contract van Bakkerij De Korenschoof voor Polisadministratie geldt vanaf 1 januari 2026" in r.text
+    r = post_form(client, page, f"{page}/opdrachten", {"intermediair": OTHER, "product": ["polisadministratie"],
+                                                         "open_ended": "1"})
+    assert ("De opdracht van Bakkerij De Korenschoof aan Intermediair BV geldt voor Polisadministratie, vanaf 15 juni "
+            "2026, zonder einddatum.") in r.text
     assert "Intermediair BV" in r.text
     assert count(db, Contract) == 1 and count(db, Mandate) == 1
     r = post_form(client, page, f"{page}/opdrachten/{OTHER}/beeindigen", {})
     assert "is beëindigd" in r.text
     r = post_form(client, page, f"{page}/contracten/polisadministratie/beeindigen", {})
-    assert "Het contract voor polisadministratie is beëindigd." in r.text
+    assert ("Het contract van Bakkerij De Korenschoof voor Polisadministratie is beëindigd; de laatste dag was 14 "
+            "juni 2026.") in r.text
     # ended at once (last day yesterday), and still listed as ended
     assert count(db, Contract) == 1 and count(db, Mandate) == 1
     assert "niet geldig" in client.get(page).text

@@ -125,6 +125,7 @@ def test_first_account_to_a_decision_and_back(page: Page, portal: Portal) -> Non
     page.goto(f"/operator/organisaties/{KVK}")
     for code in ("polisadministratie", "loonaangifte", "verzuim"):
         page.get_by_label("Product", exact=True).select_option(code)
+        page.locator("#contract-open").check()  # "Geen einddatum": open-ended is a choice, not an empty field
         page.get_by_role("button", name="Contract opslaan").click()
     shoot(page, "03-operator-organisatie")
     log_out(page)

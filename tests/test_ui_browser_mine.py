@@ -74,8 +74,8 @@ def test_the_gebruiker_sees_a_beheerders_change_on_the_next_reload(chromium: Bro
         user.wait_for_url("**/producten")  # the gebruiker's home (R16)
         assert user.locator("h1").inner_text() == "Mijn producten"
         assert "U heeft nog geen producten" in user.content()
-        assert "Het contract van Bakkerij De Korenschoof B.V. voor Jaaropgaaf is per 1 januari 2026 beëindigd." \
-            in user.content()
+        assert ("Het contract van Bakkerij De Korenschoof B.V. voor Jaaropgaaf is beëindigd; de laatste dag was 31 "
+                "december 2025.") in user.content()
 
         log_in(beheerder, url, BEHEERDER, PASSWORD)
         beheerder.wait_for_url("**/toegangsrechten")

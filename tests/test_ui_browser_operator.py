@@ -54,3 +54,37 @@ def test_the_operator_appoints_a_beheerder_where_the_only_one_left(page: Page, p
     assert page.get_by_role("heading", level=1).count() == 1
     assert ANNA in page.content()
     shoot(page, "r18-04-nieuwe-beheerder")
+
+
+LONG = "zeer.lange.naam.van.een.medewerker.met.een.heel.lang.adres@samenwerkingsverbandsbelangen.nl"
+NAMELESS = "nog.een.veel.te.lang.adres.zonder.naam.voor.de.proef@samenwerkingsverbandsbelangen.nl"
+
+
+def test_long_addresses_fit_a_phone_on_history_and_confirmation_pages(page: Page, portal: Portal) -> None:  # noqa: F811
+    """A user's history (its heading names the person, else the address) and the operator's confirmation pages,
+    whose button names the account, break a long address instead of scrolling sideways at 375 px."""
+    world = portal.world
+    world.org(KVK, "Bakkerij De Korenschoof")
+    world.beheerder(ANNA, KVK)
+    world.account(LONG, KVK, roles=("beheerder",), name="Maximiliaan van Oldenbarnevelt-Wassenaer")
+    world.account(NAMELESS, KVK)
+    page.set_viewport_size(PHONE)
+
+    log_in(page, portal.url, OPERATOR, PASSWORD)
+    page.wait_for_url("**/operator/aanvragen")
+    for step in ("intrekken", "deactiveren"):
+        page.goto(f"/operator/organisaties/{KVK}/accounts/{LONG.replace('@', '%40')}/{step}")
+        assert page.get_by_role("heading", level=1).count() == 1
+        assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"], step
+    shoot(page, "r18-05-telefoon-lang-adres")
+    log_out(page)
+
+    log_in(page, portal.url, ANNA, PASSWORD)
+    page.wait_for_url("**/toegangsrechten")
+    page.goto(f"/toegangsrechten/{LONG}/geschiedenis")
+    heading = page.get_by_role("heading", level=1).inner_text()
+    assert heading == "Geschiedenis van Maximiliaan van Oldenbarnevelt-Wassenaer"
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    page.goto(f"/toegangsrechten/{NAMELESS}/geschiedenis")
+    assert page.get_by_role("heading", level=1).inner_text() == f"Geschiedenis van {NAMELESS}"
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]

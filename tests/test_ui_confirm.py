@@ -141,5 +141,7 @@ def test_an_e_mail_and_a_page_never_end_in_a_double_full_stop_after_bv(client: T
     page = client.get(f"/uitnodiging/{link[1]}").text
     assert "Bakkerij De Korenschoof B.V. Kies" in page and "B.V.." not in page
     login(client, ANNA)
+    overview = client.get("/toegangsrechten").text
+    assert "Alle huidige gebruikers van Bakkerij De Korenschoof B.V. Klik op" in overview and "B.V.." not in overview
     listing = client.get("/uitnodigen").text
     assert "15 juni 2026" in listing and "2026-06" not in listing.split("<tbody>")[1]

@@ -178,6 +178,7 @@ def test_a_users_history_reads_in_the_same_words(client: TestClient, world: Worl
     tick(client, JOOST, ["polisadministratie"], version=1)
     history = client.get(f"/toegangsrechten/{JOOST}/geschiedenis")
     check_page(history.text)
+    assert "<h1>Geschiedenis van Joost Bakker</h1>" in history.text  # the person's name, not the address
     body = rows(history.text)
     assert "Anna de Vries nam Joost Bakker de toegang tot Verzuimmeldingen af voor Bakkerij De Korenschoof B.V." \
         in body

@@ -63,12 +63,14 @@ def test_inert_grants_say_which_contract_or_mandate_ended_and_when(client: TestC
     html = client.get("/producten").text
     check_page(html)
     assert "Koppelingen die nu geen toegang geven" in html
-    assert "Het contract van Bakkerij De Korenschoof voor Verzuimgegevens is per 1 juni 2026 beëindigd." in html
+    assert ("Het contract van Bakkerij De Korenschoof voor Verzuimgegevens is beëindigd; de laatste dag was 31 mei "
+            "2026.") in html
     assert "Polisadministratie" in html.split("Koppelingen die nu geen toegang geven")[0]  # still viewable
     client.cookies.clear()
     login(client, BOB)
     html = client.get("/producten").text
-    assert "De opdracht van Bakkerij De Korenschoof aan uw organisatie is per 15 juni 2026 beëindigd." in html
+    assert ("De opdracht van Bakkerij De Korenschoof aan uw organisatie is beëindigd; de laatste dag was 14 juni "
+            "2026.") in html
     assert "U heeft nog geen producten." in html
 
 

@@ -47,3 +47,22 @@ def test_an_existing_path_keeps_its_answer_and_a_buttons_address_says_405(client
     r = client.get("/uitloggen", headers=HTML)
     assert r.status_code == 405 and "Dit is geen pagina" in r.text and "POST" in r.headers["Allow"]
     assert client.get("/healthz").status_code == 200
+
+
+def test_a_missing_file_and_a_pages_address_with_another_method_are_dutch_pages_too(client: TestClient) -> None:
+    """What a mount or route refuses itself (a file under /static, POST to a page): the portal's page, not JSON."""
+    r = client.get("/static/none.css", headers=HTML)
+    assert r.status_code == 404 and r.headers["content-type"].startswith("text/html")
+    check_page(r.text)
+    assert "<h1>Niet gevonden</h1>" in r.text and r.headers["X-Frame-Options"] == "DENY"
+    r = client.post("/producten", headers=HTML)
+    assert r.status_code == 405 and r.headers["content-type"].startswith("text/html")
+    assert "Dit is geen pagina" in r.text and r.headers["Allow"] == "GET, HEAD"
+    r = client.post("/bestaat-niet", headers=HTML)
+    assert r.status_code == 404 and "<h1>Niet gevonden</h1>" in r.text
+    # JSON clients, and the API for anyone, keep the JSON answers
+    assert client.get("/static/none.css").json()["error"]["code"] == "not_found"
+    assert client.post("/producten", json={}).json()["error"]["code"] == "method_not_allowed"
+    assert client.get("/static/style.css", headers=HTML).status_code == 200
+    r = client.post("/v1/session/products", headers=HTML)
+    assert r.status_code == 405 and r.json()["error"]["code"] == "method_not_allowed"

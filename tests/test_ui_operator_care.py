@@ -18,7 +18,7 @@ from authz.store.schema import Audit, Outbox
 from tests.conftest import login, sync
 from tests.factories import PASSWORD, World
 from tests.test_admin_grants import AFNEMER, ALICE, BEHEERDER, GARAGE, INTERMEDIAIR, OTHER, build, state_of
-from tests.ui.helpers import check_page, csrf_of, post_form
+from tests.ui.helpers import as_data, check_page, csrf_of, form_fields, post_form
 
 OPERATOR = "operator@gegevensdiensten.nl"
 ORG = f"/operator/organisaties/{AFNEMER}"
@@ -127,19 +127,21 @@ def test_editing_the_name_and_domains(portal: TestClient, db: Database) -> None:
     assert "bakker.nl, korenschoof.nl" in done.text
     assert audited(db, "organisation.update") == [(OPERATOR, AFNEMER)]
     refused = post_form(portal, ORG, f"{ORG}/gegevens", {"name": "X", "domains": "gmail.com"})
-    assert "gratis e-maildiensten" in refused.text or "free-mail" in refused.text
+    assert "E-maildomeinen: gmail.com is een domein van gratis e-maildiensten" in refused.text
     assert len(audited(db, "organisation.update")) == 1
 
 
 def test_ending_a_contract_and_a_mandate_is_confirmed_and_they_stay_listed(portal: TestClient, db: Database) -> None:
     yesterday = db.clock.today() - timedelta(days=1)
     done = confirmed(portal, f"{ORG}/contracten/verzuim/beeindigen")
-    assert "Het contract voor verzuim is beëindigd" in done.text
     day = f"{yesterday.day} juni 2026"
-    assert day in done.text and "niet geldig" in done.text  # still listed, as ended, with its Dutch dates
+    assert (f"Het contract van Bakkerij De Korenschoof voor Verzuimgegevens is beëindigd; de laatste dag was "
+            f"{day}.") in done.text
+    assert "niet geldig" in done.text  # still listed, as ended, with its Dutch dates
     assert audited(db, "contract.end") == [(OPERATOR, AFNEMER)]
     done = confirmed(portal, f"{ORG}/opdrachten/{INTERMEDIAIR}/beeindigen")
-    assert f"De opdracht aan {INTERMEDIAIR} is beëindigd" in done.text
+    assert (f"De opdracht van Bakkerij De Korenschoof aan Salarisbureau Noord is beëindigd; de laatste dag was "
+            f"{day}.") in done.text
     assert audited(db, "mandate.end") == [(OPERATOR, AFNEMER), (OPERATOR, INTERMEDIAIR)]
     # an ended one offers no end any more; an unknown one is not found
     assert portal.get(f"/operator/organisaties/{OTHER}/contracten/verzuim/beeindigen").status_code == 404
@@ -148,7 +150,132 @@ def test_ending_a_contract_and_a_mandate_is_confirmed_and_they_stay_listed(porta
 def test_saving_a_contract_with_an_empty_start_keeps_its_start(portal: TestClient) -> None:
     done = post_form(portal, ORG, f"{ORG}/contracten", {"product": "verzuim", "valid_from": "",
                                                          "valid_until": "2027-03-31"})
-    assert "geldt vanaf 2026-01-01 tot en met 2027-03-31" in done.text
+    assert ("Het contract van Bakkerij De Korenschoof voor Verzuimgegevens geldt van 1 januari 2026 tot en met 31 "
+            "maart 2027. Niemand krijgt hierdoor automatisch toegang") in done.text
+    assert "2026-01-01" not in done.text.split("<main")[1]  # no ISO dates on the page
+
+
+def test_the_operator_reads_names_and_dutch_dates_not_codes(portal: TestClient) -> None:
+    """Contracts and mandates on the organisation's page and its confirmation pages, and the messages after a save,
+    name products and organisations and give days as "1 januari 2026"."""
+    page = portal.get(ORG).text
+    table = page.split("<h2>Contracten</h2>")[1].split("<h3>")[0]
+    assert '<td data-label="Product">Verzuimgegevens</td>' in table and ">verzuim<" not in table
+    given = page.split("<h2>Opdrachten aan intermediairs</h2>")[1].split("<h3>")[0]
+    assert '<td data-label="Producten">Polisadministratie</td>' in given
+    confirm = portal.get(f"{ORG}/contracten/verzuim/beeindigen").text
+    assert "<dt>Product</dt><dd>Verzuimgegevens</dd>" in confirm and "1 januari 2026" in confirm
+    confirm = portal.get(f"{ORG}/opdrachten/{INTERMEDIAIR}/beeindigen").text
+    assert "<dt>Producten</dt><dd>Polisadministratie</dd>" in confirm
+    done = post_form(portal, ORG, f"{ORG}/opdrachten", {"intermediair": INTERMEDIAIR, "valid_from": "2026-02-01",
+                                                         "product": ["polisadministratie", "verzuim"],
+                                                         "valid_until": "2026-12-02"})
+    assert ("De opdracht van Bakkerij De Korenschoof aan Salarisbureau Noord geldt voor Polisadministratie en "
+            "Verzuimgegevens, van 1 februari 2026 tot en met 2 december 2026.") in done.text
+    done = post_form(portal, ORG, f"{ORG}/opdrachten", {"intermediair": INTERMEDIAIR, "all_products": "1",
+                                                         "open_ended": "1"})
+    assert ("geldt voor alle producten van de afnemer, vanaf 1 februari 2026, zonder einddatum.") in done.text
+    assert INTERMEDIAIR not in done.text.split('role="status"')[1].split("</div>")[0]
+
+
+def contract_of(client: TestClient, product: str) -> dict[str, Any]:
+    found = client.get(f"/v1/operator/organisations/{AFNEMER}/contracts")
+    assert found.status_code == 200, found.text
+    return next(c for c in found.json()["contracts"] if c["product"] == product)  # type: ignore[no-any-return]
+
+
+def mandate_of(client: TestClient) -> dict[str, Any]:
+    found = client.get(f"/v1/operator/organisations/{AFNEMER}/mandates")
+    assert found.status_code == 200, found.text
+    return next(m for m in found.json()["given"] if m["intermediair"] == INTERMEDIAIR)  # type: ignore[no-any-return]
+
+
+def posted(client: TestClient, page: str, action: str, fields: list[tuple[str, str]]) -> Any:
+    """POST ``fields`` to ``action`` with the CSRF token of ``page``, as its form does (following the redirect)."""
+    return client.post(action, data=as_data([("csrf", csrf_of(client.get(page).text)), *fields]),
+                       follow_redirects=True)
+
+
+def test_the_mandate_form_is_pre_filled_and_an_empty_choice_never_widens_it(portal: TestClient, db: Database) -> None:
+    r = portal.put(f"/v1/operator/mandates/{AFNEMER}/{INTERMEDIAIR}",
+                   json={"products": ["polisadministratie", "verzuim"], "valid_until": "2027-06-30"})
+    assert r.status_code == 200, r.text
+    page = f"{ORG}/opdrachten/{INTERMEDIAIR}"
+    action = f"{ORG}/opdrachten"
+    assert f'href="{page}"' in portal.get(ORG).text  # the table offers the edit form
+    shown = portal.get(page)
+    assert shown.status_code == 200
+    check_page(shown.text)
+    fields = form_fields(shown.text, action)
+    assert ("product", "polisadministratie") in fields and ("product", "verzuim") in fields
+    assert ("valid_until", "2027-06-30") in fields and ("valid_from", "2026-01-01") in fields
+    assert not any(name in {"all_products", "open_ended"} for name, _ in fields)
+    # the form sent as it was shown changes nothing
+    before = mandate_of(portal)
+    assert posted(portal, page, action, fields).status_code == 200
+    assert mandate_of(portal) == before
+
+    # the audit's case: only the end date filled in, nothing ticked: refused on the field, nothing changes
+    state = state_of(db)
+    r = posted(portal, page, action, [("intermediair", INTERMEDIAIR), ("valid_until", "2027-12-31")])
+    assert r.status_code == 422
+    check_page(r.text)
+    assert "Producten: Vink de producten aan die de opdracht omvat" in r.text
+    assert 'value="2027-12-31"' in r.text  # what was typed is kept
+    assert state_of(db) == state and mandate_of(portal)["products"] == ["polisadministratie", "verzuim"]
+    # "all products" and products ticked: which one is meant is not guessed
+    r = posted(portal, page, action, [("intermediair", INTERMEDIAIR), ("all_products", "1"),
+                                      ("product", "verzuim"), ("valid_until", "2027-06-30")])
+    assert r.status_code == 422 and "Producten: Vink ‘Alle producten van de afnemer’ aan óf" in r.text
+    assert state_of(db) == state
+
+    # all products and open-ended are explicit choices
+    r = posted(portal, page, action, [("intermediair", INTERMEDIAIR), ("all_products", "1"), ("open_ended", "1")])
+    assert r.status_code == 200, r.text
+    after = mandate_of(portal)
+    assert after["products"] is None and after["valid_until"] is None and after["valid_from"] == "2026-01-01"
+    fields = form_fields(portal.get(page).text, action)
+    assert ("all_products", "1") in fields and ("open_ended", "1") in fields and ("valid_until", "") in fields
+
+
+def test_the_contract_form_is_pre_filled_and_an_empty_end_never_makes_it_open(portal: TestClient,
+                                                                              db: Database) -> None:
+    r = portal.put(f"/v1/operator/contracts/{AFNEMER}/verzuim", json={"valid_until": "2027-12-31"})
+    assert r.status_code == 200, r.text
+    page = f"{ORG}/contracten/verzuim"
+    action = f"{ORG}/contracten"
+    assert f'href="{page}"' in portal.get(ORG).text
+    shown = portal.get(page)
+    assert shown.status_code == 200
+    check_page(shown.text)
+    fields = form_fields(shown.text, action)
+    assert ("product", "verzuim") in fields and ("valid_from", "2026-01-01") in fields
+    assert ("valid_until", "2027-12-31") in fields and not any(name == "open_ended" for name, _ in fields)
+    before = contract_of(portal, "verzuim")
+    assert posted(portal, page, action, fields).status_code == 200
+    assert contract_of(portal, "verzuim") == before
+
+    # the audit's case: only a start date: the end is not lost but asked for
+    state = state_of(db)
+    r = posted(portal, page, action, [("product", "verzuim"), ("valid_from", "2026-02-01")])
+    assert r.status_code == 422
+    check_page(r.text)
+    assert "Einddatum: Vul de laatste dag in, of vink ‘Geen einddatum’ aan." in r.text
+    assert 'value="2026-02-01"' in r.text
+    r = posted(portal, page, action, [("product", "verzuim"), ("valid_until", "2028-01-31"), ("open_ended", "1")])
+    assert r.status_code == 422 and "niet allebei" in r.text
+    assert state_of(db) == state and contract_of(portal, "verzuim") == before
+
+    r = posted(portal, page, action, [("product", "verzuim"), ("valid_from", "2026-02-01"), ("open_ended", "1")])
+    assert r.status_code == 200, r.text
+    after = contract_of(portal, "verzuim")
+    assert after["valid_from"] == "2026-02-01" and after["valid_until"] is None
+    # an unknown contract has no form; the new-contract form offers only products without one
+    assert portal.get(f"{ORG}/contracten/loonaangifte").status_code == 404
+    new = form_fields(portal.get(ORG).text, action)
+    assert ("product", "loonaangifte") in new
+    assert portal.put(f"/v1/operator/contracts/{AFNEMER}/loonaangifte", json={}).status_code == 200
+    assert "Voor elk product is er al een contract" in portal.get(ORG).text  # no form without a product to offer
 
 
 def test_approving_and_rejecting_requests_are_confirmed(portal: TestClient, db: Database) -> None:
@@ -169,6 +296,34 @@ def test_approving_and_rejecting_requests_are_confirmed(portal: TestClient, db: 
     done = confirmed(portal, f"/operator/aanvragen/{ids[1]}/afwijzen", {"reason": "Onbekend bij de KvK"})
     assert "is afgewezen" in done.text
     assert portal.get(f"/operator/aanvragen/{ids[1]}/goedkeuren").status_code == 404  # decided: no longer open
+
+
+def test_bad_domains_on_the_approval_come_back_on_the_form_for_the_operator(portal: TestClient, db: Database) -> None:
+    """A free-mail domain, one the applicant's address is not under, and text that is no domain: each time the
+    confirmation page again, the input kept, a Dutch error on the field addressed to the operator; nothing changes."""
+    portal.cookies.clear()
+    r = portal.post("/v1/registrations", json={"email": "anna@molen.nl", "password": PASSWORD, "kvk": "55555555",
+                                               "organisation_name": "Molen B.V.", "name": "Anna Molenaar"})
+    assert r.status_code == 202
+    login(portal, OPERATOR)
+    (number,) = re.findall(r'href="/operator/aanvragen/(\d+)/goedkeuren"', portal.get("/operator/aanvragen").text)
+    page = f"/operator/aanvragen/{number}/goedkeuren"
+    before = state_of(db)
+    for typed, said in [
+            ("gmail.com", "E-maildomeinen: gmail.com is een domein van gratis e-maildiensten"),
+            ("andere.nl", "E-maildomeinen: Het e-mailadres van de aanvrager, anna@molen.nl, valt onder geen van "
+                          "deze domeinen. Voeg molen.nl toe, of laat het veld leeg."),
+            ("niet goed!", "E-maildomeinen: ‘niet’ is geen e-maildomein.")]:
+        r = posted(portal, page, page, [("domains", typed)])
+        assert r.status_code == 422, typed
+        check_page(r.text)
+        assert "<h1>Aanvraag goedkeuren</h1>" in r.text and said in r.text, typed
+        assert f'value="{typed}" aria-invalid="true"' in r.text.replace("&#34;", '"'), typed
+        assert "Gebruik uw zakelijke e-mailadres" not in r.text  # the applicant's words, not the operator's
+        assert state_of(db) == before
+    done = posted(portal, page, page, [("domains", "molen.nl")])
+    assert "is goedgekeurd" in done.text
+    assert portal.get("/v1/operator/organisations/55555555").json()["domains"] == ["molen.nl"]
 
 
 def test_dead_letters_have_a_page_and_are_sent_again(portal: TestClient, db: Database) -> None:

@@ -150,9 +150,11 @@ def test_a_lapsed_grant_says_which_contract_or_mandate_ran_out_and_when(client: 
     sync(client)
     login(client, BEHEERDER)
     own = client.get(f"/toegangsrechten/{USER}?afnemer={OWN}").text
-    assert "vervallen: het contract van Bakkerij De Korenschoof voor Loonaangifte liep af op 31 mei 2026" in own
+    assert ('<span class="flag">vervallen</span> Het contract van Bakkerij De Korenschoof voor Loonaangifte is '
+            'beëindigd; de laatste dag was 31 mei 2026.') in own
     theirs = client.get(f"/toegangsrechten/{USER}?afnemer={AFNEMER}").text
-    assert "vervallen: de opdracht van Zorgverzekeraar Noord aan uw organisatie liep af op 1 juni 2026" in theirs
+    assert ('<span class="flag">vervallen</span> De opdracht van Zorgverzekeraar Noord aan uw organisatie is '
+            'beëindigd; de laatste dag was 1 juni 2026.') in theirs
 
 
 def test_a_lapsed_grant_is_flagged_and_can_be_removed(client: TestClient, built: World, db: Database,
@@ -164,8 +166,8 @@ def test_a_lapsed_grant_is_flagged_and_can_be_removed(client: TestClient, built:
     sync(client)
     login(client, BEHEERDER)
     page = client.get(f"/toegangsrechten/{USER}?afnemer={OWN}")
-    assert ("vervallen: het contract van Bakkerij De Korenschoof voor Polisadministratie is beëindigd"
-            in page.text)
+    assert ("vervallen</span> Het contract van Bakkerij De Korenschoof voor Polisadministratie is beëindigd; de "
+            "laatste dag was 14 juni 2026." in page.text)
     assert 'value="polisadministratie" checked' in page.text
     r = save(client, USER, OWN, [])
     assert "Verwijderd: Polisadministratie." in r.text

@@ -63,3 +63,14 @@ def test_every_kind_of_lint_finding_has_a_dutch_text() -> None:
     kinds = set(re.findall(r"Finding\(\s*\"([a-z_]+)\"", source))
     assert "inert_grant" in kinds
     assert sorted(kinds - set(texts.FINDINGS)) == []
+
+
+def test_no_template_ends_a_sentence_on_a_name_with_a_full_stop_of_its_own() -> None:
+    """``{{ org_name }}.`` reads "B.V.." for a name that ends in its own full stop: such a sentence ends with the
+    filter ``punt`` (one full stop, as the e-mails have)."""
+    found = []
+    for path in sorted((ROOT / "admin_ui" / "templates").glob("*.html")):
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if re.search(r"(\}\}|%\})\.", line):
+                found.append(f"{path.name}:{number}")
+    assert found == []

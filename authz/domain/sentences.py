@@ -67,6 +67,32 @@ def listing(words: Iterable[str]) -> str:
     return f"{', '.join(items[:-1])} en {items[-1]}"
 
 
+# -- why a held grant gives nothing (R1, R16) ----------------------------------------------------------------------
+
+def lapse(reason: str, since: date | None, product: str, afnemer: str, intermediair: str = "uw organisatie") -> str:
+    """Which contract or mandate of an inert grant ended and on which day, in one wording for every page that says
+    it (the gebruiker's *Mijn producten*, the beheerder's user page, the operator's *Controle*). ``reason`` and
+    ``since`` are :func:`authz.domain.grants.lapse`'s: ``since`` is the first day without access for an ended
+    contract or mandate (its last day was the day before), the first day of one that has not started, the day the
+    mandate was last changed for one that no longer covers the product; None when that is not known. ``product``,
+    ``afnemer`` and ``intermediair`` are names."""
+    contract = f"Het contract van {afnemer} voor {product}"
+    mandate = f"De opdracht van {afnemer} aan {intermediair}"
+    ended = f"; de laatste dag was {day(date.fromordinal(since.toordinal() - 1))}" if since else ""
+    if reason == "contract_ended":
+        return f"{contract} is beëindigd{ended}."
+    if reason == "contract_not_started":
+        return f"{contract} gaat pas in op {day(since)}." if since else f"{contract} is nog niet ingegaan."
+    if reason == "mandate_ended":
+        return f"{mandate} is beëindigd{ended}."
+    if reason == "mandate_not_started":
+        return f"{mandate} gaat pas in op {day(since)}." if since else f"{mandate} is nog niet ingegaan."
+    if reason == "mandate_excludes_product":
+        changed = f" (gewijzigd op {day(since)})" if since else ""
+        return f"{mandate} omvat {product} niet meer{changed}."
+    return f"De koppeling met {product} van {afnemer} geeft nu geen toegang."
+
+
 # -- names -------------------------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)

@@ -49,7 +49,7 @@ def well_formed(valid_from: date, valid_until: date | None) -> bool:
 def check_dates(valid_from: date, valid_until: date | None) -> None:
     """:func:`well_formed`, or 422 ``invalid_dates``."""
     if not well_formed(valid_from, valid_until):
-        raise Invalid("invalid_dates", "'valid_until' lies before 'valid_from'.")
+        raise Invalid("invalid_dates", "'valid_until' lies before 'valid_from'.", field="valid_until")
 
 
 def ended(valid_from: date, today: date) -> tuple[date, date]:

@@ -46,7 +46,7 @@ from authz.policyfile.model import only, utc_text
 from authz.policyfile.parse import Parsed, PolicyFileError, Problem, parse
 from authz.policyfile.rules import check_rules
 from authz.service import grants
-from authz.service.accounts import mail
+from authz.service.accounts import acting, mail
 from authz.store import accounts, catalogue, policystate
 from authz.store.db import Database, Tx
 
@@ -169,7 +169,7 @@ def _set_status(t: Tx, email: str, status: str, deactivated: list[int]) -> None:
     accounts.set_status(t, a, status)
     if status == "inactive" and was != "inactive":
         org_name = catalogue.get_org(t, a.org).name if a.org else ""
-        mail(t, a.email, "account_deactivated", person=a.name, org_name=org_name, actor=t.actor)
+        mail(t, a.email, "account_deactivated", person=a.name, org_name=org_name, **acting(t))
         deactivated.append(a.id)
 
 

@@ -11,11 +11,11 @@ from datetime import date, datetime, timedelta
 
 from authz.clock import AMSTERDAM
 from authz.domain import beheerders as r4
-from authz.domain import sentences, window
+from authz.domain import grants, sentences
 from authz.domain.access import Reason
 from authz.domain.state import PolicyState
 from authz.policyfile.model import decider_for
-from authz.store import policystate
+from authz.store import mine, policystate
 from authz.store.db import Database
 
 SEVERITIES = ("info", "warning", "error")
@@ -109,6 +109,15 @@ def _ending(st: PolicyState, today: date) -> list[Finding]:
 # -- in Dutch, with names: the operator's page (/operator/controle) -------------------------------------------------
 
 @dataclass(frozen=True)
+class LapseDays:
+    """What the policy state does not hold but the wording of an inert grant names: when a contract or mandate
+    that is gone was ended (audit subject -> instant), when a mandate was last changed."""
+
+    ended: dict[str, datetime]
+    changed: dict[tuple[str, str], datetime]
+
+
+@dataclass(frozen=True)
 class Explained:
     """A finding as the portal shows it: what it is about and what is wrong, in Dutch, with names."""
 
@@ -122,10 +131,18 @@ def explained(db: Database, today: date) -> list[Explained]:
     with db.read() as s:
         st = policystate.current(s)
         waiting = policystate.approved_since(s)
-    return [describe(f, st, today, waiting) for f in lint_state(st, today, waiting)]
+        found = lint_state(st, today, waiting)
+        inert = [f.subject.partition(":")[2].split("/") for f in found if f.kind == "inert_grant"]
+        pairs = {(afnemer, org) for email, afnemer, _ in inert
+                 if (org := st.accounts[email].org) is not None and org != afnemer}
+        gone = [mine.contract_subject(a, p) for _, a, p in inert if (a, p) not in st.contracts]
+        gone += [mine.mandate_subject(a, i) for a, i in pairs if (a, i) not in st.mandates]
+        days = LapseDays(mine.ended_at(s, gone), mine.mandates_changed(s, pairs))
+    return [describe(f, st, today, waiting, days) for f in found]
 
 
-def describe(f: Finding, st: PolicyState, today: date, waiting: dict[str, datetime] | None = None) -> Explained:
+def describe(f: Finding, st: PolicyState, today: date, waiting: dict[str, datetime] | None = None,
+             days: LapseDays | None = None) -> Explained:
     """One finding in Dutch: about whom or what (names, not codes or numbers), and what is wrong and to do."""
     kind, _, key = f.subject.partition(":")
     parts = key.split("/")
@@ -150,13 +167,21 @@ def describe(f: Finding, st: PolicyState, today: date, waiting: dict[str, dateti
         if f.kind == "grant_to_inactive_account":
             return Explained(f, about, f"Het account is gedeactiveerd maar heeft nog een koppeling met {product(code)} "
                                        f"voor {org(afnemer)}. Verwijder de koppeling.")
-        c = st.contracts.get((afnemer, code))
-        if c is None or not window.holds(c.valid_from, c.valid_until, today):
-            why = f"het contract van {org(afnemer)} voor {product(code)} is vandaag niet geldig"
-        else:
-            why = (f"{org(own)} heeft vandaag geen geldige opdracht van {org(afnemer)} die {product(code)} "
-                   f"omvat")
-        return Explained(f, about, f"De koppeling geeft geen toegang: {why}. Vernieuw het contract of de opdracht, "
+        # The wording of the gebruiker's and the beheerder's pages: which contract or mandate, and which day.
+        known = days or LapseDays({}, {})
+
+        def at(instant: datetime | None) -> date | None:
+            return instant.astimezone(AMSTERDAM).date() if instant is not None else None
+
+        lapsed = grants.lapse(
+            afnemer == own, code, st.contracts.get((afnemer, code)),
+            st.mandates.get((afnemer, own)) if own is not None else None, today,
+            contract_gone=at(known.ended.get(mine.contract_subject(afnemer, code))),
+            mandate_gone=at(known.ended.get(mine.mandate_subject(afnemer, own or ""))),
+            mandate_changed=at(known.changed.get((afnemer, own or ""))))
+        why = (sentences.lapse(lapsed[0], lapsed[1], product(code), org(afnemer), org(own)) if lapsed is not None
+               else "Het contract of de opdracht is niet meer geldig.")
+        return Explained(f, about, f"De koppeling geeft geen toegang. {why} Vernieuw het contract of de opdracht, "
                                    f"of verwijder de koppeling.")
     if f.kind == "no_beheerder":
         return Explained(f, org(key), f"{org(key)} heeft accounts maar geen actieve beheerder. Wijs een beheerder "

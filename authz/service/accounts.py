@@ -76,6 +76,25 @@ def mail(t: Tx, to: str, template: str, **ctx: Any) -> None:
     t.mail(to, subject, text, html)
 
 
+OPERATOR_WORD = "Gegevensdiensten"  # the operator as the e-mails and the manual call it ("wij", "Gegevensdiensten")
+
+
+def acting(t: Tx) -> dict[str, Any]:
+    """Who made the change an e-mail tells of, as the e-mail names them: ``actor`` is the person's name (else the
+    address), ``by_operator`` whether the operator did it. The operator is "Gegevensdiensten" ("Piet Jansen van
+    Gegevensdiensten" when the account has a name), also for what the service did itself: a command run on a server
+    (``cli:…``) or the operator's policy import (``import:<file>``)."""
+    who = t.actor
+    if who.startswith(("cli:", "import:")) or "@" not in who:
+        return {"actor": OPERATOR_WORD, "by_operator": True}
+    a = accounts.by_email(t, who) if "@" in who else None
+    if a is None:
+        return {"actor": who, "by_operator": False}
+    if a.org is None and "operator" in accounts.roles(t, a):
+        return {"actor": f"{a.name} van {OPERATOR_WORD}" if a.name else OPERATOR_WORD, "by_operator": True}
+    return {"actor": a.name or a.email, "by_operator": False}
+
+
 def check_password(password: str) -> None:
     if not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
         raise Invalid("weak_password", f"A password has {MIN_PASSWORD} to {MAX_PASSWORD} characters.")

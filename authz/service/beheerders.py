@@ -12,6 +12,7 @@ from typing import Any
 from authz import messages
 from authz.domain import beheerders as r4
 from authz.errors import Forbidden, Invalid, NotFound
+from authz.service.accounts import acting
 from authz.store import accounts, catalogue
 from authz.store.db import Database, Tx
 from authz.store.schema import Account
@@ -87,7 +88,7 @@ def lock_change(t: Tx, org: str, actor: str, email: str, *, leaving: bool) -> Ac
 def _notify(t: Tx, account: Account, template: str, portal_url: str) -> None:
     org = account.org or ""
     org_name = catalogue.org_names(t.s, [org]).get(org, org)
-    subject, text, html = messages.render(template, person=account.name or account.email, actor=t.actor,
+    subject, text, html = messages.render(template, person=account.name or account.email, **acting(t),
                                           self_service=t.actor == account.email, org=org, org_name=org_name,
                                           portal_url=portal_url)
     t.mail(account.email, subject, text, html)

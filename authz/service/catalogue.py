@@ -63,6 +63,12 @@ def find_orgs(db: Database, q: str | None, after: str | None, limit: int) -> Pag
     return page(found, limit, lambda o: o["kvk"])
 
 
+def org_names(db: Database, kvks: list[str]) -> dict[str, str]:
+    """KvK number -> name, of those that exist."""
+    with db.read() as s:
+        return catalogue.org_names(s, kvks)
+
+
 def org(db: Database, kvk: str) -> View:
     """One organisation (404 unknown)."""
     with db.read() as s:
@@ -176,7 +182,7 @@ def put_mandate(db: Database, actor: str, afnemer: str, intermediair: str, produ
     a mandate for nothing is ended instead. Answers the resulting mandate."""
     if products is not KEEP and products is not None and not products:
         raise Invalid("invalid_field", "'products' names no product; send null for all of them, or end the "
-                                       "mandate with DELETE.")
+                                       "mandate with DELETE.", field="products")
     today = db.clock.today()
     with db.tx(actor) as t:
         old = catalogue.find_mandate(t, afnemer, intermediair)

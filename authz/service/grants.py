@@ -17,6 +17,7 @@ from authz.clock import AMSTERDAM
 from authz.domain import grants as r2
 from authz.domain.state import Contr, Mand
 from authz.errors import Conflict
+from authz.service.accounts import acting
 from authz.store import accounts, catalogue
 from authz.store import grants as grant_store
 from authz.store.db import Database, Tx
@@ -136,7 +137,7 @@ def notify(t: Tx, account: Account, afnemer: str, added: list[str], removed: lis
     orgs = catalogue.org_names(t.s, [org, afnemer])
     names = catalogue.product_names(t.s, [*added, *removed])
     subject, text, html = messages.render(
-        "grants_changed", person=account.name or account.email, actor=t.actor, org=org, org_name=orgs.get(org, org),
+        "grants_changed", person=account.name or account.email, **acting(t), org=org, org_name=orgs.get(org, org),
         afnemer=afnemer, afnemer_name=orgs.get(afnemer, afnemer), own=afnemer == org,
         products_url=products_url(portal_url),
         added=[{"code": c, "name": names.get(c, c)} for c in added],

@@ -15,7 +15,15 @@ from authz import passwords
 from authz.cache.sessions import SessionStore
 from authz.config import Settings
 from authz.errors import Conflict
-from authz.service.accounts import ACTIVATION_TTL, check_password, dutch_day, mail, route_request, tell_operators
+from authz.service.accounts import (
+    ACTIVATION_TTL,
+    acting,
+    check_password,
+    dutch_day,
+    mail,
+    route_request,
+    tell_operators,
+)
 from authz.service.beheerders import lock_change
 from authz.service.emails import business_email, check_org_domain
 from authz.store import accounts, catalogue, invitations, requests, tokens
@@ -170,7 +178,7 @@ def deactivate(db: Database, store: SessionStore, actor: str, kvk: str, email: s
             raise Conflict("already_inactive", f"{a.email} is already deactivated.")
         accounts.set_status(t, a, "inactive")
         mail(t, a.email, "account_deactivated", person=a.name, org_name=catalogue.get_org(t, kvk).name,
-             actor=t.actor)
+             **acting(t))
         answer = {**accounts.view(t, a), "lapsed": False}
         account_id = a.id
     store.end_all(account_id)  # after commit: the account is inactive already, so no session acts meanwhile
@@ -189,7 +197,7 @@ def reactivate(db: Database, settings: Settings, actor: str, kvk: str, email: st
             _send_activation(t, settings, a)
         else:
             accounts.set_status(t, a, "active")
-            mail(t, a.email, "account_reactivated", person=a.name, org_name=org_name, actor=t.actor,
-                 portal_url=settings.base_url)
+            mail(t, a.email, "account_reactivated", person=a.name, org_name=org_name, portal_url=settings.base_url,
+                 **acting(t))
         answer = {**accounts.view(t, a), "lapsed": False}
     return Outcome(answer, t.revision)

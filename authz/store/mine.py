@@ -3,10 +3,12 @@ contracts and mandates they rest on, and the names to show, read in one transact
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import func, select, text
+from sqlalchemy import Connection, func, select, text
+from sqlalchemy.orm import Session
 
 from authz.domain.state import Contr, Mand
 from authz.store.db import Database
@@ -45,6 +47,31 @@ def mandate_subject(afnemer: str, intermediair: str) -> str:
     return f"mandate:{afnemer}/{intermediair}"
 
 
+def ended_at(conn: Connection | Session, subjects: Iterable[str]) -> dict[str, datetime]:
+    """Audit subject (:func:`contract_subject`, :func:`mandate_subject`) -> when it was last ended, for contracts
+    and mandates that are gone: the audit trail remembers (R12)."""
+    wanted = sorted(set(subjects))
+    if not wanted:
+        return {}
+    return {subject: at for subject, at in conn.execute(
+        select(Audit.subject, func.max(Audit.at))
+        .where(Audit.action.in_(("contract.end", "mandate.end")), Audit.subject.in_(wanted))
+        .group_by(Audit.subject))}
+
+
+def mandates_changed(conn: Connection | Session, pairs: Iterable[tuple[str, str]]) -> dict[tuple[str, str], datetime]:
+    """(afnemer, intermediair) -> when that mandate was last changed."""
+    out: dict[tuple[str, str], datetime] = {}
+    by_intermediair: dict[str, set[str]] = {}
+    for afnemer, intermediair in pairs:
+        by_intermediair.setdefault(intermediair, set()).add(afnemer)
+    for intermediair, afnemers in sorted(by_intermediair.items()):
+        for a, changed in conn.execute(select(Mandate.afnemer, Mandate.updated_at).where(
+                Mandate.intermediair == intermediair, Mandate.afnemer.in_(sorted(afnemers)))):
+            out[(a, intermediair)] = changed
+    return out
+
+
 def read(db: Database, email: str) -> Facts:
     """Everything :func:`authz.service.mine.products` needs about the account ``email`` (a canonical e-mail)."""
     with db.engine.connect() as conn:
@@ -77,11 +104,7 @@ def read(db: Database, email: str) -> Facts:
                     if (g.afnemer, g.product) not in facts.contracts]
             if facts.org is not None:
                 gone += [mandate_subject(a, facts.org) for a in afnemers if a != facts.org and a not in facts.mandates]
-            if gone:
-                facts.removed = {subject: at for subject, at in conn.execute(
-                    select(Audit.subject, func.max(Audit.at))
-                    .where(Audit.action.in_(("contract.end", "mandate.end")), Audit.subject.in_(sorted(set(gone))))
-                    .group_by(Audit.subject))}
+            facts.removed = ended_at(conn, gone)
             facts.products = {c: (n, u) for c, n, u in conn.execute(
                 select(Product.code, Product.name, Product.url).where(Product.code.in_(codes)))}
             givers = sorted({g.granted_by for g in facts.grants})

@@ -90,3 +90,57 @@ def check_page(html: str) -> Structure:
     assert s.skip_link
     assert not s.inline, s.inline
     return s
+
+
+class _Form(HTMLParser):
+    """The fields a browser would send with the form whose ``action`` is given: hidden, text and date inputs with
+    their values, ticked checkboxes and radios, the selected option of each select."""
+
+    def __init__(self, action: str) -> None:
+        super().__init__()
+        self.action = action
+        self.inside = False
+        self.found = False
+        self.fields: list[tuple[str, str]] = []
+        self.select: str | None = None
+        self.first_option: tuple[str, str] | None = None
+        self.selected = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = {k: v or "" for k, v in attrs}
+        if tag == "form":
+            self.inside = a.get("action") == self.action and not self.found
+            self.found = self.found or self.inside
+        if not self.inside:
+            return
+        if tag == "input" and a.get("name"):
+            kind = a.get("type", "text")
+            if kind in {"checkbox", "radio"}:
+                if "checked" in a:
+                    self.fields.append((a["name"], a.get("value", "on")))
+            elif kind != "submit":
+                self.fields.append((a["name"], a.get("value", "")))
+        elif tag == "select":
+            self.select, self.first_option, self.selected = a.get("name"), None, False
+        elif tag == "option" and self.select:
+            if self.first_option is None:
+                self.first_option = (self.select, a.get("value", ""))
+            if "selected" in a:
+                self.fields.append((self.select, a.get("value", "")))
+                self.selected = True
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "form":
+            self.inside = False
+        elif tag == "select" and self.select:
+            if not self.selected and self.first_option is not None:
+                self.fields.append(self.first_option)
+            self.select = None
+
+
+def form_fields(html: str, action: str) -> list[tuple[str, str]]:
+    """What submitting the (first) form posting to ``action`` sends, untouched, as the page pre-filled it."""
+    parser = _Form(action)
+    parser.feed(html)
+    assert parser.found, f"no form posting to {action}"
+    return parser.fields
