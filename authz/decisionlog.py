@@ -7,8 +7,10 @@ journal cannot keep up, an entry that does not fit is dropped and counted, never
 **The journal**, a thread of its own that touches nothing but the disk, every :data:`JOURNAL_EVERY` seconds takes
 what the buffer holds and appends it as one line (one batch, numbered) to this instance's journal, a file in
 ``AUTHZ_DECISION_LOG_DIR``, and fsyncs it. Once SQL holds every batch journaled, it starts the file afresh (the
-numbers go on). So a crash loses at most what was decided since the last fsync, the last quarter of a second,
-whatever SQL does meanwhile.
+numbers go on); when batches keep coming while each shipment is under way, it writes the file anew with only what
+SQL lacks once it passes :data:`COMPACT_BYTES`. So a crash loses at most what was decided since the last fsync, the
+last quarter of a second, whatever SQL does meanwhile. The newest journaled batches stay in memory too, as many as
+the buffer's size, so the shipper reads the file back only for what SQL fell further behind on.
 
 **The shipper**, a second thread, every :data:`SHIP_EVERY` seconds ships the journaled batches to SQL
 (:mod:`authz.store.decisionlog`: the database parses each line's JSON itself) together with the number of the last
@@ -30,6 +32,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import itertools
 import logging
 import os
 import threading
@@ -60,6 +63,7 @@ BUFFER = 100_000  # entries in memory between two journal writes: 10 s at 10 000
 JOURNAL_EVERY = 0.25  # seconds between journal writes (each fsynced): what a crash can lose
 SHIP_EVERY = 1.0  # seconds between shipments to SQL
 SHIP_ROWS = 20_000  # rows per SQL transaction when catching up
+COMPACT_BYTES = 8 << 20  # a journal this large whose oldest batches SQL holds is written anew without them
 MAINTAIN_EVERY = 3600.0  # seconds between partition upkeep and retention
 PARTITIONS_AHEAD = 2  # days of partitions made ahead of today
 WARN_EVERY = 60.0  # seconds between two warnings of the same trouble
@@ -105,14 +109,14 @@ class DecisionLog:
         self.path = directory / f"{_PREFIX}{self.journal}{_SUFFIX}"
         self._file: IO[bytes] | None = None
         # Shared by the journal and the shipper, under _lock: the last batch journaled (fsynced) and the last in SQL,
-        # whether the file holds lines, and the journaled batches not yet in SQL while they fit in memory (else None:
-        # the shipper reads them back from the file).
+        # the bytes the file holds, and the newest journaled batches not yet in SQL, as many as fit the buffer's
+        # size (older ones, when SQL is far behind, the shipper reads back from the file).
         self._lock = threading.Lock()
         self._seq = 0
         self._shipped_seq = 0
-        self._written = False
-        self._pending: list[Batch] | None = []
-        self._pending_rows = 0
+        self._size = 0
+        self._recent: deque[Batch] = deque()
+        self._recent_rows = 0
         self._days: set[date] = set()  # day partitions known to exist (the shipper's)
         self._orphans = True  # journals of ended instances may wait in the directory
         self._wake_journal = threading.Event()  # stop, or journal now
@@ -242,33 +246,62 @@ class DecisionLog:
                 return
         assert self._file is not None
         payload = orjson.dumps(rows)
+        self._start_afresh()
         with self._lock:
-            if self._shipped_seq == self._seq and self._written:
-                # SQL holds every batch of the file: start it afresh (the shipper reads the file only for batches
-                # above the last one shipped, and there are none).
-                os.ftruncate(self._file.fileno(), 0)
-                self._written = False
             seq = self._seq + 1
         batch = Batch(seq, len(rows), payload, min(r[0] for r in rows), max(r[0] for r in rows))
+        line = b"[%d," % seq + payload + b"]\n"
         try:
-            self._file.write(b"[%d," % seq + payload + b"]\n")
+            self._file.write(line)
             self._file.flush()
             os.fsync(self._file.fileno())
         except OSError:  # a full or failing disk: these are lost, and counted so
             self.backlog_dropped += len(rows)
             raise
         with self._lock:  # only now may the shipper see it: what it ships is on disk
-            self._seq, self._written = seq, True
+            self._seq = seq
+            self._size += len(line)
             self.journaled += len(rows)
             self.backlog += len(rows)
-            if self._pending is not None:
-                self._pending.append(batch)
-                self._pending_rows += batch.count
-                if self._pending_rows > self.capacity:  # SQL is behind: the journal holds them, memory need not
-                    self._pending, self._pending_rows = None, 0
+            self._recent.append(batch)
+            self._recent_rows += batch.count
+            while self._recent_rows > self.capacity:  # SQL is behind: the file holds them, memory need not
+                self._recent_rows -= self._recent.popleft().count
             behind = self.backlog >= SHIP_ROWS
         if behind:  # catching up: ship without waiting for the next second
             self._wake_ship.set()
+
+    def _start_afresh(self) -> None:
+        """Keep the file to what SQL lacks: empty it once SQL holds every batch; and when batches keep coming while
+        each shipment is under way (so that moment never comes) and the file has grown past :data:`COMPACT_BYTES`,
+        write it anew with only the batches SQL lacks, from memory, and put it in the old one's place (the shipper
+        reads by batch number, never by offset; a batch shipped meanwhile and written again is skipped by SQL's
+        mark). The journal thread's own, before it appends."""
+        assert self._file is not None
+        with self._lock:
+            if not self._size:
+                return
+            if self._shipped_seq == self._seq:
+                os.ftruncate(self._file.fileno(), 0)
+                self._size = 0
+                return
+            lacking = [b for b in self._recent if b.seq > self._shipped_seq]
+            if self._size < COMPACT_BYTES or not lacking or lacking[0].seq != self._shipped_seq + 1:
+                return  # small yet, or SQL so far behind that only the file holds the oldest: it stays
+        fresh_path = self.path.with_suffix(".compacting")  # not a journal's name: no start recovers it
+        fd = os.open(fresh_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o600)
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fresh = os.fdopen(fd, "ab")
+        lines = [b"[%d," % b.seq + b.rows + b"]\n" for b in lacking]
+        fresh.write(b"".join(lines))
+        fresh.flush()
+        os.fsync(fresh.fileno())
+        os.replace(fresh_path, self.path)  # atomic: a crash leaves the old file or the new one, both complete
+        _sync_directory(self.directory)
+        old, self._file = self._file, fresh
+        old.close()
+        with self._lock:
+            self._size = sum(len(x) for x in lines)
 
     # -- the shipper ---------------------------------------------------------------------------------------------
 
@@ -305,21 +338,20 @@ class DecisionLog:
             upto, after = self._seq, self._shipped_seq
             if upto == after:
                 return
-            pending = list(self._pending) if self._pending is not None else None
-        batches = iter(pending) if pending is not None else _Reader(self.path, after, upto)
+            recent = [b for b in self._recent if b.seq > after]
+        # The batches SQL lacks: from memory, and (SQL far behind) the oldest of them read back from the file.
+        first = recent[0].seq if recent else upto + 1
+        older: Iterable[Batch] = _Reader(self.path, after, first - 1) if first > after + 1 else ()
         try:
-            for chunk in _chunks(batches, SHIP_ROWS):
+            for chunk in _chunks(itertools.chain(older, recent), SHIP_ROWS):
                 self._ship(self.journal, chunk)
                 n = sum(b.count for b in chunk)
                 with self._lock:
                     self._shipped_seq = chunk[-1].seq
                     self.shipped += n
                     self.backlog -= n
-                    if self._pending is not None:
-                        del self._pending[:len(chunk)]  # the oldest pending batches are these
-                        self._pending_rows -= n
-                    elif self._shipped_seq == self._seq:  # caught up: pending batches fit in memory again
-                        self._pending, self._pending_rows = [], 0
+                    while self._recent and self._recent[0].seq <= self._shipped_seq:
+                        self._recent_rows -= self._recent.popleft().count
         except Exception as exc:
             self.ship_errors += 1
             self.last_error = f"{type(exc).__name__}: {exc}"[:300]
@@ -452,6 +484,9 @@ class _Reader:
     def __iter__(self) -> Iterator[Batch]:
         with self.path.open("rb") as f:
             for line in f:
+                head = line[1:line.find(b",")] if line.startswith(b"[") else b""
+                if head.isdigit() and (int(head) <= self.after and self.upto is not None):
+                    continue  # a living journal's batch SQL holds: not parsed again
                 try:
                     seq, rows = orjson.loads(line)
                     payload = line[line.index(b",") + 1:line.rindex(b"]")]  # the rows' JSON as written
@@ -486,6 +521,15 @@ def _chunks(batches: Iterable[Batch], rows: int) -> Iterator[list[Batch]]:
             chunk, n = [], 0
     if chunk:
         yield chunk
+
+
+def _sync_directory(directory: Path) -> None:
+    """Make a rename in ``directory`` durable."""
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def journals(directory: Path) -> list[Path]:

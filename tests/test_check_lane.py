@@ -202,3 +202,27 @@ _values = st.one_of(st.none(), st.booleans(), st.integers(-2, 2**70), st.text(ma
 def test_any_body_answers_as_the_general_stack_does(started: TestClient, service_key: str,
                                                     fields: dict[str, Any]) -> None:
     same(started, json.dumps(fields).encode(), [JSON, key(service_key), RID])
+
+
+@pytest.mark.parametrize("twice", ["authorization bad first", "authorization good first", "x-request-id",
+                                   "content-length", "content-length too large", "content-length not a number"])
+def test_a_header_sent_twice_or_declaring_too_much_is_answered_as_the_general_stack_does(
+        started: TestClient, service_key: str, twice: str) -> None:
+    good, bad = key(service_key), (b"authorization", b"Bearer nonsense")
+    payload = PLAIN[0]
+    length = (b"content-length", str(len(payload)).encode())
+    headers = {
+        "authorization bad first": [JSON, bad, good, RID],
+        "authorization good first": [JSON, good, bad, RID],
+        "x-request-id": [JSON, good, RID, (b"x-request-id", b"tweede")],
+        "content-length": [JSON, good, RID, length, length],
+        "content-length too large": [JSON, good, RID, (b"content-length", b"2000000")],
+        "content-length not a number": [JSON, good, RID, (b"content-length", b"12a")],
+    }[twice]
+    status, answered, _ = same(started, payload, headers)
+    if twice == "authorization bad first":
+        assert status == 401  # the first one counts, as everywhere
+    if twice == "x-request-id":
+        assert dict(answered)[b"x-request-id"] == RID[1]
+    if twice == "content-length too large":
+        assert status == 413

@@ -448,3 +448,78 @@ def test_a_journal_line_of_the_version_before_as_of_ships(db: Database, clock: F
     log.stop()
     (found,) = stored.search(db)
     assert found.user == "oud@bakkerij.nl" and found.as_of is None
+
+
+class _Slow(DecisionLog):
+    """A shipper whose every shipment takes a while (a database far away), or fails while ``down`` is set."""
+
+    delay = 0.08
+    down = False
+
+    def _ship(self, journal: str, batches: list[stored.Batch]) -> int:
+        if self.down:
+            raise ConnectionError("the database does not answer")
+        time.sleep(self.delay)
+        return super()._ship(journal, batches)
+
+
+def _steady(log: DecisionLog, seconds: float, sizes: list[int]) -> int:
+    """Record decisions steadily for ``seconds``, noting the journal's size as it goes; returns how many."""
+    n = 0
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        for _ in range(20):
+            log.record("svc", f"u{n}@bakkerij.nl", "verzuim", None, _decision())
+            n += 1
+        sizes.append(log.path.stat().st_size)
+        time.sleep(0.01)
+    return n
+
+
+def test_under_steady_load_with_slow_shipments_the_journal_keeps_to_what_sql_lacks(
+        db: Database, clock: FrozenClock, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import authz.decisionlog
+
+    monkeypatch.setattr(authz.decisionlog, "COMPACT_BYTES", 30_000)
+    log = _Slow(db, clock, tmp_path, days=90, journal_every=0.02, ship_every=0.05)
+    log.start()
+    sizes: list[int] = []
+    n = _steady(log, 2.5, sizes)
+    # A journal batch is written during every shipment, so SQL never holds all of the file when it is written to:
+    # it is written anew instead, and stays near its bound (it grew past 200 KB without that).
+    assert max(sizes[len(sizes) // 2:]) < 100_000, sizes
+    assert log.flush(30)
+    log.stop()
+    assert stored.count(db) == n and journals(tmp_path) == []  # every entry once
+
+
+def test_after_an_outage_the_shipper_ships_from_memory_again(db: Database, clock: FrozenClock, tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    import authz.decisionlog
+
+    monkeypatch.setattr(authz.decisionlog, "COMPACT_BYTES", 30_000)
+    log = _Slow(db, clock, tmp_path, days=90, journal_every=0.02, ship_every=0.05, buffer=1000)
+    log.start()
+    log.down = True
+    sizes: list[int] = []
+    n = _steady(log, 1.0, sizes)  # more than memory keeps (1000 rows): the oldest only in the file
+    time.sleep(0.2)  # the journal's last rounds
+    assert log.figures()["backlog"] == n and log.figures()["ship_errors"] >= 1
+    log.down = False
+    read: list[int] = []
+    real = authz.decisionlog._Reader.__iter__
+
+    def counted(self: Any) -> Any:
+        read.append(1)
+        return real(self)
+
+    monkeypatch.setattr(authz.decisionlog._Reader, "__iter__", counted)
+    n += _steady(log, 2.0, sizes)
+    assert read, "the oldest batches come back from the file"
+    caught_up = len(read)
+    n += _steady(log, 1.0, sizes)
+    assert len(read) == caught_up, "once caught up, it ships from memory, not the file"
+    assert max(sizes[-10:]) < 100_000, sizes[-10:]
+    assert log.flush(30)
+    log.stop()
+    assert stored.count(db) == n and journals(tmp_path) == []

@@ -43,28 +43,42 @@ class CheckLane:
         if scope["type"] != "http" or scope["path"] != PATH or scope["method"] != "POST":
             await self.app(scope, receive, send)
             return
-        ctype = auth = sent_id = None
+        ctype = auth = sent_id = length = None
         for key, value in scope["headers"]:
+            # A header the lane reads sent twice, or one it does not judge (a browser's Origin): the general stack's
+            # to answer, which reads the first of each.
             if key == b"content-type":
                 if ctype is not None:
-                    break  # twice: the general stack's to judge
+                    break
                 ctype = value
             elif key == b"authorization":
+                if auth is not None:
+                    break
                 auth = value
             elif key == b"x-request-id":
+                if sent_id is not None:
+                    break
                 sent_id = value
+            elif key == b"content-length":
+                if length is not None:
+                    break
+                length = value
             elif key == b"origin":
                 break
         else:
-            if auth is not None and ctype is not None and is_json(ctype):
-                await self._check(scope, receive, send, auth, sent_id)
+            if auth is not None and ctype is not None and is_json(ctype) and (length is None or length.isdigit()):
+                await self._check(scope, receive, send, auth, sent_id, int(length) if length is not None else 0)
                 return
         await self.app(scope, receive, send)
 
-    async def _check(self, scope: Scope, receive: Receive, send: Send, auth: bytes, sent_id: bytes | None) -> None:
+    async def _check(self, scope: Scope, receive: Receive, send: Send, auth: bytes, sent_id: bytes | None,
+                     declared: int) -> None:
         st: State = scope["app"].authz
-        # The body, read whole (bounded); a request whose body cannot be read here goes on with what was read.
         limit = st.settings.max_body_bytes
+        if declared > limit:  # the general stack refuses it before reading (413)
+            await self.app(scope, receive, send)
+            return
+        # The body, read whole (bounded); a request whose body cannot be read here goes on with what was read.
         messages: list[Message] = []
         body = b""
         while True:
