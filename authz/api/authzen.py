@@ -296,8 +296,8 @@ class _Paging:
     """Where a search's page starts and how long it is.
 
     ``page.limit`` is, as the standard defines it, the most results the answer may hold: a whole number from 0
-    (negative, fractional or not a number: 400), :data:`DEFAULT_PAGE` when absent, and more than :data:`MAX_PAGE`
-    gives :data:`MAX_PAGE` (the standard lets a page hold fewer; ``next_token`` says there is more). A limit of 0
+    (negative, fractional, not a number or beyond 2⁶³−1: 400), :data:`DEFAULT_PAGE` when absent, and more than
+    :data:`MAX_PAGE` gives :data:`MAX_PAGE` (the standard lets a page hold fewer; ``next_token`` says there is more). A limit of 0
     asks for no results: the answer has none and ``next_token`` ``""``, for a token to go on would only lead, with
     the same limit (which every later page must keep), to the same empty page again.
 
