@@ -201,7 +201,8 @@ def instant(value: Any, name: str) -> datetime:
 
 
 def domains(value: Any, name: str) -> list[str]:
-    if not isinstance(value, list) or not all(isinstance(v, str) and "." in v and len(v) <= 253 for v in value):
+    if not isinstance(value, list) or not all(isinstance(v, str) and "." in v and len(v) <= 253 and not has_control(v)
+                                              for v in value):
         raise Invalid("invalid_field", f"'{name}' must be a list of e-mail domains such as 'example.nl'.")
     return sorted({v.strip().lower() for v in value})
 

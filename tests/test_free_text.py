@@ -145,3 +145,12 @@ def test_database_errors_never_carry_the_statement_parameters(db: Database,
     assert secret not in str(failed.value)
     logging.getLogger("test").exception("as the app logs it", exc_info=failed.value)
     assert secret not in caplog.text
+
+
+def test_an_organisations_domains_refuse_control_characters(client: TestClient, world: World) -> None:
+    login(client, world.operator())
+    for domain in ("a\x00b.nl", "a\u2028b.nl", "a\u202eb.nl"):
+        r = client.post("/v1/operator/organisations", json={"kvk": "33333333", "name": "Drie", "domains": [domain]})
+        assert r.status_code == 422 and error_of(r) == "invalid_field", r.text
+    r = client.post("/v1/operator/organisations", json={"kvk": "33333333", "name": "Drie", "domains": ["drie.nl"]})
+    assert r.status_code in (200, 201), r.text

@@ -152,7 +152,8 @@ CODES = Field(values.codes, {"type": "array", "items": {"type": "string", "patte
               ("invalid_field", "invalid_product_code", "duplicate_product"))
 DAY = Field(values.iso_day, {"type": "string", "format": "date"}, ("invalid_date",))
 PASSWORD = Field(values.password, {"type": "string", "minLength": 12, "maxLength": 256}, ("weak_password",))
-DOMAINS = Field(values.domains, {"type": "array", "items": {"type": "string"}}, ("invalid_field",))
+DOMAINS = Field(values.domains, {"type": "array", "items": {"type": "string", "pattern": f"^[^{_CONTROL}]*$"}},
+                ("invalid_field",))
 URL = Field(values.https_url, {"type": "string", "format": "uri", "pattern": "^[Hh][Tt][Tt][Pp][Ss]://",
                                 "maxLength": values.MAX_URL}, ("invalid_url",))
 
