@@ -209,6 +209,27 @@ def error_page(request: Request, exc: AuthzError) -> Response:
                                           "error": message(exc), "onward": onward}, status=exc.status)
 
 
+def _finish(request: Request, response: Response) -> Response:
+    """What every answer of the portal gets: the security headers, a new CSRF seed, a flash message used up."""
+    _security_headers(request, response)
+    seed = getattr(request.state, "new_csrf_seed", None)
+    if seed is not None:
+        response.set_cookie(CSRF_COOKIE, seed, path="/", httponly=True, samesite="strict",
+                            secure=is_https(request))
+    if getattr(request.state, "flash_taken", False) and not getattr(request.state, "flash_set", False):
+        response.delete_cookie(FLASH_COOKIE, path="/", httponly=True, samesite="strict", secure=is_https(request))
+    return response
+
+
+def refused_page(request: Request, exc: AuthzError) -> Response:
+    """The Dutch page for a write the service's guard refused before any view ran (another site's ``Origin``,
+    :class:`authz.api.http.JsonWrites`): the portal's error page, with its headers."""
+    text = texts.FOREIGN_ORIGIN if exc.code == "foreign_origin" else message(exc)
+    response = render(request, "error.html", {"title": texts.ERROR_TITLES.get(exc.status, "Er ging iets mis"),
+                                              "error": text, "onward": None}, status=exc.status)
+    return _finish(request, response)
+
+
 def page(view: Endpoint) -> Endpoint:
     """Wrap a view: CSRF on POST, errors as pages, security headers and cookies on every answer."""
 
@@ -219,14 +240,7 @@ def page(view: Endpoint) -> Endpoint:
             response = await view(request)
         except AuthzError as exc:
             response = error_page(request, exc)
-        _security_headers(request, response)
-        seed = getattr(request.state, "new_csrf_seed", None)
-        if seed is not None:
-            response.set_cookie(CSRF_COOKIE, seed, path="/", httponly=True, samesite="strict",
-                                secure=is_https(request))
-        if getattr(request.state, "flash_taken", False) and not getattr(request.state, "flash_set", False):
-            response.delete_cookie(FLASH_COOKIE, path="/", httponly=True, samesite="strict", secure=is_https(request))
-        return response
+        return _finish(request, response)
 
     endpoint.__name__ = view.__name__
     endpoint.__doc__ = view.__doc__
