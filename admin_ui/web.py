@@ -189,7 +189,9 @@ def _security_headers(request: Request, response: Response) -> None:
     h["Content-Security-Policy"] = ("default-src 'none'; style-src 'self'; img-src 'self'; script-src 'self'; "
                                     "form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
     h["X-Content-Type-Options"] = "nosniff"
-    h["Referrer-Policy"] = "no-referrer"  # the links of e-mails carry tokens in their path
+    # The links of e-mails carry tokens in their path: no other site gets a Referer. Not "no-referrer": under it a
+    # browser sends "Origin: null" with the portal's own form posts, which the cross-site guard refuses.
+    h["Referrer-Policy"] = "same-origin"
     h["X-Frame-Options"] = "DENY"
     h["Cache-Control"] = "no-store"
     h["Permissions-Policy"] = "camera=(), microphone=(), geolocation=()"
