@@ -38,7 +38,7 @@ test: install ## run the test suite (needs the machine's PostgreSQL, Redis and C
 	$(BIN)/pytest -n 2 --dist worksteal
 	$(BIN)/authz policy test
 
-fuzz: install ## schemathesis over /openapi.json of a served instance, per role on a fresh demo world (about 2 min)
+fuzz: install ## schemathesis over /openapi.json of a served instance, per role on a fresh demo world (about 2 min, MFA on)
 	$(BIN)/python -m tests.fuzz.run
 
 lint: install ## ruff, mypy (strict on authz/) and the walls between the layers (import-linter, pyproject.toml)

@@ -19,6 +19,8 @@ ROLES = {"beheerder": "beheerder", "operator": "operator"}
 
 CSRF_FAILED = ("Dit formulier is verlopen of komt niet van deze website. Er is niets gewijzigd. Laad de pagina "
                "opnieuw en probeer het nog eens.")
+FOREIGN_ORIGIN = ("Dit verzoek kwam van een pagina van een andere website. Er is niets gewijzigd. Open dit portaal "
+                  "zelf en probeer het daar opnieuw.")
 
 ERROR_TITLES = {400: "Onjuist verzoek", 403: "Geen toegang", 404: "Niet gevonden", 405: "Dit is geen pagina",
                 409: "Dat kan niet (meer)",

@@ -193,7 +193,9 @@ def _security_headers(request: Request, response: Response) -> None:
     h["Content-Security-Policy"] = ("default-src 'none'; style-src 'self'; img-src 'self'; script-src 'self'; "
                                     "form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
     h["X-Content-Type-Options"] = "nosniff"
-    h["Referrer-Policy"] = "no-referrer"  # the links of e-mails carry tokens in their path
+    # The links of e-mails carry tokens in their path: no other site gets a Referer. Not "no-referrer": under it a
+    # browser sends "Origin: null" with the portal's own form posts, which the cross-site guard refuses.
+    h["Referrer-Policy"] = "same-origin"
     h["X-Frame-Options"] = "DENY"
     h["Cache-Control"] = "no-store"
     h["Permissions-Policy"] = "camera=(), microphone=(), geolocation=()"
@@ -213,6 +215,27 @@ def error_page(request: Request, exc: AuthzError) -> Response:
                                           "error": message(exc), "onward": onward}, status=exc.status)
 
 
+def _finish(request: Request, response: Response) -> Response:
+    """What every answer of the portal gets: the security headers, a new CSRF seed, a flash message used up."""
+    _security_headers(request, response)
+    seed = getattr(request.state, "new_csrf_seed", None)
+    if seed is not None:
+        response.set_cookie(CSRF_COOKIE, seed, path="/", httponly=True, samesite="strict",
+                            secure=is_https(request))
+    if getattr(request.state, "flash_taken", False) and not getattr(request.state, "flash_set", False):
+        response.delete_cookie(FLASH_COOKIE, path="/", httponly=True, samesite="strict", secure=is_https(request))
+    return response
+
+
+def refused_page(request: Request, exc: AuthzError) -> Response:
+    """The Dutch page for a write the service's guard refused before any view ran (another site's ``Origin``,
+    :class:`authz.api.http.JsonWrites`): the portal's error page, with its headers."""
+    text = texts.FOREIGN_ORIGIN if exc.code == "foreign_origin" else message(exc)
+    response = render(request, "error.html", {"title": texts.ERROR_TITLES.get(exc.status, "Er ging iets mis"),
+                                              "error": text, "onward": None}, status=exc.status)
+    return _finish(request, response)
+
+
 def page(view: Endpoint, *, csrf: bool = True) -> Endpoint:
     """Wrap a view: CSRF on POST (unless ``csrf`` is False: a page that changes nothing whatever the method, such
     as the 404 page), errors as pages, security headers and cookies on every answer."""
@@ -224,14 +247,7 @@ def page(view: Endpoint, *, csrf: bool = True) -> Endpoint:
             response = await view(request)
         except AuthzError as exc:
             response = error_page(request, exc)
-        _security_headers(request, response)
-        seed = getattr(request.state, "new_csrf_seed", None)
-        if seed is not None:
-            response.set_cookie(CSRF_COOKIE, seed, path="/", httponly=True, samesite="strict",
-                                secure=is_https(request))
-        if getattr(request.state, "flash_taken", False) and not getattr(request.state, "flash_set", False):
-            response.delete_cookie(FLASH_COOKIE, path="/", httponly=True, samesite="strict", secure=is_https(request))
-        return response
+        return _finish(request, response)
 
     endpoint.__name__ = view.__name__
     endpoint.__doc__ = view.__doc__

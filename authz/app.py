@@ -20,6 +20,7 @@ from starlette.types import ASGIApp
 import admin_ui
 from admin_ui import missing
 from admin_ui.missing import asks_for_html
+from admin_ui.web import refused_page
 from authz.api import accounts, admin, authzen, decisionlog, decisions, explain, members, operator, outbox, review
 from authz.api.checklane import CheckLane
 from authz.api.http import Confirmed, JSONResponse, JsonWrites, RequestIds, error_response, internal_error
@@ -208,7 +209,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     return AuthzApp(
         routes=[*all_routes(), *admin_ui.routes()],  # the portal's HTML pages, after the JSON API
         lifespan=lifespan,
-        middleware=[Middleware(Confirmed), Middleware(JsonWrites, base_url=settings.base_url)],
+        middleware=[Middleware(Confirmed), Middleware(JsonWrites, base_url=settings.base_url, page=refused_page)],
         exception_handlers={
             AuthzError: _authz_error,
             HTTPException: _http_error,

@@ -141,6 +141,17 @@ def _permanent(exc: Exception) -> bool:
     return isinstance(exc, smtplib.SMTPResponseException) and exc.smtp_code >= 500
 
 
+class Unsendable(Exception):
+    """A message that could not be built or handed over for a reason other than the server or the network. Its text
+    (kept as the row's error and logged) is the exception's type and the first line of its message, cut short; no
+    traceback and nothing of the row (a body holds a live link)."""
+
+
+def _unsendable(exc: Exception) -> Unsendable:
+    first = str(exc).splitlines()[0] if str(exc) else ""
+    return Unsendable(f"{type(exc).__name__}: {first[:200]}")
+
+
 def _failed(db: Database, row: Claimed, exc: Exception, max_attempts: int) -> None:
     error = f"{type(exc).__name__}: {exc}"
     if _permanent(exc) or row.attempts >= max_attempts:
@@ -165,6 +176,11 @@ def _deliver(db: Database, rows: list[Claimed], transport: Transport, from_addr:
                     where = send(row, build_message(row, from_addr))
                 except (smtplib.SMTPException, OSError) as exc:
                     _failed(db, row, exc, max_attempts)
+                except Exception as exc:  # this message only; the batch goes on
+                    # A row the e-mail package cannot turn into a message (a subject that cannot be a header, an
+                    # address it cannot encode): that message's failed attempt, never the whole claimed batch's,
+                    # which would stay pending for ever, retried every LEASE and never dead.
+                    _failed(db, row, _unsendable(exc), max_attempts)
                 else:
                     outbox.sent(db, row.id)
                     delivered += 1

@@ -23,7 +23,13 @@ KVK_RE = re.compile(r"[0-9]{8}")
 CODE_RE = re.compile(r"[a-z0-9][a-z0-9-]{1,62}")
 ID_RE = re.compile(r"[0-9]{1,18}")  # 18 digits stay below 2**63: a BIGINT column can hold every id we parse
 # C0 and C1 control characters and DEL: PostgreSQL refuses NUL outright, and none belongs in an address or a search.
-CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# Also the Unicode line and paragraph separators (Zl, Zp: U+2028, U+2029), which e-mail headers and many readers take
+# for a line break (a name holding one made the subject of its notification unwritable), and the bidirectional
+# embedding, override and isolate controls (U+202A-202E, U+2066-2069), which make a name or address read otherwise
+# than it is stored.
+CONTROL_BEYOND_C0 = "\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069"  # ranges, as in a regex class
+CONTROL_CHARS = "\x00-\x1f" + CONTROL_BEYOND_C0
+CONTROL_RE = re.compile(f"[{CONTROL_CHARS}]")
 MAX_EMAIL = 254
 MAX_BIGINT = 2**63 - 1  # what a revision, a version or an id in SQL can be at most
 TOKEN_RE = re.compile(r"[A-Za-z0-9_-]{16,128}")
@@ -119,9 +125,11 @@ def codes(value: Any, name: str) -> list[str]:
 
 def text(max_len: int = 200, min_len: int = 1, lines: bool = False) -> Callable[[Any, str], str]:
     """Free text (a name, a description, a reason): trimmed, of ``min_len`` to ``max_len`` characters, without
-    control characters. A NUL would reach the database, which refuses it (a 500), and a CR or LF in a name would
-    forge a line of an e-mail that quotes it. ``lines`` allows the line breaks of a text that may have lines, such as
-    a description or a reason: LF, with a CRLF or CR (as forms send them) read as LF."""
+    control characters (:data:`CONTROL_RE`: also no Unicode line or paragraph separator and no bidirectional
+    control). A NUL would reach the database, which refuses it (a 500), and a CR, LF or U+2028 in a name would forge
+    a line of an e-mail that quotes it, or make its subject unwritable. ``lines`` allows the line breaks of a text
+    that may have lines, such as a description or a reason: LF only, with a CRLF or CR (as forms send them) read as
+    LF."""
     def parse(value: Any, name: str) -> str:
         if not isinstance(value, str) or not min_len <= len(value.strip()) <= max_len:
             raise Invalid("invalid_field", f"'{name}' must be text of {min_len} to {max_len} characters.")
@@ -129,8 +137,8 @@ def text(max_len: int = 200, min_len: int = 1, lines: bool = False) -> Callable[
         if lines:
             out = out.replace("\r\n", "\n").replace("\r", "\n")
         if has_control(out.replace("\n", "") if lines else out):
-            raise Invalid("invalid_field", f"'{name}' may not contain control characters"
-                          + (" other than line breaks." if lines else "."))
+            raise Invalid("invalid_field", f"'{name}' may not contain control characters, Unicode line separators or "
+                          "direction controls" + (" (a line break is LF)." if lines else "."))
         return out
 
     return parse
@@ -193,7 +201,8 @@ def instant(value: Any, name: str) -> datetime:
 
 
 def domains(value: Any, name: str) -> list[str]:
-    if not isinstance(value, list) or not all(isinstance(v, str) and "." in v and len(v) <= 253 for v in value):
+    if not isinstance(value, list) or not all(isinstance(v, str) and "." in v and len(v) <= 253 and not has_control(v)
+                                              for v in value):
         raise Invalid("invalid_field", f"'{name}' must be a list of e-mail domains such as 'example.nl'.")
     return sorted({v.strip().lower() for v in value})
 

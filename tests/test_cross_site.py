@@ -1,6 +1,8 @@
-"""Cross-site requests on the JSON API: every state-changing route refuses a body not declared JSON (a form or
-text/plain POST is what another site's page may send with our cookies without asking) and a foreign Origin. The
-routes are walked from the route table, so a new route is covered the day it is added."""
+"""Cross-site requests: every state-changing route of the JSON API refuses a body not declared JSON (a form or
+text/plain POST is what another site's page may send with our cookies without asking), and every state-changing
+route of the service, the portal's forms included, refuses a foreign Origin (SPEC §4): the JSON error under /v1 and
+/access, the portal's Dutch 403 page elsewhere. The routes are walked from the route tables, so a new route is
+covered the day it is added."""
 
 from __future__ import annotations
 
@@ -10,20 +12,23 @@ import pytest
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
+import admin_ui
+from admin_ui import texts
 from authz.app import all_routes
 from authz.store.db import Database
-from authz.store.schema import Account
+from authz.store.schema import Account, Product
 from tests.conftest import login
 from tests.factories import World
 from tests.mailbox import error_of, footprint
-from tests.ui.helpers import csrf_of
+from tests.ui.helpers import csrf_of, post_form
 
 KVK = "11111111"
 BEH, ALICE = "beh@a.nl", "alice@a.nl"
 EVIL = "https://evil.example"
 WRITES = {"POST", "PUT", "PATCH", "DELETE"}
 SAMPLE = {"kvk": KVK, "afnemer_kvk": KVK, "intermediair_kvk": "22222222", "email": ALICE, "code": "polis",
-          "id": "1", "token": "a" * 32}
+          "id": "1", "token": "a" * 32, "intermediair": "22222222", "step": "deactiveren"}
+FOREIGN = (EVIL, "null", "http://testserver.evil.example", "https://testserver")
 
 
 def _writes() -> list[tuple[str, str]]:
@@ -36,6 +41,18 @@ def _writes() -> list[tuple[str, str]]:
 
 
 WRITE_ROUTES = _writes()
+
+
+def _portal_writes() -> list[tuple[str, str]]:
+    out = []
+    for r in admin_ui.routes():
+        if isinstance(r, Route):
+            for method in sorted((r.methods or set()) & WRITES):
+                out.append((method, re.sub(r"{(\w+)}", lambda m: SAMPLE[m.group(1)], r.path)))
+    return out
+
+
+PORTAL_WRITES = _portal_writes()
 
 
 @pytest.fixture
@@ -70,7 +87,7 @@ def test_every_write_refuses_a_foreign_origin(client: TestClient, world: World, 
                                               method: str, path: str) -> None:
     login(client, world.operator())
     before = footprint(db)
-    for origin in (EVIL, "null", "http://testserver.evil.example", "https://testserver"):
+    for origin in FOREIGN:
         r = client.request(method, path, json={} if method != "DELETE" else None, headers={"Origin": origin})
         assert (r.status_code, error_of(r)) == (403, "foreign_origin"), (origin, r.text)
     assert footprint(db) == before
@@ -89,6 +106,64 @@ def test_a_cookie_session_cannot_deactivate_a_user_from_another_site(client: Tes
     r = client.post(url.replace("deactivate", "reactivate"), content=b"",  # AUTHZ_BASE_URL's; an empty JSON body
                     headers={"Origin": "http://127.0.0.1:8000", "Content-Type": "application/json"})
     assert r.status_code == 200, r.text
+
+
+def test_the_walk_finds_the_portals_forms() -> None:
+    paths = {p for _, p in PORTAL_WRITES}
+    assert len(PORTAL_WRITES) > 30
+    for path in ("/inloggen", "/operator/producten", f"/toegangsrechten/{ALICE}/deactiveren", "/uitloggen"):
+        assert path in paths, path
+
+
+@pytest.mark.parametrize(("method", "path"), PORTAL_WRITES)
+def test_every_portal_form_refuses_a_foreign_origin_with_its_dutch_page(client: TestClient, world: World,
+                                                                        db: Database, org: None, method: str,
+                                                                        path: str) -> None:
+    """With a valid CSRF token (what a page elsewhere cannot have, but the guard must not lean on that alone)."""
+    login(client, world.operator())
+    token = csrf_of(client.get("/operator/producten").text)
+    before = footprint(db)
+    for origin in FOREIGN:
+        r = client.request(method, path, data={"csrf": token}, headers={"Origin": origin}, follow_redirects=False)
+        assert r.status_code == 403, (origin, r.text)
+        assert r.headers["content-type"].startswith("text/html"), r.headers
+        assert texts.FOREIGN_ORIGIN in r.text and "Geen toegang" in r.text
+        assert "frame-ancestors 'none'" in r.headers["content-security-policy"]
+    assert footprint(db) == before
+
+
+def test_an_operator_form_with_a_valid_token_from_another_site_changes_nothing(client: TestClient, world: World,
+                                                                                db: Database) -> None:
+    """The finding: a POST to an operator form with a valid CSRF token and Origin: https://evil.example was
+    carried out. Without Origin (an old browser, a script) the token alone still decides."""
+    login(client, world.operator())
+    body = {"code": "polis", "name": "Polis"}
+    for origin in (EVIL, "null"):
+        r = post_form(client, "/operator/producten", "/operator/producten", body, headers={"Origin": origin})
+        assert r.status_code == 403 and texts.FOREIGN_ORIGIN in r.text, r.text
+    with db.read() as s:
+        assert s.query(Product).count() == 0
+    r = post_form(client, "/operator/producten", "/operator/producten", body)  # no Origin
+    assert r.status_code == 200, r.text
+    r = post_form(client, "/operator/producten", "/operator/producten", {"code": "verzuim", "name": "Verzuim"},
+                  headers={"Origin": "http://127.0.0.1:8000"})  # AUTHZ_BASE_URL's
+    assert r.status_code == 200, r.text
+    with db.read() as s:
+        assert sorted(s.query(Product.code).all()) == [("polis",), ("verzuim",)]
+
+
+def test_a_foreign_log_in_form_is_refused(client: TestClient, org: None) -> None:
+    """A page elsewhere that logs the browser in to an account of its choosing (login CSRF)."""
+    token = csrf_of(client.get("/inloggen").text)
+    r = client.post("/inloggen", data={"csrf": token, "email": BEH, "password": "whatever it is"},
+                    headers={"Origin": EVIL}, follow_redirects=False)
+    assert r.status_code == 403 and texts.FOREIGN_ORIGIN in r.text
+    assert "authz_session" not in r.cookies
+
+
+def test_a_write_the_router_does_not_know_stays_a_404(client: TestClient) -> None:
+    r = client.post("/geen-pagina", data={"x": "1"}, headers={"Origin": EVIL})
+    assert r.status_code in (404, 405) and texts.FOREIGN_ORIGIN not in r.text
 
 
 def test_the_portal_forms_keep_working_with_their_own_origin(client: TestClient, org: None) -> None:

@@ -5,6 +5,7 @@ logged traceback held the statement's parameters, and a CR LF in a name forged a
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 import pytest
@@ -23,6 +24,10 @@ from tests.ui.helpers import post_form
 
 A = "11111111"
 FORGED = "Jo\u0007st\r\nBcc: x@y"
+# What Python's e-mail package (and many readers) take for a line break or a change of direction, beyond C0 and C1.
+SEPARATED = "Jo\u2028Bcc: x@y"
+UNICODE_BREAKS = ("\u2028", "\u2029")
+BIDI = ("\u202a", "\u202b", "\u202c", "\u202d", "\u202e", "\u2066", "\u2067", "\u2068", "\u2069")
 
 
 def _registration(**extra: Any) -> dict[str, Any]:
@@ -39,6 +44,55 @@ def test_the_parser_refuses_control_characters_and_keeps_lines_only_where_allowe
     for bad in ("X\x00Y", "a\x07b", "a\tb"):
         with pytest.raises(Invalid):
             description(bad, "description")
+
+
+@pytest.mark.parametrize("char", [*UNICODE_BREAKS, *BIDI])
+def test_the_parser_refuses_unicode_line_separators_and_direction_controls(char: str) -> None:
+    """A name is one line: U+2028 in an organisation's name made its notification's subject unwritable (and stuck
+    the outbox). Only LF is a line break, and only where a text may have lines; bidi controls make a text read
+    otherwise than it is stored (a name, an address). Neighbours that are ordinary letters or marks still pass."""
+    for parse in (values.text(200), values.text(5000, 0, lines=True)):
+        with pytest.raises(Invalid) as refused:
+            parse(f"Jo{char}st", "name")
+        assert refused.value.code == "invalid_field"
+    with pytest.raises(Invalid) as refused:
+        values.email(f"jo{char}st@korenschoof.nl", "email")
+    assert refused.value.code == "invalid_email"
+    assert values.search_text(f"jo{char}st", 20) == "jost"
+    for fine in ("Jo\u200dst", "\u05d9\u05d5\u05e1\u05d8", "Jo\u2027st", "Jo\u2030st", "Jo\u2065st", "Jo\u206ast"):
+        assert values.text(200)(fine, "name") == fine
+
+
+@pytest.mark.parametrize("value", [SEPARATED, "Jo\u2029st", "Jo\u202est"])
+def test_registration_refuses_unicode_separators_in_the_organisation_name(client: TestClient, db: Database,
+                                                                            value: str) -> None:
+    r = client.post("/v1/registrations", json=_registration(organisation_name=value))
+    assert r.status_code == 422 and error_of(r) == "invalid_field", r.text
+    assert count(db, AccountRequest) == 0
+    body = {**_registration(organisation_name=value), "password2": "a long password 123"}
+    r = post_form(client, "/account-aanvragen", "/account-aanvragen", body)
+    assert r.status_code == 422 and "bevat een teken dat niet in tekst thuishoort" in r.text
+    assert count(db, AccountRequest) == 0
+
+
+def test_the_openapi_patterns_refuse_what_the_parser_refuses(client: TestClient) -> None:
+    """The document says the same as the parser, so a client (or the fuzzer) that keeps to it is not refused."""
+    doc = client.get("/openapi.json").json()
+    patterns = {p for p in _patterns(doc) if "u0000" in p}
+    assert patterns, "no free-text or address pattern in the document"
+    for pattern in patterns:
+        for char in ("\x00", "\x85", *UNICODE_BREAKS, *BIDI):
+            assert re.search(pattern, f"a{char}b@c") is None, (pattern, char)
+        assert re.search(pattern, "a\u05d9b@c") is not None
+
+
+def _patterns(node: Any) -> list[str]:
+    if isinstance(node, dict):
+        found = [node["pattern"]] if isinstance(node.get("pattern"), str) else []
+        return found + [p for v in node.values() for p in _patterns(v)]
+    if isinstance(node, list):
+        return [p for v in node for p in _patterns(v)]
+    return []
 
 
 @pytest.mark.parametrize("field", ["organisation_name", "name"])
@@ -91,3 +145,12 @@ def test_database_errors_never_carry_the_statement_parameters(db: Database,
     assert secret not in str(failed.value)
     logging.getLogger("test").exception("as the app logs it", exc_info=failed.value)
     assert secret not in caplog.text
+
+
+def test_an_organisations_domains_refuse_control_characters(client: TestClient, world: World) -> None:
+    login(client, world.operator())
+    for domain in ("a\x00b.nl", "a\u2028b.nl", "a\u202eb.nl"):
+        r = client.post("/v1/operator/organisations", json={"kvk": "33333333", "name": "Drie", "domains": [domain]})
+        assert r.status_code == 422 and error_of(r) == "invalid_field", r.text
+    r = client.post("/v1/operator/organisations", json={"kvk": "33333333", "name": "Drie", "domains": ["drie.nl"]})
+    assert r.status_code in (200, 201), r.text

@@ -162,6 +162,37 @@ def test_writes_eml_files_without_smtp(db: Database, settings: Settings, outbox_
     assert [r.status for r in rows(db)] == ["sent", "sent"]
 
 
+@pytest.mark.parametrize("subject", ["Jo\u2028Bcc: x@y", "Jo\r\nBcc: x@y"])
+def test_a_message_that_cannot_be_built_fails_alone_and_dies_in_the_end(
+        db: Database, settings: Settings, smtp: Mailbox, clock: FrozenClock, caplog: pytest.LogCaptureFixture,
+        subject: str) -> None:
+    """A subject that cannot be a header (written before the free-text parser refused it, or by any other way in)
+    made the e-mail package raise ValueError in the middle of a round: the whole claimed batch was abandoned, no
+    attempt was recorded, and every mail of it stayed pending for ever, claimed again every LEASE. Now it is that
+    message's failed attempt, with back-off and in the end a dead letter; the others go out."""
+    caplog.set_level(logging.INFO, logger="authz.mail")
+    write_mail(db)
+    with db.tx("test") as t:
+        t.mail(TO, subject, "Tekst met een link https://x.nl/activeren/geheimtoken123", "<p>HTML</p>")
+    write_mail(db)
+    up = smtp_settings(settings, smtp.port)
+    assert deliver_due(db, up) == 2
+    assert [subject_of(m) for m in smtp.messages] == ["Onderwerp 0 — één"] * 2
+    first, bad, last = rows(db)
+    assert (first.status, last.status) == ("sent", "sent")
+    assert (bad.status, bad.attempts, bad.next_attempt_at) == ("pending", 1, clock.now() + timedelta(seconds=30))
+    assert "ValueError" in bad.last_error and "geheimtoken123" not in bad.last_error
+    for attempt in range(2, MAX_ATTEMPTS + 1):
+        clock.advance(hours=1)
+        assert deliver_due(db, up) == 0
+        (bad,) = (r for r in rows(db) if r.id == bad.id)
+        assert bad.attempts == attempt
+        assert bad.status == ("dead" if attempt == MAX_ATTEMPTS else "pending")
+    assert len(smtp.messages) == 2
+    assert any(r.levelno == logging.ERROR and "given up" in r.getMessage() for r in caplog.records)
+    assert "geheimtoken123" not in caplog.text and "Traceback" not in caplog.text
+
+
 def test_a_rolled_back_change_sends_nothing(db: Database, settings: Settings) -> None:
     with pytest.raises(RuntimeError), db.tx("test") as t:
         t.mail(TO, "Onderwerp", "Tekst", "<p>HTML</p>")

@@ -103,6 +103,25 @@ def test_a_good_file_imports_and_stamps_grants_without_provenance(db: Database) 
         "mandates: []", "mandates:\n- {afnemer: '11111111', intermediair: '22222222', valid_from: '2026-01-01', "
                         "valid_until: '2026-06-01'}"), 18,
      "R2: the mandate from 11111111 to 22222222 is not valid on 2026-06-15"),
+
+    # Free text by the API's parser (authz.values.text): a NUL crashed the import on PostgreSQL (DataError), a
+    # forged line reached the database and the e-mails that quote the name.
+    (GOOD.replace("name: Bakkerij,", 'name: "Nul\\0Org",'), 4, "'name' may not contain control characters"),
+    (GOOD.replace("name: Bakkerij,", "name: '  ',"), 4, "'name' must be text of 1 to 200 characters"),
+    (GOOD.replace("name: Bakkerij,", f"name: {'B' * 201},"), 4, "'name' must be text of 1 to 200 characters"),
+    (GOOD.replace("domains: []}\n- {kvk: '22", 'domains: ["a\\0b.nl"]}\n- {kvk: \'22'), 4,
+     "'domains' must be a list of e-mail domains"),
+    (GOOD.replace("{code: polis, name: Polis,", '{code: polis, name: "Po\\Llis",'), 7,
+     "'name' may not contain control characters, Unicode line separators"),
+    (GOOD.replace("description: ''", 'description: "a\\0b"'), 7, "'description' may not contain control"),
+    (GOOD.replace("description: ''", 'description: "a\\u202eb"'), 7, "'description' may not contain control"),
+    (GOOD.replace("  status: active\n", '  name: "Jo\\ast\\r\\nBcc: x@y"\n  status: active\n'), 12,
+     "'name' may not contain control characters"),
+    (GOOD.replace("  status: active\n", '  name: "Jo\\Lst"\n  status: active\n'), 12,
+     "'name' may not contain control characters"),
+    (GOOD.replace("product: polis}\n", 'product: polis, granted_by: "b@b\\0.nl", '
+                                        "granted_at: '2026-01-01T00:00:00Z'}\n"), 17,
+     "'granted_by' may not contain control characters"),
 ])
 def test_bad_file_names_line_and_reason_and_imports_nothing(db: Database, text: str, line: int,
                                                             message: str) -> None:
@@ -156,6 +175,20 @@ def test_cli_import_reports_file_and_line(db: Database, tmp_path: Path, monkeypa
     assert "nothing imported" in err
     assert db.revision() == 0
     assert cli.main(["policy", "import", str(tmp_path / "missing.yaml")]) == 2
+
+
+def test_cli_import_refuses_a_nul_in_a_name_with_its_line(db: Database, tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    """On PostgreSQL the NUL reached the database: a DataError traceback and exit 1, with nothing said of where."""
+    monkeypatch.setenv("AUTHZ_DATABASE_URL", db.url)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(GOOD.replace("name: Bakkerij,", 'name: "Nul\\0Org",'), encoding="utf-8")
+    assert cli.main(["policy", "import", str(bad)]) == 1
+    err = capsys.readouterr().err
+    assert f"{bad}:4: 'name' may not contain control characters" in err and "Traceback" not in err
+    assert "nothing imported" in err
+    assert db.revision() == 0
 
 
 # -- a scoped file, R4 after the import ------------------------------------------------------------------------

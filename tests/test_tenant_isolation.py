@@ -12,7 +12,18 @@ user and an intermediair acting for it; the roles that attack it:
 - the beheerder of an unrelated organisation, the beheerder of an intermediair without a mandate from the victim,
   and a gebruiker (no beheerder) of the victim organisation itself, on every operation;
 - the operator on every operation of an organisation (``/v1/orgs/{kvk}/…``) but those it may do too
-  (``OPERATOR_MAY``): the operator is no beheerder.
+  (``OPERATOR_MAY``): the operator is no beheerder;
+- the beheerder of the intermediair that holds a mandate from the victim, on every operation of the victim
+  organisation (``/v1/orgs/{victim}/…``): R15 lets it tick the afnemer's products for its *own* users, through its
+  own organisation's paths (``/v1/orgs/{intermediair}/users/{email}/grants``, ``…/clients``), and gives it nothing
+  under the afnemer's (``MANDATED_MAY`` is empty, on purpose).
+
+The portal's routes are walked the same way, from :func:`admin_ui.routes`: every route with an organisation, an
+account or one of an organisation's records in its path (``{kvk}``, ``{email}``, ``{id}``, ``{intermediair}``), by
+GET and by POST with a valid CSRF token and a well-formed form, × the beheerder of a foreign organisation, the
+beheerder of an intermediair without a mandate and the mandated intermediair's beheerder. Each gets the 403 or 404
+page, or is sent back with the refusal as a message (a form's answer), sees nothing of the victim and changes
+nothing.
 
 Public operations (no authentication) are not about a tenant, and the key operations are the service clients' own,
 so for those the session roles alone are refused. An operation about the caller itself (``/v1/session…``) may
@@ -29,8 +40,11 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from jsonschema import Draft202012Validator
+from starlette.routing import Route
 from starlette.testclient import TestClient
 
+import admin_ui
+from admin_ui import operator as operator_ui
 from authz.api.openapi import Operation
 from authz.app import all_routes
 from authz.cache.throttle import make_throttle
@@ -52,6 +66,7 @@ from tests.test_admin_grants import (
     build,
     state_of,
 )
+from tests.ui.helpers import csrf_of
 
 OPERATOR = "operator@gegevensdiensten.nl"
 ELSEWHERE = "44444444"  # an intermediair, but for OTHER only: no mandate from the victim
@@ -203,7 +218,7 @@ OUTSIDERS = (GARAGE, LOOSE, ALICE)  # another organisation, an intermediair with
 ATTACKERS = {
     "public": (),
     "key": OUTSIDERS,
-    "tenant": (SERVICE_CLIENT, *OUTSIDERS, OPERATOR),
+    "tenant": (SERVICE_CLIENT, *OUTSIDERS, TUSSEN, OPERATOR),
     "operator": (SERVICE_CLIENT, *OUTSIDERS, BEHEERDER, TUSSEN),
     "self": (SERVICE_CLIENT, GARAGE, LOOSE),
 }
@@ -213,6 +228,9 @@ ATTACKERS = {
 # reactivates accounts (tests/test_operator_care.py proves it does them, within R4).
 OPERATOR_MAY = {"userHistory", "listUsers", "getUser", "listBeheerders", "appointBeheerder", "removeBeheerder",
                 "deactivateUser", "reactivateUser"}
+# The victim organisation's operations that the beheerder of an intermediair holding a mandate from it may do (R15):
+# none. What it does for the afnemer, it does under its own organisation's paths.
+MANDATED_MAY: set[str] = set()
 # Who may do a read-only operation of each kind: asked the same, it answers 200, so the refusals were about who asks.
 OWNER = {"key": SERVICE_CLIENT, "tenant": BEHEERDER, "operator": OPERATOR}
 
@@ -240,7 +258,7 @@ def test_no_role_reaches_another_organisations_data(client: TestClient, world: W
     path = fill(op, victim)
     before, counts = victim_state(db), state_of(db)
     for who in ATTACKERS[kind(op)]:
-        if who == OPERATOR and op.operation_id in OPERATOR_MAY:
+        if (who == OPERATOR and op.operation_id in OPERATOR_MAY) or (who == TUSSEN and op.operation_id in MANDATED_MAY):
             continue
         r = send(client, who, service_key, op, path)
         if kind(op) == "self":  # about the caller: an answer, but without the victim's data
@@ -310,3 +328,105 @@ def test_an_afnemer_cannot_be_ticked_without_a_mandate(client: TestClient, world
                    json={"afnemer": AFNEMER, "products": ["verzuim"]})
     assert r.status_code == 422 and r.json()["error"]["code"] == "afnemer_not_selectable"
     assert state_of(db) == before
+
+
+def test_the_mandated_intermediair_does_its_work_under_its_own_paths(client: TestClient, world: World,
+                                                                    db: Database, settings: Settings) -> None:
+    """The other side of MANDATED_MAY: R15's work is allowed where it belongs, so the refusals above are about the
+    path, not a beheerder who can do nothing."""
+    victim_world(world, db, settings)
+    sync(client)
+    login(client, TUSSEN)
+    r = client.get(f"/v1/orgs/{INTERMEDIAIR}/clients")
+    assert r.status_code == 200 and AFNEMER in r.text, r.text
+    r = client.put(f"/v1/orgs/{INTERMEDIAIR}/users/{BOB}/grants",
+                   json={"afnemer": AFNEMER, "products": ["polisadministratie"]})
+    assert r.status_code == 200, r.text
+    assert client.get(f"/v1/orgs/{AFNEMER}/users/{BOB}/grants").status_code in (403, 404)
+
+
+# -- the portal ------------------------------------------------------------------------------------------------------
+
+PORTAL_ATTACKERS = (GARAGE, LOOSE, TUSSEN)  # a foreign beheerder, an intermediair without and one with a mandate
+TARGETS = ("kvk", "email", "id", "intermediair")  # what names an organisation, an account or an organisation's record
+STEPS = sorted(operator_ui._CHANGES)  # the operator's changes of an account, /…/accounts/{email}/{step}
+# A well-formed form for every portal POST, aimed at the victim where a field names one.
+FORM = {"afnemer": AFNEMER, "product": "verzuim", "email": ALICE, "kvk": AFNEMER, "intermediair": INTERMEDIAIR,
+        "name": "Bakkerij De Korenschoof", "code": "verzuim", "reason": "nee", "version": "0",
+        "valid_from": "2026-01-01", "domains": "korenschoof.nl", "url": "https://korenschoof.nl"}
+
+
+@dataclass(frozen=True)
+class Page:
+    method: str
+    path: str  # as in the route table
+
+    def __str__(self) -> str:
+        return f"{self.method} {self.path}"
+
+
+def portal_pages() -> list[Page]:
+    out = []
+    for r in admin_ui.routes():
+        if isinstance(r, Route) and set(re.findall(r"{(\w+)}", r.path)) & set(TARGETS):
+            out += [Page(m, r.path) for m in sorted((r.methods or set()) - {"HEAD"})]
+    return out
+
+
+def portal_paths(page: Page, victim: Victim) -> list[str]:
+    values = {"kvk": [AFNEMER], "email": [ALICE], "intermediair": [INTERMEDIAIR], "code": ["verzuim"],
+              "step": STEPS}
+    if "{id}" in page.path:
+        collection = "requests" if "aanvragen" in page.path else "invitations" if "uitnodigen" in page.path else \
+            "mail" if "e-mails" in page.path else None
+        assert collection, f"{page}: no victim record for this {{id}}; say in tests/test_tenant_isolation.py whose"
+        values["id"] = [_id(f"/{collection}/{{id}}", victim)]
+    paths = [page.path]
+    for name in re.findall(r"{(\w+)}", page.path):
+        if name not in values:
+            pytest.fail(f"{page}: no victim value for {name!r}; add it to portal_paths")
+        paths = [p.replace(f"{{{name}}}", v) for p in paths for v in values[name]]
+    return paths
+
+
+PAGES = portal_pages()
+
+
+@pytest.mark.parametrize("page", PAGES, ids=str)
+def test_no_beheerder_reaches_another_organisations_data_through_the_portal(
+        client: TestClient, world: World, db: Database, settings: Settings, page: Page) -> None:
+    victim = victim_world(world, db, settings)
+    sync(client)
+    before, counts = victim_state(db), state_of(db)
+    for who in PORTAL_ATTACKERS:
+        client.cookies.clear()
+        login(client, who)
+        token = csrf_of(client.get("/account").text)
+        for path in portal_paths(page, victim):
+            if page.method == "GET":
+                r = client.get(path, follow_redirects=False)
+            else:
+                r = client.post(path, data={**FORM, "csrf": token}, follow_redirects=False)
+            refused = r.status_code in (403, 404) or (
+                r.status_code == 303 and page.method == "POST" and _sent_back_with_an_error(client, r))
+            assert refused, (who, path, r.status_code, r.headers.get("location"), r.text[:2000])
+            assert "alice" not in r.text and "Korenschoof" not in r.text, (who, path, r.text)
+            assert victim_state(db) == before, (who, path)
+            assert state_of(db) == counts, (who, path)
+
+
+def _sent_back_with_an_error(client: TestClient, r: Any) -> bool:
+    """A form's refusal: a redirect to a page of the attacker's own whose message is the refusal."""
+    location = r.headers["location"]
+    assert location.startswith("/") and not location.startswith("//"), location
+    shown = client.get(location, follow_redirects=False)
+    return 'class="notice notice--error"' in shown.text
+
+
+def test_the_portal_walk_finds_the_routes_of_an_organisation() -> None:
+    found = {str(p) for p in PAGES}
+    assert len(PAGES) > 20
+    for page in ("GET /toegangsrechten/{email}", "POST /toegangsrechten/{email}", "POST /aanvragen/{id}/goedkeuren",
+                 "POST /uitnodigen/{id}/opnieuw", "GET /operator/organisaties/{kvk}",
+                 "POST /operator/organisaties/{kvk}/accounts/{email}/{step}", "POST /operator/e-mails/{id}/opnieuw"):
+        assert page in found, page

@@ -103,6 +103,42 @@ def test_spraying_few_guesses_at_many_accounts_is_stopped_at_the_address(client:
         assert (r.status_code, error_of(r)) == (429, "too_many_attempts")
 
 
+def test_attempts_refused_at_the_address_do_not_use_up_the_accounts_own_limit(client: TestClient, anna: str,
+                                                                             world: World) -> None:
+    """A sprayer stopped at its address went on hitting every account's own count, and so locked anna out at every
+    other address too (her 3 guesses were spent by refused attempts)."""
+    assert [log_in(client, f"gok{i}@korenschoof.nl", "x").status_code for i in range(8)] == [401] * 8
+    refused = [log_in(client, ANNA, f"gok {n}").status_code for n in range(10)]
+    assert refused == [429] * 10
+    elsewhere = TestClient(client.app, base_url="http://testserver", client=("192.0.2.9", 50000))
+    assert [elsewhere.post("/v1/session", json={"email": ANNA, "password": "tikfout"}).status_code
+            for _ in range(2)] == [401, 401]  # her own limit is whole: two typos at home...
+    assert elsewhere.post("/v1/session", json={"email": ANNA, "password": PASSWORD}).status_code == 200
+    assert log_in(client, ANNA, "nog een gok").status_code == 429  # ... and the sprayer is still stopped
+
+
+@pytest.mark.parametrize("store", ["sql", "redis"])
+def test_a_refusal_for_the_address_takes_its_hit_back_from_the_account(db: Database, redis_prefix: str,
+                                                                        store: str) -> None:
+    counter = SqlCounter(db, keep=3600) if store == "sql" else RedisCounter(redis_client(REDIS_URL), redis_prefix)
+    throttle = Throttle(counter, Limits(600, 3, 4))
+    for i in range(4):
+        throttle.attempt(f"gok{i}@korenschoof.nl", "192.0.2.1", NOW)
+    for _ in range(5):
+        with pytest.raises(TooManyAttempts):
+            throttle.attempt(ANNA, "192.0.2.1", NOW)
+    for _ in range(5):  # the same for requests counted at both keys (password resets, registrations per KvK)
+        with pytest.raises(TooManyAttempts):
+            throttle.request(KVK, "192.0.2.1", NOW)
+    start = datetime.fromtimestamp(NOW.timestamp() // 600 * 600, UTC)
+    assert counter.peek(f"account:{ANNA}", start) == 0
+    assert counter.peek(f"account:{KVK}", start) == 0
+    for _ in range(3):  # her whole own limit, from another address
+        throttle.attempt(ANNA, "192.0.2.3", NOW)
+    with pytest.raises(TooManyAttempts):
+        throttle.attempt(ANNA, "192.0.2.3", NOW)
+
+
 def test_an_account_known_at_the_address_keeps_logging_in_while_it_is_sprayed(
         client: TestClient, anna: str, world: World, clock: FrozenClock) -> None:
     world.account(BERT, KVK)

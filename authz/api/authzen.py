@@ -297,9 +297,9 @@ class _Paging:
 
     ``page.limit`` is, as the standard defines it, the most results the answer may hold: a whole number from 0
     (negative, fractional, not a number or beyond 2⁶³−1: 400), :data:`DEFAULT_PAGE` when absent, and more than
-    :data:`MAX_PAGE` gives :data:`MAX_PAGE` (the standard lets a page hold fewer; ``next_token`` says there is more). A limit of 0
-    asks for no results: the answer has none and ``next_token`` ``""``, for a token to go on would only lead, with
-    the same limit (which every later page must keep), to the same empty page again.
+    :data:`MAX_PAGE` gives :data:`MAX_PAGE` (the standard lets a page hold fewer; ``next_token`` says there is
+    more). A limit of 0 asks for no results: the answer has none and ``next_token`` ``""``, for a token to go on
+    would only lead, with the same limit (which every later page must keep), to the same empty page again.
 
     ``page.token`` says where to go on, and with which limit: a request that sends it without ``page.limit`` goes
     on with the token's (the certification scenario's c-4-5-2 sends only the token); one with another limit, or with

@@ -1,13 +1,13 @@
 """Shared pieces of the HTTP edge: JSON in and out, the error shape, the id every request carries
-(:class:`RequestIds`) and the guard every state-changing request of the JSON API passes (:class:`JsonWrites`). What a
-body holds: :mod:`authz.api.shapes`."""
+(:class:`RequestIds`) and the guard every state-changing request passes (:class:`JsonWrites`). What a body holds:
+:mod:`authz.api.shapes`."""
 
 from __future__ import annotations
 
 import json
 import os
 from collections import Counter
-from collections.abc import Awaitable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -153,27 +153,35 @@ def origin_of(url: str) -> str:
 
 
 class JsonWrites:
-    """The JSON API's guard against cross-site requests, in one place so that no route can forget it: every
-    state-changing request (POST, PUT, PATCH, DELETE) under /v1 and /access whose browser ``Origin`` is neither
-    ``AUTHZ_BASE_URL``'s nor the request's own host is refused (403 ``foreign_origin``), and a POST, PUT or PATCH
+    """The guard against cross-site requests, in one place so that no route can forget it: every state-changing
+    request (POST, PUT, PATCH, DELETE) on any path, the portal's forms included, whose browser ``Origin`` is
+    neither ``AUTHZ_BASE_URL``'s nor the request's own host is refused (403 ``foreign_origin``; ``Origin: null``,
+    what a sandboxed frame or a redirect sends, is foreign too), and under /v1 and /access a POST, PUT or PATCH
     must be declared ``Content-Type: application/json`` (415; 400 under /access, as OpenID AuthZEN wants), also
     when it has no body. A form or text/plain POST is what another site's page may send with our cookies without
     asking first (a CORS "simple" request); a JSON one makes the browser ask, and we never say yes. The portal's
-    HTML forms carry CSRF tokens instead."""
+    forms also carry CSRF tokens, which still guard a request without ``Origin`` (an old browser, a non-browser
+    client: those keep working). Under /v1 and /access a refusal is the JSON error; elsewhere it is ``page``'s
+    answer (the portal's Dutch 403 page)."""
 
     _WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
     _GUARDED = ("/v1/", "/access/")
     _AUTHZEN = "/access/"
 
-    def __init__(self, app: ASGIApp, base_url: str) -> None:
+    def __init__(self, app: ASGIApp, base_url: str,
+                 page: Callable[[Request, AuthzError], Response] | None = None) -> None:
         self.app = app
         self.origin = origin_of(base_url)
+        self.page = page
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] in self._WRITES and scope["path"].startswith(self._GUARDED):
+        if scope["type"] == "http" and scope["method"] in self._WRITES:
             refusal = self._refusal(scope)
             if refusal is not None and _routed(scope):  # else nothing answers it: the router's 404 or 405 is truer
-                await error_response(refusal)(scope, receive, send)
+                response: Response = error_response(refusal)
+                if self.page is not None and not scope["path"].startswith(self._GUARDED):
+                    response = self.page(Request(scope, receive), refusal)
+                await response(scope, receive, send)
                 return
         await self.app(scope, receive, send)
 
@@ -191,7 +199,7 @@ class JsonWrites:
             own = f"{scope.get('scheme', 'http')}://{(host or b'').decode('latin-1')}".lower()
             if sent not in (self.origin, own):
                 return Forbidden("foreign_origin", "Requests from another site's pages are refused.")
-        if scope["method"] != "DELETE" and not is_json(ctype):
+        if scope["method"] != "DELETE" and not is_json(ctype) and scope["path"].startswith(self._GUARDED):
             kind = BadRequestBody if scope["path"].startswith(self._AUTHZEN) else UnsupportedMedia
             return kind("unsupported_media_type",
                         "Send the request as Content-Type: application/json (a body of {} where none is needed).")

@@ -20,6 +20,10 @@ Schema = dict[str, Any]
 
 _CODE_PATTERN = f"^{values.CODE_RE.pattern}$"
 _KVK_PATTERN = f"^{values.KVK_RE.pattern}$"
+# values.CONTROL_RE in the JSON Schema's regex syntax: what no address or free text may hold (C0 apart, for a text
+# that may have lines).
+_CONTROL_BEYOND_C0 = "".join(c if c == "-" else f"\\u{ord(c):04x}" for c in values.CONTROL_BEYOND_C0)
+_CONTROL = "\\u0000-\\u001f" + _CONTROL_BEYOND_C0
 
 
 @dataclass(frozen=True)
@@ -140,7 +144,7 @@ class Query(Shape):
 # address is a denial, R13), and a client or fuzzer would rightly expect "a b@c" to be refused.
 EMAIL = Field(values.email, {"type": "string", "maxLength": values.MAX_EMAIL,
                              "description": "an e-mail address (compared in its canonical form)",
-                             "pattern": "^[^\\u0000-\\u001f\\u007f-\\u009f]*@[^\\u0000-\\u001f\\u007f-\\u009f]*$"},
+                             "pattern": f"^[^{_CONTROL}]*@[^{_CONTROL}]*$"},
               ("invalid_email",))
 KVK = Field(values.kvk, {"type": "string", "pattern": _KVK_PATTERN}, ("invalid_kvk",))
 CODE = Field(values.code, {"type": "string", "pattern": _CODE_PATTERN}, ("invalid_product_code",))
@@ -148,7 +152,8 @@ CODES = Field(values.codes, {"type": "array", "items": {"type": "string", "patte
               ("invalid_field", "invalid_product_code", "duplicate_product"))
 DAY = Field(values.iso_day, {"type": "string", "format": "date"}, ("invalid_date",))
 PASSWORD = Field(values.password, {"type": "string", "minLength": 12, "maxLength": 256}, ("weak_password",))
-DOMAINS = Field(values.domains, {"type": "array", "items": {"type": "string"}}, ("invalid_field",))
+DOMAINS = Field(values.domains, {"type": "array", "items": {"type": "string", "pattern": f"^[^{_CONTROL}]*$"}},
+                ("invalid_field",))
 URL = Field(values.https_url, {"type": "string", "format": "uri", "pattern": "^[Hh][Tt][Tt][Pp][Ss]://",
                                 "maxLength": values.MAX_URL}, ("invalid_url",))
 
@@ -159,7 +164,7 @@ def text(max_len: int = 200, min_len: int = 1, lines: bool = False) -> Field:
     refused = "\\u0000-\\u0009\\u000b\\u000c\\u000e-\\u001f" if lines else "\\u0000-\\u001f"
     return Field(values.text(max_len, min_len, lines),
                  {"type": "string", "minLength": min_len, "maxLength": max_len,
-                  "pattern": f"^[^{refused}\\u007f-\\u009f]*$"}, ("invalid_field",))
+                  "pattern": f"^[^{refused}{_CONTROL_BEYOND_C0}]*$"}, ("invalid_field",))
 
 
 def integer(minimum: int = 0, maximum: int = values.MAX_BIGINT) -> Field:

@@ -9,6 +9,9 @@ from locking out everybody behind the same address (an office, or a load balance
 - only attempts whose password is checked count at the address: once an account is over its own limit, further
   attempts at it are refused without a check and count there no more. One client hammering one account (or a
   colleague's typos) uses at most ``_PER_ACCOUNT`` of the address's allowance.
+- the other way round too: an attempt refused because its address is over the limit is taken back from its
+  account's count. A sprayer stopped at its address does not go on using up every account's own limit, which
+  would lock those accounts out at every other address as well.
 - an account that has logged in from an address (in this or the previous :data:`KNOWN_GOOD` period) is *known* there:
   the address's limit does not hold it back, its own limit does. While someone sprays from an office, its regular
   users keep logging in; the sprayer, who does not know their passwords, gets nothing from that but each account's
@@ -164,6 +167,9 @@ class Throttle:
             raise TooManyAttempts(left)  # refused without checking the password: nothing to count at the address
         if (self.counter.hit(self._address(address), start, ttl) > self.limits.per_address
                 and not self._known(account, address, now)):
+            # Refused for the address, not for the account: its own limit does not pay for it. (Counted first and
+            # taken back, so that a burst cannot slip past the account's limit between a look and a count.)
+            self.counter.forgive(self._account(account), start)
             raise TooManyAttempts(left)
 
     def forgive(self, account: str, address: str, now: datetime) -> None:
@@ -209,12 +215,16 @@ class Throttle:
         return f"{self.scope}used:{key}"
 
     def _count(self, account: str, address: str, now: datetime) -> tuple[bool, bool, int]:
-        """Count every request at both keys (always both: a burst must not stop counting one once the other is
-        over); whether each is over its limit, and the seconds left in the window."""
+        """Count every request at both keys (always both: a burst must not stop counting the address once the
+        account is over); whether each is over its limit, and the seconds left in the window. A request refused
+        for its address is taken back from the account key: a client over its limit must not use up the
+        allowance of the accounts (or KvK numbers) it names."""
         start, left = self._window(now)
         ttl = self.limits.window * 2
         over_account = self.counter.hit(self._account(account), start, ttl) > self.limits.per_account
         over_address = self.counter.hit(self._address(address), start, ttl) > self.limits.per_address
+        if over_address:
+            self.counter.forgive(self._account(account), start)
         return over_account, over_address, left
 
     def _account(self, account: str) -> str:

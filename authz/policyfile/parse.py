@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -27,6 +28,13 @@ STATUSES = ("approved", "active", "inactive")
 ORG_STATUSES = ("verified", "pending")
 ROLES = ("beheerder", "operator")
 _DROPPED = ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float", "tag:yaml.org,2002:timestamp")
+# The free texts of a file, read by the parser the API and the portal use (authz.values.text), with their limits:
+# a NUL would reach the database (which refuses it: the import crashed), a CR LF or U+2028 in a name would forge a
+# line of an e-mail that quotes it.
+NAME = values.text(200)
+ACCOUNT_NAME = values.text(200, 0)
+DESCRIPTION = values.text(5000, 0, lines=True)
+ACTOR = values.text(254)  # a grant's 'granted_by': an address or 'import:FILE'
 
 
 @dataclass(frozen=True, order=True)
@@ -117,6 +125,19 @@ class _Reader:
             return None
         return value
 
+    def free(self, m: _Map, key: str, parse: Callable[[Any, str], str]) -> str | None:
+        """A free text by :mod:`authz.values`' parser (trimmed, length-bound, no control characters); a refusal
+        names the line and the reason."""
+        value = m.get(key)
+        if value is None:
+            return None
+        try:
+            return parse(value, key)
+        except Invalid as exc:
+            shown = repr(value) if len(repr(value)) <= 80 else repr(value)[:77] + "..."
+            self.bad(m.line, f"{exc.message.rstrip('.')}, not {shown}")
+            return None
+
     def day(self, m: _Map, key: str) -> date | None:
         value = m.get(key)
         if value is None:
@@ -188,21 +209,26 @@ def parse(text: str, path: str = "<policy>") -> Parsed:
         m = r.entry(raw, line, "organisation", ("kvk", "name"), ("status", "domains"))
         if m is None:
             continue
-        kvk, name = r.text(m, "kvk", KVK_RE, "a KvK number of 8 digits"), r.text(m, "name")
+        kvk, name = r.text(m, "kvk", KVK_RE, "a KvK number of 8 digits"), r.free(m, "name", NAME)
         status = r.text(m, "status") or "verified"
         if status not in ORG_STATUSES:
             r.bad(m.line, f"'status' must be one of {', '.join(ORG_STATUSES)}, not {status!r}")
         domains = r.texts(m, "domains") or []
+        try:
+            domains = values.domains(domains, "domains")
+        except Invalid as exc:
+            r.bad(m.line, exc.message.rstrip("."))
         if kvk and name is not None and _once(r, seen, ("org", kvk), m.line, f"organisation {kvk}"):
-            st.orgs[kvk] = Org(kvk, name, status, tuple(sorted(d.lower() for d in domains)))
+            st.orgs[kvk] = Org(kvk, name, status, tuple(domains))
 
     for raw, line in r.listing(doc, "products"):
         m = r.entry(raw, line, "product", ("code", "name"), ("description",))
         if m is None:
             continue
-        code, name = r.text(m, "code", CODE_RE, "a product code"), r.text(m, "name")
+        code, name = r.text(m, "code", CODE_RE, "a product code"), r.free(m, "name", NAME)
+        description = r.free(m, "description", DESCRIPTION)
         if code and name is not None and _once(r, seen, ("product", code), m.line, f"product {code}"):
-            st.products[code] = Prod(code, name, r.text(m, "description") or "")
+            st.products[code] = Prod(code, name, description or "")
 
     def org_ref(m: _Map, key: str) -> str | None:
         kvk = r.text(m, key, KVK_RE, "a KvK number of 8 digits")
@@ -273,14 +299,15 @@ def parse(text: str, path: str = "<policy>") -> Parsed:
             continue
         if not _once(r, seen, ("account", email), m.line, f"account {email}"):
             continue
-        st.accounts[email] = Acct(email, r.text(m, "name") or "", org, status, tuple(sorted(set(roles))))
+        st.accounts[email] = Acct(email, r.free(m, "name", ACCOUNT_NAME) or "", org, status,
+                                  tuple(sorted(set(roles))))
         for graw, gline in r.listing(m, "grants"):
             g = r.entry(graw, gline, "grant", ("afnemer", "product"), ("granted_by", "granted_at"))
             if g is None:
                 continue
             afnemer = org_ref(g, "afnemer")
             product = product_ref(g, "product", r.text(g, "product", CODE_RE, "a product code"))
-            by, at = r.text(g, "granted_by"), _instant(r, g)
+            by, at = r.free(g, "granted_by", ACTOR), _instant(r, g)
             if not (afnemer and product) or not _once(r, seen, ("grant", email, afnemer, product), g.line,
                                                       f"grant of {product} for {afnemer} to {email}"):
                 continue
