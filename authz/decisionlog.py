@@ -63,6 +63,10 @@ BUFFER = 100_000  # entries in memory between two journal writes: 10 s at 10 000
 JOURNAL_EVERY = 0.25  # seconds between journal writes (each fsynced): what a crash can lose
 SHIP_EVERY = 1.0  # seconds between shipments to SQL
 SHIP_ROWS = 20_000  # rows per SQL transaction when catching up
+# SQLite has one writer at a time, and the decisions share the file with everything else (leases, saves): a
+# shipment holds that lock for about 25 µs a row, so it goes in transactions short enough not to hold up a lease's
+# renewal or a save for long.
+SQLITE_SHIP_ROWS = 2_000
 COMPACT_BYTES = 8 << 20  # a journal this large whose oldest batches SQL holds is written anew without them
 MAINTAIN_EVERY = 3600.0  # seconds between partition upkeep and retention
 PARTITIONS_AHEAD = 2  # days of partitions made ahead of today
@@ -124,6 +128,7 @@ class DecisionLog:
         self._stopping = self._closing = False
         self._journal_asked = self._journal_done = self._ship_asked = self._ship_done = 0
         self._done = threading.Condition()  # flush() waits on it
+        self._ship_rows = SQLITE_SHIP_ROWS if db.is_sqlite else SHIP_ROWS
         self._journaler: threading.Thread | None = None
         self._shipper: threading.Thread | None = None
         self._warned: dict[str, float] = {}
@@ -343,7 +348,7 @@ class DecisionLog:
         first = recent[0].seq if recent else upto + 1
         older: Iterable[Batch] = _Reader(self.path, after, first - 1) if first > after + 1 else ()
         try:
-            for chunk in _chunks(itertools.chain(older, recent), SHIP_ROWS):
+            for chunk in _chunks(itertools.chain(older, recent), self._ship_rows):
                 self._ship(self.journal, chunk)
                 n = sum(b.count for b in chunk)
                 with self._lock:
@@ -425,7 +430,7 @@ class DecisionLog:
             journal = path.name[len(_PREFIX):-len(_SUFFIX)]
             reader = _Reader(path, store.shipped(self.db, journal))
             shipped = 0
-            for chunk in _chunks(reader, SHIP_ROWS):
+            for chunk in _chunks(reader, self._ship_rows):
                 shipped += self._ship(journal, chunk)
             path.unlink()
             store.forget(self.db, journal)  # after the unlink: a crash between leaves a mark, never a second copy
