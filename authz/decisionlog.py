@@ -71,7 +71,7 @@ COMPACT_BYTES = 8 << 20  # a journal this large whose oldest batches SQL holds i
 MAINTAIN_EVERY = 3600.0  # seconds between partition upkeep and retention
 PARTITIONS_AHEAD = 2  # days of partitions made ahead of today
 WARN_EVERY = 60.0  # seconds between two warnings of the same trouble
-_PREFIX, _SUFFIX = "decisions-", ".journal"
+_PREFIX, _SUFFIX, _COMPACTING = "decisions-", ".journal", ".compacting"
 
 
 @dataclass(frozen=True)
@@ -293,7 +293,7 @@ class DecisionLog:
             lacking = [b for b in self._recent if b.seq > self._shipped_seq]
             if self._size < COMPACT_BYTES or not lacking or lacking[0].seq != self._shipped_seq + 1:
                 return  # small yet, or SQL so far behind that only the file holds the oldest: it stays
-        fresh_path = self.path.with_suffix(".compacting")  # not a journal's name: no start recovers it
+        fresh_path = self.path.with_suffix(_COMPACTING)  # not a journal's name: no start ships it
         fd = os.open(fresh_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o600)
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         fresh = os.fdopen(fd, "ab")
@@ -391,7 +391,16 @@ class DecisionLog:
                      "rows" if self.db.is_sqlite else "day partitions", self.days)
 
     def _recover_orphans(self) -> None:
-        """Ship the journals of instances that ended without shipping them (those no living process locks)."""
+        """Ship the journals of instances that ended without shipping them (those no living process locks), and
+        remove what a crash left of a journal being written anew (its journal is whole: it was not replaced)."""
+        for stale in self.directory.glob(f"{_PREFIX}*{_COMPACTING}"):
+            with contextlib.suppress(OSError):
+                fd = os.open(stale, os.O_RDONLY)
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # not a living instance's
+                    stale.unlink()
+                finally:
+                    os.close(fd)
         left = False
         for path in sorted(self.directory.glob(f"{_PREFIX}*{_SUFFIX}")):
             if path == self.path:

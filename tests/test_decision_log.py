@@ -523,3 +523,16 @@ def test_after_an_outage_the_shipper_ships_from_memory_again(db: Database, clock
     assert log.flush(30)
     log.stop()
     assert stored.count(db) == n and journals(tmp_path) == []
+
+
+def test_what_a_crash_left_of_a_journal_written_anew_is_removed_and_its_journal_shipped(
+        db: Database, clock: FrozenClock, tmp_path: Path) -> None:
+    journal = "a0a1a2a3a4a5a6a7a8a9aaabacadaeaf"
+    (tmp_path / f"decisions-{journal}.journal").write_bytes(orjson.dumps([1, [_row("heel@bakkerij.nl")]]) + b"\n")
+    half = tmp_path / f"decisions-{journal}.compacting"
+    half.write_bytes(b'[1, [[17')  # the crash came before the rename: the journal above is whole
+    log = DecisionLog(db, clock, tmp_path, days=90)
+    log.start()
+    assert log.flush()
+    log.stop()
+    assert not half.exists() and [f.user for f in stored.search(db)] == ["heel@bakkerij.nl"]
