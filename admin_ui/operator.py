@@ -379,26 +379,25 @@ async def _term_page(request: Request, actor: Actor, kind: str, number: str, ter
 
 async def contract_form(request: Request) -> Response:
     """The form of an existing contract, pre-filled with its days (an open-ended one with "Geen einddatum")."""
-    actor = await guard.operator(request, "operator.contracts")
-    number = values.kvk(request.path_params["kvk"], "kvk")
-    product = values.code(request.path_params["code"], "code")
-    found = await run_in_threadpool(catalogue.overview, state(request).db, number)
-    contract = next((c for c in found.contracts if c["product"] == product), None)
-    if contract is None:
-        raise NotFound("unknown_contract", "No such contract.")
-    return await _term_page(request, actor, "contract", number, _term_values(contract, "product", product))
+    return await _term_form(request, "contract", "product", lambda: values.code(request.path_params["code"], "code"))
 
 
 async def mandate_form(request: Request) -> Response:
     """The form of an existing mandate, pre-filled: its products ticked (or "Alle producten") and its days."""
-    actor = await guard.operator(request, "operator.mandates")
-    afnemer = values.kvk(request.path_params["kvk"], "kvk")
-    intermediair = values.kvk(request.path_params["intermediair"], "intermediair")
-    found = await run_in_threadpool(catalogue.overview, state(request).db, afnemer)
-    mandate = next((m for m in found.given if m["intermediair"] == intermediair), None)
-    if mandate is None:
-        raise NotFound("unknown_mandate", "No such mandate.")
-    return await _term_page(request, actor, "mandate", afnemer, _term_values(mandate, "intermediair", intermediair))
+    return await _term_form(request, "mandate", "intermediair",
+                            lambda: values.kvk(request.path_params["intermediair"], "intermediair"))
+
+
+async def _term_form(request: Request, kind: str, key: str, parse: Callable[[], str]) -> Response:
+    """The form of the organisation's contract (``key`` product) or mandate (``key`` intermediair) that ``parse``
+    reads from the path, once the operator is known."""
+    actor = await guard.operator(request, "operator.contracts" if kind == "contract" else "operator.mandates")
+    number, value = values.kvk(request.path_params["kvk"], "kvk"), parse()
+    found = await run_in_threadpool(catalogue.overview, state(request).db, number)
+    term = next((t for t in (found.contracts if kind == "contract" else found.given) if t[key] == value), None)
+    if term is None:
+        raise NotFound(f"unknown_{kind}", "No such contract." if kind == "contract" else "No such mandate.")
+    return await _term_page(request, actor, kind, number, _term_values(term, key, value))
 
 
 async def _save_term(request: Request, actor: Actor, kind: str, number: str, key: str, parse: Callable[[], Any],

@@ -28,6 +28,8 @@ from authz.state import State
 
 log = logging.getLogger(__name__)
 PATH = "/v1/check"
+# The headers the lane reads, and where it keeps each.
+_READ = {b"content-type": 0, b"authorization": 1, b"x-request-id": 2, b"content-length": 3}
 
 
 class CheckLane:
@@ -43,29 +45,20 @@ class CheckLane:
         if scope["type"] != "http" or scope["path"] != PATH or scope["method"] != "POST":
             await self.app(scope, receive, send)
             return
-        ctype = auth = sent_id = length = None
+        sent: list[bytes | None] = [None, None, None, None]  # the headers of :data:`_READ`, by their place
         for key, value in scope["headers"]:
             # A header the lane reads sent twice, or one it does not judge (a browser's Origin): the general stack's
             # to answer, which reads the first of each.
-            if key == b"content-type":
-                if ctype is not None:
+            place = _READ.get(key)
+            if place is None:
+                if key == b"origin":
                     break
-                ctype = value
-            elif key == b"authorization":
-                if auth is not None:
-                    break
-                auth = value
-            elif key == b"x-request-id":
-                if sent_id is not None:
-                    break
-                sent_id = value
-            elif key == b"content-length":
-                if length is not None:
-                    break
-                length = value
-            elif key == b"origin":
+            elif sent[place] is not None:
                 break
+            else:
+                sent[place] = value
         else:
+            ctype, auth, sent_id, length = sent
             if auth is not None and ctype is not None and is_json(ctype) and (length is None or length.isdigit()):
                 await self._check(scope, receive, send, auth, sent_id, int(length) if length is not None else 0)
                 return
